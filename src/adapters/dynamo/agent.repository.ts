@@ -1,0 +1,165 @@
+import type { AgentRegistration } from "../../domain/agents/agent.schema.js";
+import { type AgentListing, type AgentProfile, isListed } from "../../domain/agents/agent.types.js";
+import { deriveHistory, ZERO_TOTALS } from "../../domain/agents/performance.js";
+import { NotFoundError } from "../../domain/errors.js";
+import type { AgentRepository } from "../../ports/agent-repository.js";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
+import {
+  checkCursor,
+  RETRYABLE_TRANSACTION_CODES,
+  RetryableConflict,
+  rethrowCursorError,
+  withOptimisticRetry,
+} from "./dynamo-errors.js";
+import type { MarketplaceService } from "./marketplace-service.js";
+
+export interface AgentRepositoryOptions {
+  service: MarketplaceService;
+  now?: () => Date;
+}
+
+type ProfileChange = Omit<
+  AgentProfile,
+  "type" | "version" | "created_at" | "updated_at" | "performance_history" | "performance_totals"
+>;
+
+/** DynamoDB (ElectroDB) implementation of {@link AgentRepository}. */
+export function createAgentRepository({
+  service,
+  now = () => new Date(),
+}: AgentRepositoryOptions): AgentRepository {
+  const { agentProfile, capabilityEdge } = service.entities;
+
+  async function readProfile(agentId: string): Promise<AgentProfile | undefined> {
+    const { data } = await agentProfile.get({ agent_id: agentId }).go({ consistent: true });
+    return (data as AgentProfile | null) ?? undefined;
+  }
+
+  /**
+   * Writes `change` over `current` (or creates the profile) and rewrites the capability edges in the
+   * same transaction: edges are derived from the profile, so they can never disagree with it.
+   */
+  async function writeProfile(
+    current: AgentProfile | undefined,
+    change: ProfileChange,
+  ): Promise<AgentProfile> {
+    const timestamp = now().toISOString();
+    const listed = isListed(change);
+    const removed = current ? current.capabilities.filter((c) => !change.capabilities.includes(c)) : [];
+    const next: AgentProfile = current
+      ? { ...current, ...change, version: current.version + 1, updated_at: timestamp }
+      : {
+          type: "AGENT_PROFILE",
+          ...change,
+          performance_totals: { ...ZERO_TOTALS },
+          performance_history: deriveHistory(ZERO_TOTALS),
+          version: 1,
+          created_at: timestamp,
+          updated_at: timestamp,
+        };
+    const { agent_id, ...fields } = change;
+
+    const result = await service.transaction
+      .write(({ agentProfile: profiles, capabilityEdge: edges }) => [
+        current
+          ? profiles
+              .patch({ agent_id })
+              .set({ ...fields, version: next.version, updated_at: timestamp })
+              .where((attr, { eq }) => eq(attr.version, current.version))
+              .commit()
+          : profiles
+              .create({
+                agent_id,
+                ...fields,
+                performance_totals: next.performance_totals,
+                performance_history: next.performance_history,
+                version: next.version,
+                created_at: timestamp,
+                updated_at: timestamp,
+              })
+              .commit(),
+        ...change.capabilities.map((capability) =>
+          edges
+            .put({
+              agent_id,
+              capability,
+              capabilities: change.capabilities,
+              cost_model: change.cost_model,
+              bidding_endpoint: change.bidding_endpoint,
+              endpoint_kind: change.endpoint_kind,
+              listed,
+            })
+            .commit(),
+        ),
+        ...removed.map((capability) => edges.delete({ agent_id, capability }).commit()),
+      ])
+      .go();
+    if (result.canceled) {
+      const profileWrite = result.data[0];
+      if (result.data.some((item) => item.code === "TransactionConflict")) throw new RetryableConflict();
+      if (profileWrite && RETRYABLE_TRANSACTION_CODES.has(profileWrite.code)) throw new RetryableConflict();
+      throw new Error(
+        `Agent ${agent_id}: profile transaction cancelled: ${result.data.map((d) => d.code).join(",")}`,
+      );
+    }
+    return next;
+  }
+
+  return {
+    getProfile: (agentId) => readProfile(agentId),
+
+    saveRegistration: (registration: AgentRegistration) =>
+      withOptimisticRetry(`register agent ${registration.agent_id}`, async () => {
+        const current = await readProfile(registration.agent_id);
+        const profile = await writeProfile(current, {
+          agent_id: registration.agent_id,
+          capabilities: registration.capabilities,
+          cost_model: registration.cost_model,
+          bidding_endpoint: registration.bidding_endpoint,
+          endpoint_kind: registration.endpoint_kind,
+          status: registration.status,
+          kill_switch_active: current?.kill_switch_active ?? false,
+        });
+        return { profile, created: current === undefined };
+      }),
+
+    setKillSwitch: (agentId, active) =>
+      withOptimisticRetry(`kill switch for ${agentId}`, async () => {
+        const current = await readProfile(agentId);
+        if (!current) throw new NotFoundError("agent", agentId);
+        if (current.kill_switch_active === active) return current;
+        const { agent_id, capabilities, cost_model, bidding_endpoint, endpoint_kind, status } = current;
+        return writeProfile(current, {
+          agent_id,
+          capabilities,
+          cost_model,
+          bidding_endpoint,
+          endpoint_kind,
+          status,
+          kill_switch_active: active,
+        });
+      }),
+
+    async findByCapability(capability: string, page: PageRequest = {}): Promise<Page<AgentListing>> {
+      const cursor = checkCursor(page.cursor);
+      const limit = Math.min(page.limit ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      try {
+        const result = await capabilityEdge.query.byCapability({ capability }).go({ limit, cursor });
+        return {
+          items: result.data.map(
+            ({ agent_id, capabilities, cost_model, bidding_endpoint, endpoint_kind }) => ({
+              agent_id,
+              capabilities,
+              cost_model,
+              bidding_endpoint,
+              endpoint_kind,
+            }),
+          ),
+          ...(result.cursor ? { cursor: result.cursor } : {}),
+        };
+      } catch (error) {
+        rethrowCursorError(error);
+      }
+    },
+  };
+}

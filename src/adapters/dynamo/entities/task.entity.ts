@@ -1,0 +1,113 @@
+import { OUTCOME_STATUSES } from "../../../domain/ledger/ledger.schema.js";
+import { TASK_STATUSES } from "../../../domain/tasks/task.schema.js";
+import { TABLE } from "../table-definition.js";
+import { ENTITY_VERSION, SERVICE_NAME } from "./model.js";
+
+const openIndex = TABLE.globalIndexes.openTasksByDeadline;
+
+/** Every item of a task shares `TASK#<issue url>`, so one Query returns the whole task. */
+const taskPk = { field: "PK", composite: ["task_id"], template: "TASK#${task_id}", casing: "none" } as const;
+
+/** `TASK#<issue url>` / `TASK`. */
+export const taskSchema = {
+  model: { entity: "task", version: ENTITY_VERSION, service: SERVICE_NAME },
+  attributes: {
+    type: { type: ["TASK"] as const, required: true, default: "TASK", readOnly: true },
+    task_id: { type: "string", required: true, readOnly: true },
+    title: { type: "string", required: true },
+    status: { type: TASK_STATUSES, required: true },
+    required_capabilities: { type: "set", items: "string", required: true },
+    budget: { type: "number" },
+    bid_deadline: { type: "string" },
+    repository_id: { type: "number" },
+    issue_node_id: { type: "string" },
+    /** `completion_timestamp` of the ledger entry that currently stands for this task. */
+    latest_outcome_at: { type: "string" },
+    latest_outcome_status: { type: OUTCOME_STATUSES },
+    created_at: { type: "string", required: true, readOnly: true },
+    updated_at: { type: "string", required: true },
+  },
+  indexes: {
+    primary: {
+      collection: "taskRecord",
+      pk: taskPk,
+      sk: { field: "SK", composite: [], template: "TASK", casing: "none" },
+    },
+  },
+} as const;
+
+/**
+ * `TASK#<issue url>` / `BID_WINDOW`: exists exactly while bidding is open. It is the task's entry in
+ * GSI3 (`OPEN_TASK` / `<deadline>#<url>`), so "open tasks past their deadline" is one Query, and closing
+ * the window is one Delete in the award transaction.
+ */
+export const bidWindowSchema = {
+  model: { entity: "bid_window", version: ENTITY_VERSION, service: SERVICE_NAME },
+  attributes: {
+    type: { type: ["BID_WINDOW"] as const, required: true, default: "BID_WINDOW", readOnly: true },
+    task_id: { type: "string", required: true, readOnly: true },
+    bid_deadline: { type: "string", required: true, readOnly: true },
+  },
+  indexes: {
+    primary: {
+      collection: "taskRecord",
+      pk: taskPk,
+      sk: { field: "SK", composite: [], template: "BID_WINDOW", casing: "none" },
+    },
+    byDeadline: {
+      index: openIndex.indexName,
+      pk: { field: openIndex.partitionKey, composite: [], template: "OPEN_TASK", casing: "none" },
+      sk: {
+        field: openIndex.sortKey,
+        composite: ["bid_deadline", "task_id"],
+        template: "${bid_deadline}#${task_id}",
+        casing: "none",
+      },
+    },
+  },
+} as const;
+
+/** `TASK#<issue url>` / `BID#<agent_id>`: one per agent per task; a newer valid bid replaces it. */
+export const bidSchema = {
+  model: { entity: "bid", version: ENTITY_VERSION, service: SERVICE_NAME },
+  attributes: {
+    type: { type: ["BID"] as const, required: true, default: "BID", readOnly: true },
+    task_id: { type: "string", required: true, readOnly: true },
+    agent_id: { type: "string", required: true, readOnly: true },
+    status: { type: ["INVITED", "ACCEPTED", "DECLINED", "REJECTED"] as const, required: true },
+    bid_amount: { type: "number" },
+    estimated_completion_sec: { type: "number" },
+    rejection_reason: { type: "string" },
+    updated_at: { type: "string", required: true },
+  },
+  indexes: {
+    primary: {
+      collection: "taskRecord",
+      pk: taskPk,
+      sk: { field: "SK", composite: ["agent_id"], template: "BID#${agent_id}", casing: "none" },
+    },
+  },
+} as const;
+
+/** `TASK#<issue url>` / `AWARD`: exactly one per task, written with a condition. */
+export const awardSchema = {
+  model: { entity: "award", version: ENTITY_VERSION, service: SERVICE_NAME },
+  attributes: {
+    type: { type: ["AWARD"] as const, required: true, default: "AWARD", readOnly: true },
+    task_id: { type: "string", required: true, readOnly: true },
+    agent_id: { type: "string", required: true },
+    bid_amount: { type: "number", required: true },
+    estimated_completion_sec: { type: "number" },
+    status: { type: ["PENDING_APPROVAL", "AWARDED"] as const, required: true },
+    awarded_at: { type: "string", required: true },
+    /** From the winner's COST_REPORT; the ledger falls back to `bid_amount` without one. */
+    actual_cost: { type: "number" },
+  },
+  indexes: {
+    primary: {
+      collection: "taskRecord",
+      pk: taskPk,
+      sk: { field: "SK", composite: [], template: "AWARD", casing: "none" },
+    },
+  },
+} as const;

@@ -1,0 +1,32 @@
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { Entity, Service } from "electrodb";
+import { agentProfileSchema } from "./entities/agent-profile.entity.js";
+import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
+import { ledgerEntrySchema } from "./entities/ledger-entry.entity.js";
+import { awardSchema, bidSchema, bidWindowSchema, taskSchema } from "./entities/task.entity.js";
+import { webhookDeliverySchema } from "./entities/webhook-delivery.entity.js";
+
+export interface TableBinding {
+  client: DynamoDBDocumentClient;
+  table: string;
+}
+
+/** The one ElectroDB service over the marketplace table; repositories are its only users. */
+export function createMarketplaceService({ client, table }: TableBinding) {
+  const config = { client, table };
+  return new Service(
+    {
+      agentProfile: new Entity(agentProfileSchema, config),
+      capabilityEdge: new Entity(capabilityEdgeSchema, config),
+      task: new Entity(taskSchema, config),
+      bidWindow: new Entity(bidWindowSchema, config),
+      bid: new Entity(bidSchema, config),
+      award: new Entity(awardSchema, config),
+      ledgerEntry: new Entity(ledgerEntrySchema, config),
+      webhookDelivery: new Entity(webhookDeliverySchema, config),
+    },
+    config,
+  );
+}
+
+export type MarketplaceService = ReturnType<typeof createMarketplaceService>;

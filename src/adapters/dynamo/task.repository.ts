@@ -1,0 +1,211 @@
+import type { AgentProfile } from "../../domain/agents/agent.types.js";
+import {
+  addTotals,
+  contributionOf,
+  deriveHistory,
+  type PerformanceTotals,
+  ZERO_TOTALS,
+} from "../../domain/agents/performance.js";
+import { ConflictError, NotFoundError } from "../../domain/errors.js";
+import type { LedgerEntry, LedgerEntryInput } from "../../domain/ledger/ledger.schema.js";
+import type { NewTask } from "../../domain/tasks/task.schema.js";
+import type { Award, Bid, Task, TaskRecord } from "../../domain/tasks/task.types.js";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
+import type { RecordOutcomeResult, TaskRepository } from "../../ports/task-repository.js";
+import {
+  checkCursor,
+  RETRYABLE_TRANSACTION_CODES,
+  RetryableConflict,
+  rethrowCursorError,
+  withOptimisticRetry,
+} from "./dynamo-errors.js";
+import type { MarketplaceService } from "./marketplace-service.js";
+
+export interface TaskRepositoryOptions {
+  service: MarketplaceService;
+  now?: () => Date;
+}
+
+/** DynamoDB (ElectroDB) implementation of {@link TaskRepository}. */
+export function createTaskRepository({
+  service,
+  now = () => new Date(),
+}: TaskRepositoryOptions): TaskRepository {
+  const { task: tasks, agentProfile, ledgerEntry, bidWindow } = service.entities;
+
+  async function getTask(taskId: string): Promise<Task | undefined> {
+    const { data } = await tasks.get({ task_id: taskId }).go({ consistent: true });
+    return (data as Task | null) ?? undefined;
+  }
+
+  async function getProfiles(agentIds: string[]): Promise<Map<string, AgentProfile>> {
+    const profiles = new Map<string, AgentProfile>();
+    for (const agentId of agentIds) {
+      const { data } = await agentProfile.get({ agent_id: agentId }).go({ consistent: true });
+      if (!data) throw new NotFoundError("agent", agentId);
+      profiles.set(agentId, data as AgentProfile);
+    }
+    return profiles;
+  }
+
+  /** Per-agent change of totals: the new entry's contribution minus the superseded one's. */
+  function deltas(entry: LedgerEntryInput, supersedes?: LedgerEntry): Map<string, PerformanceTotals> {
+    const result = new Map<string, PerformanceTotals>([[entry.winning_agent_id, contributionOf(entry)]]);
+    if (supersedes) {
+      const base = result.get(supersedes.winning_agent_id) ?? ZERO_TOTALS;
+      result.set(supersedes.winning_agent_id, addTotals(base, contributionOf(supersedes), -1));
+    }
+    return result;
+  }
+
+  async function attemptRecord(
+    entry: LedgerEntryInput,
+    supersedes?: LedgerEntry,
+  ): Promise<RecordOutcomeResult> {
+    const changes = deltas(entry, supersedes);
+    const profiles = await getProfiles([...changes.keys()]);
+    const recordedAt = now().toISOString();
+    const stored: LedgerEntry = {
+      type: "TASK_LEDGER_ENTRY",
+      ...entry,
+      ...(supersedes ? { supersedes: supersedes.completion_timestamp } : {}),
+      recorded_at: recordedAt,
+    };
+    const { type: _type, ...ledgerFields } = stored;
+
+    const result = await service.transaction
+      .write(({ ledgerEntry: ledger, task, agentProfile: profilesEntity }) => [
+        ledger.create(ledgerFields).commit(),
+        task
+          .patch({ task_id: entry.task_id })
+          .set({
+            latest_outcome_at: entry.completion_timestamp,
+            latest_outcome_status: entry.status,
+            updated_at: recordedAt,
+          })
+          .where((attr, { eq, notExists }) =>
+            supersedes
+              ? eq(attr.latest_outcome_at, supersedes.completion_timestamp)
+              : notExists(attr.latest_outcome_at),
+          )
+          .commit(),
+        ...[...changes].map(([agentId, delta]) => {
+          const profile = profiles.get(agentId) as AgentProfile;
+          const totals = addTotals(profile.performance_totals, delta);
+          return profilesEntity
+            .patch({ agent_id: agentId })
+            .set({
+              performance_totals: totals,
+              performance_history: deriveHistory(totals),
+              version: profile.version + 1,
+              updated_at: recordedAt,
+            })
+            .where((attr, { eq }) => eq(attr.version, profile.version))
+            .commit();
+        }),
+      ])
+      .go();
+    if (!result.canceled) return { recorded: true, entry: stored };
+
+    const outcomes: Array<{ code: string }> = result.data;
+    const [ledgerWrite, taskWrite, ...profileWrites] = outcomes;
+    if (ledgerWrite?.code === "ConditionalCheckFailed") {
+      const existing = await ledgerEntry
+        .get({ task_id: entry.task_id, completion_timestamp: entry.completion_timestamp })
+        .go({ consistent: true });
+      return { recorded: false, reason: "duplicate", entry: (existing.data as LedgerEntry | null) ?? stored };
+    }
+    if (outcomes.some((item) => item.code === "TransactionConflict")) throw new RetryableConflict();
+    if (taskWrite?.code === "ConditionalCheckFailed") {
+      const task = await getTask(entry.task_id);
+      if (!task) throw new NotFoundError("task", entry.task_id);
+      throw new ConflictError(
+        supersedes
+          ? `Task ${entry.task_id}: the current outcome is ${task.latest_outcome_at ?? "none"}, not the superseded ${supersedes.completion_timestamp}`
+          : `Task ${entry.task_id} already has an outcome at ${task.latest_outcome_at}; record a superseding entry instead`,
+        { latest_outcome_at: task.latest_outcome_at },
+      );
+    }
+    if (profileWrites.some((item) => RETRYABLE_TRANSACTION_CODES.has(item.code)))
+      throw new RetryableConflict();
+    throw new Error(`Ledger transaction cancelled: ${outcomes.map((d) => d.code).join(",")}`);
+  }
+
+  return {
+    async createTask(input: NewTask) {
+      const timestamp = now().toISOString();
+      const result = await service.transaction
+        .write(({ task, bidWindow }) => [
+          task.create({ ...input, status: "OPEN", created_at: timestamp, updated_at: timestamp }).commit(),
+          ...(input.bid_deadline
+            ? [bidWindow.create({ task_id: input.task_id, bid_deadline: input.bid_deadline }).commit()]
+            : []),
+        ])
+        .go();
+      if (!result.canceled) {
+        const task = await getTask(input.task_id);
+        if (task) return { task, created: true };
+      }
+      const existing = await getTask(input.task_id);
+      if (!existing)
+        throw new Error(
+          `Task ${input.task_id}: create cancelled (${result.data.map((d) => d.code).join(",")})`,
+        );
+      return { task: existing, created: false };
+    },
+
+    async openTasksDueBy(
+      instant: string,
+      page: PageRequest = {},
+    ): Promise<Page<{ task_id: string; bid_deadline: string }>> {
+      const cursor = checkCursor(page.cursor);
+      const limit = Math.min(page.limit ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      try {
+        const result = await bidWindow.query
+          .byDeadline({})
+          .lte({ bid_deadline: instant })
+          .go({ limit, cursor });
+        return {
+          items: result.data.map(({ task_id, bid_deadline }) => ({ task_id, bid_deadline })),
+          ...(result.cursor ? { cursor: result.cursor } : {}),
+        };
+      } catch (error) {
+        rethrowCursorError(error);
+      }
+    },
+
+    async getTaskRecord(taskId: string): Promise<TaskRecord | undefined> {
+      const { data } = await service.collections.taskRecord({ task_id: taskId }).go({ pages: "all" });
+      const [task] = data.task as Task[];
+      if (!task) return undefined;
+      const [award] = data.award as Award[];
+      return {
+        task,
+        bids: data.bid as Bid[],
+        ...(award ? { award } : {}),
+        ledger: data.ledgerEntry as LedgerEntry[],
+      };
+    },
+
+    recordOutcome: (entry, options = {}) =>
+      withOptimisticRetry(`record outcome for ${entry.task_id}`, () =>
+        attemptRecord(entry, options.supersedes),
+      ),
+
+    async agentHistory(agentId: string, page: PageRequest = {}): Promise<Page<LedgerEntry>> {
+      const cursor = checkCursor(page.cursor);
+      const limit = Math.min(page.limit ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      try {
+        const result = await ledgerEntry.query
+          .byAgent({ winning_agent_id: agentId })
+          .go({ order: "desc", limit, cursor });
+        return {
+          items: result.data as LedgerEntry[],
+          ...(result.cursor ? { cursor: result.cursor } : {}),
+        };
+      } catch (error) {
+        rethrowCursorError(error);
+      }
+    },
+  };
+}

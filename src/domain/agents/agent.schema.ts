@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { agentIdSchema } from "../common.schema.js";
+
+export const COST_MODELS = ["green", "yellow", "orange"] as const;
+export type CostModel = (typeof COST_MODELS)[number];
+
+export const AGENT_STATUSES = ["active", "suspended"] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+/**
+ * Upper bound on capabilities per agent. Changing an agent rewrites its profile and every edge in
+ * one transaction (old and new edges, at most 100 items), so 1 + 2 × 40 stays well inside it.
+ */
+export const MAX_CAPABILITIES = 40;
+
+export const capabilitySchema = z
+  .string({ error: "must be a string" })
+  .regex(
+    /^[a-z0-9][a-z0-9+._-]{0,63}$/,
+    "must be a lowercase token (a-z, 0-9, '+', '.', '_', '-'), at most 64 characters",
+  );
+
+export const capabilitiesSchema = z
+  .array(capabilitySchema, { error: "must be an array of capability names" })
+  .min(1, "must name at least one capability")
+  .max(MAX_CAPABILITIES, `must name at most ${MAX_CAPABILITIES} capabilities`)
+  .transform((list) => [...new Set(list)].sort());
+
+const SQS_QUEUE_URL =
+  /^https:\/\/sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/\d{12}\/[A-Za-z0-9_-]{1,80}(\.fifo)?$/;
+const LOCAL_QUEUE_URL =
+  /^http:\/\/(127\.\d+\.\d+\.\d+|localhost)(:\d+)?\/\d{12}\/[A-Za-z0-9_-]{1,80}(\.fifo)?$/;
+
+export type EndpointKind = "sqs" | "https";
+
+export interface BiddingEndpointPolicy {
+  /** Accept `http://127.0.0.1:<port>/<account>/<queue>` queue URLs of the local SQS emulator. */
+  allowLocalQueues: boolean;
+}
+
+/** Classifies a bidding endpoint, or returns an error message when it is not acceptable. */
+export function classifyBiddingEndpoint(
+  value: string,
+  policy: BiddingEndpointPolicy,
+): { kind: EndpointKind } | { error: string } {
+  if (SQS_QUEUE_URL.test(value)) return { kind: "sqs" };
+  if (policy.allowLocalQueues && LOCAL_QUEUE_URL.test(value)) return { kind: "sqs" };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { error: "must be an SQS queue URL or an https URL" };
+  }
+  if (url.protocol !== "https:") return { error: "must be an SQS queue URL or an https URL" };
+  if (url.username || url.password) return { error: "must not carry credentials" };
+  return { kind: "https" };
+}
+
+export function agentRegistrationSchema(policy: BiddingEndpointPolicy) {
+  return z
+    .strictObject({
+      agent_id: agentIdSchema,
+      capabilities: capabilitiesSchema,
+      cost_model: z.enum(COST_MODELS, { error: `must be one of ${COST_MODELS.join(", ")}` }),
+      bidding_endpoint: z.string({ error: "must be a string" }).max(2048, "must be at most 2048 characters"),
+      status: z
+        .enum(AGENT_STATUSES, { error: `must be one of ${AGENT_STATUSES.join(", ")}` })
+        .default("active"),
+    })
+    .transform((registration, ctx) => {
+      const result = classifyBiddingEndpoint(registration.bidding_endpoint, policy);
+      if ("error" in result) {
+        ctx.addIssue({ code: "custom", path: ["bidding_endpoint"], message: result.error });
+        return z.NEVER;
+      }
+      return { ...registration, endpoint_kind: result.kind };
+    });
+}
+
+/** Validated input for registering or updating an agent. */
+export type AgentRegistration = z.output<ReturnType<typeof agentRegistrationSchema>>;

@@ -1,0 +1,49 @@
+import type { AgentRepository } from "../../ports/agent-repository.js";
+import type { Page, PageRequest } from "../../ports/pagination.js";
+import { agentIdSchema } from "../common.schema.js";
+import { NotFoundError } from "../errors.js";
+import { parseOrThrow } from "../validation.js";
+import {
+  type AgentRegistration,
+  agentRegistrationSchema,
+  type BiddingEndpointPolicy,
+  capabilitySchema,
+} from "./agent.schema.js";
+import type { AgentListing, AgentProfile } from "./agent.types.js";
+
+export interface AgentServiceOptions {
+  agents: AgentRepository;
+  endpointPolicy: BiddingEndpointPolicy;
+}
+
+/** Agent use cases: every input is validated here, so adapters only ever see well-formed values. */
+export function createAgentService({ agents, endpointPolicy }: AgentServiceOptions) {
+  const registrationSchema = agentRegistrationSchema(endpointPolicy);
+  const agentId = (value: unknown) => parseOrThrow(agentIdSchema, value, "agent_id");
+
+  return {
+    /** Registers a new agent or updates an existing one's registration fields. */
+    register(input: unknown): Promise<{ profile: AgentProfile; created: boolean }> {
+      const registration: AgentRegistration = parseOrThrow(registrationSchema, input, "agent registration");
+      return agents.saveRegistration(registration);
+    },
+
+    async get(id: unknown): Promise<AgentProfile> {
+      const validId = agentId(id);
+      const profile = await agents.getProfile(validId);
+      if (!profile) throw new NotFoundError("agent", validId);
+      return profile;
+    },
+
+    /** Engages (`true`) or releases the kill switch. */
+    setKillSwitch(id: unknown, active: boolean): Promise<AgentProfile> {
+      return agents.setKillSwitch(agentId(id), active);
+    },
+
+    findByCapability(capability: unknown, page?: PageRequest): Promise<Page<AgentListing>> {
+      return agents.findByCapability(parseOrThrow(capabilitySchema, capability, "capability"), page);
+    },
+  };
+}
+
+export type AgentService = ReturnType<typeof createAgentService>;

@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+/** Amounts are finite, non-negative and bounded so that sums in micro-units stay exact integers. */
+export const MAX_AMOUNT = 1_000_000_000;
+export const amountSchema = z
+  .number({ error: "must be a number" })
+  .refine(Number.isFinite, "must be finite")
+  .refine((n) => n >= 0, "must be >= 0")
+  .refine((n) => n <= MAX_AMOUNT, `must be <= ${MAX_AMOUNT}`);
+
+/** Identifiers that end up inside keys: no `#` separators, whitespace or control characters. */
+export const agentIdSchema = z
+  .string({ error: "must be a string" })
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    "must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
+
+/** A GitHub issue html_url (github.com or GitHub Enterprise): https://host/owner/repo/issues/N. */
+export const issueUrlSchema = z
+  .string({ error: "must be a string" })
+  .max(512, "must be at most 512 characters")
+  .regex(
+    /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/issues\/[1-9]\d*$/,
+    "must be a GitHub issue URL like https://github.com/owner/repo/issues/42",
+  );
+
+/**
+ * ISO-8601 instant, normalised to `Date.prototype.toISOString()` (UTC, millisecond precision) so that
+ * every timestamp in a sort key has the same width and sorts chronologically as a string.
+ */
+export const isoTimestampSchema = z
+  .string({ error: "must be a string" })
+  .regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/,
+    "must be an ISO-8601 timestamp with a zone",
+  )
+  .refine((s) => !Number.isNaN(Date.parse(s)), "must be a real date")
+  .transform((s) => new Date(s).toISOString());

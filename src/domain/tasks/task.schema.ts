@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { capabilitiesSchema } from "../agents/agent.schema.js";
+import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
+
+export const TASK_STATUSES = ["OPEN", "PENDING_APPROVAL", "AWARDED", "NO_BIDS", "CLOSED"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export const newTaskSchema = z.strictObject({
+  task_id: issueUrlSchema,
+  title: z
+    .string({ error: "must be a string" })
+    .min(1, "must not be empty")
+    .max(1024, "must be at most 1024 characters"),
+  required_capabilities: capabilitiesSchema,
+  budget: amountSchema.optional(),
+  bid_deadline: isoTimestampSchema.optional(),
+  repository_id: z.number().int().positive().optional(),
+  issue_node_id: z.string().max(128).optional(),
+});
+
+/** Validated input for a new task. */
+export type NewTask = z.output<typeof newTaskSchema>;

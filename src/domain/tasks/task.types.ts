@@ -1,0 +1,48 @@
+import type { LedgerEntry, OutcomeStatus } from "../ledger/ledger.schema.js";
+import type { TaskStatus } from "./task.schema.js";
+
+export interface Task {
+  type: "TASK";
+  task_id: string;
+  title: string;
+  status: TaskStatus;
+  required_capabilities: string[];
+  budget?: number;
+  bid_deadline?: string;
+  repository_id?: number;
+  issue_node_id?: string;
+  latest_outcome_at?: string;
+  latest_outcome_status?: OutcomeStatus;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Bid {
+  type: "BID";
+  task_id: string;
+  agent_id: string;
+  status: "INVITED" | "ACCEPTED" | "DECLINED" | "REJECTED";
+  bid_amount?: number;
+  estimated_completion_sec?: number;
+  rejection_reason?: string;
+  updated_at: string;
+}
+
+export interface Award {
+  type: "AWARD";
+  task_id: string;
+  agent_id: string;
+  bid_amount: number;
+  estimated_completion_sec?: number;
+  status: "PENDING_APPROVAL" | "AWARDED";
+  awarded_at: string;
+  actual_cost?: number;
+}
+
+/** Everything stored under `TASK#<url>`, read with one Query. Ledger entries are oldest first. */
+export interface TaskRecord {
+  task: Task;
+  bids: Bid[];
+  award?: Award;
+  ledger: LedgerEntry[];
+}

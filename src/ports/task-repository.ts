@@ -1,0 +1,37 @@
+import type { LedgerEntry, LedgerEntryInput } from "../domain/ledger/ledger.schema.js";
+import type { NewTask } from "../domain/tasks/task.schema.js";
+import type { Task, TaskRecord } from "../domain/tasks/task.types.js";
+import type { Page, PageRequest } from "./pagination.js";
+
+export type RecordOutcomeResult =
+  | { recorded: true; entry: LedgerEntry }
+  | { recorded: false; reason: "duplicate"; entry: LedgerEntry };
+
+/** Persistence for tasks, their bids and award, and the immutable outcome ledger. */
+export interface TaskRepository {
+  /** Creates the task once per issue URL; a second call returns the stored task and `created: false`. */
+  createTask(task: NewTask): Promise<{ task: Task; created: boolean }>;
+
+  /** Tasks still taking bids whose deadline is at or before `instant` (ISO), earliest first. */
+  openTasksDueBy(
+    instant: string,
+    page?: PageRequest,
+  ): Promise<Page<{ task_id: string; bid_deadline: string }>>;
+
+  /** The task with its bids, award and ledger, from one Query on `TASK#<url>`. */
+  getTaskRecord(taskId: string): Promise<TaskRecord | undefined>;
+
+  /**
+   * Appends a ledger entry and folds it into the winner's performance history in one transaction.
+   * Recording the same entry (task and timestamp) again changes nothing and reports a duplicate.
+   * With `supersedes`, the superseded entry's contribution is taken back in the same transaction.
+   * Throws ConflictError when the task's current outcome is no longer the one `supersedes` names.
+   */
+  recordOutcome(
+    entry: LedgerEntryInput,
+    options?: { supersedes?: LedgerEntry },
+  ): Promise<RecordOutcomeResult>;
+
+  /** An agent's ledger entries, newest first. */
+  agentHistory(agentId: string, page?: PageRequest): Promise<Page<LedgerEntry>>;
+}

@@ -1,0 +1,58 @@
+import { randomUUID } from "node:crypto";
+import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { afterAll, inject } from "vitest";
+import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
+import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
+import {
+  createMarketplaceService,
+  type MarketplaceService,
+} from "../../src/adapters/dynamo/marketplace-service.js";
+import { createTableInput } from "../../src/adapters/dynamo/table-definition.js";
+import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
+import { createAgentService } from "../../src/domain/agents/agent.service.js";
+import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
+
+export interface TestTable {
+  tableName: string;
+  endpoint: string;
+  /** Plain SDK client, for reading items back without ElectroDB. */
+  raw: DynamoDBClient;
+  doc: DynamoDBDocumentClient;
+  service: MarketplaceService;
+}
+
+/**
+ * Creates a fresh table (from the single table definition) in the shared DynamoDB Local for the
+ * calling test file and drops it after the file. Refuses any endpoint that is not loopback.
+ */
+export async function useTestTable(): Promise<TestTable> {
+  const endpoint = inject("dynamoEndpoint");
+  const raw = createDynamoClient({ endpoint, requireLocal: true });
+  const doc = createDocumentClient(raw);
+  const tableName = `AgentForge-Test-${randomUUID().slice(0, 8)}`;
+  await raw.send(new CreateTableCommand(createTableInput(tableName)));
+  afterAll(async () => {
+    await raw.send(new DeleteTableCommand({ TableName: tableName }));
+    raw.destroy();
+  });
+  return {
+    tableName,
+    endpoint,
+    raw,
+    doc,
+    service: createMarketplaceService({ client: doc, table: tableName }),
+  };
+}
+
+/** Domain services wired to a test table, with an optional pinned clock. */
+export function servicesFor(table: TestTable, now?: () => Date) {
+  const agentRepo = createAgentRepository({ service: table.service, ...(now ? { now } : {}) });
+  const taskRepo = createTaskRepository({ service: table.service, ...(now ? { now } : {}) });
+  return {
+    agentRepo,
+    taskRepo,
+    agents: createAgentService({ agents: agentRepo, endpointPolicy: { allowLocalQueues: true } }),
+    ledger: createLedgerService({ tasks: taskRepo }),
+  };
+}

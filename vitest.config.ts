@@ -1,0 +1,44 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Every test process gets fake credentials and a dead default endpoint, so an SDK client that was
+ * not pointed at a local emulator fails on loopback instead of ever reaching AWS.
+ */
+const offlineEnv = {
+  AWS_ACCESS_KEY_ID: "test",
+  AWS_SECRET_ACCESS_KEY: "test",
+  AWS_SESSION_TOKEN: "",
+  AWS_PROFILE: "",
+  AWS_REGION: "local",
+  AWS_ENDPOINT_URL: "http://127.0.0.1:9",
+  AWS_EC2_METADATA_DISABLED: "true",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+};
+
+// The global setup (DynamoDB Local) runs in the main process, which `env` below does not reach.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+export default defineConfig({
+  test: {
+    env: offlineEnv,
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts", "test/infra/**/*.test.ts"],
+          env: offlineEnv,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.int.test.ts"],
+          env: offlineEnv,
+          globalSetup: ["test/helpers/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
