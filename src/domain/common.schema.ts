@@ -31,9 +31,28 @@ export const issueUrlSchema = z
  */
 export const isoTimestampSchema = z
   .string({ error: "must be a string" })
-  .regex(
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/,
-    "must be an ISO-8601 timestamp with a zone",
-  )
-  .refine((s) => !Number.isNaN(Date.parse(s)), "must be a real date")
+  .refine(isIsoInstant, "must be an ISO-8601 timestamp with a zone, e.g. 2025-07-01T12:30:00Z")
   .transform((s) => new Date(s).toISOString());
+
+const ISO_INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/** Strict ISO-8601 instant: a real calendar date, in-range clock fields and an explicit zone. */
+function isIsoInstant(value: string): boolean {
+  const m = ISO_INSTANT.exec(value);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second = 0, zoneHour = 0, zoneMinute = 0] = m
+    .slice(1)
+    .map((part) => (part === undefined ? undefined : Number(part))) as number[];
+  const date = new Date(Date.UTC(year as number, (month as number) - 1, day));
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === (month as number) - 1 &&
+    date.getUTCDate() === day &&
+    (hour as number) < 24 &&
+    (minute as number) < 60 &&
+    second < 60 &&
+    zoneHour < 24 &&
+    zoneMinute < 60
+  );
+}

@@ -12,6 +12,7 @@ import { createTableInput } from "../../src/adapters/dynamo/table-definition.js"
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
 import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
+import { createTaskService } from "../../src/domain/tasks/task.service.js";
 
 export interface TestTable {
   tableName: string;
@@ -54,5 +55,6 @@ export function servicesFor(table: TestTable, now?: () => Date) {
     taskRepo,
     agents: createAgentService({ agents: agentRepo, endpointPolicy: { allowLocalQueues: true } }),
     ledger: createLedgerService({ tasks: taskRepo }),
+    tasks: createTaskService({ tasks: taskRepo }),
   };
 }

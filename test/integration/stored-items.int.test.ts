@@ -97,7 +97,7 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
   it("stores a ledger entry at TASK#<issue url> / LEDGER#<ISO timestamp> with the documented attributes", async () => {
     const url = issueUrl(4242);
     await services.agents.register(agentInput({ agent_id: "ledger-agent" }));
-    await services.taskRepo.createTask({
+    await services.tasks.create({
       task_id: url,
       title: "Fix the flaky test",
       required_capabilities: ["python"],
@@ -162,7 +162,7 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
 
   it("returns the whole task with one Query on PK = TASK#<url>", async () => {
     const url = issueUrl(4343);
-    await services.taskRepo.createTask({ task_id: url, title: "Add retries", required_capabilities: ["go"] });
+    await services.tasks.create({ task_id: url, title: "Add retries", required_capabilities: ["go"] });
 
     const { Items } = await table.raw.send(
       new QueryCommand({

@@ -38,7 +38,7 @@ export class RetryableConflict extends Error {
 export async function withOptimisticRetry<T>(
   what: string,
   attempt: () => Promise<T>,
-  { attempts = 100, baseDelayMs = 5, maxDelayMs = 250 }: RetryOptions = {},
+  { attempts = 100, baseDelayMs = 2, maxDelayMs = 50 }: RetryOptions = {},
 ): Promise<T> {
   for (let n = 1; ; n++) {
     try {

@@ -23,7 +23,7 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
 
   return {
     /** Registers a new agent or updates an existing one's registration fields. */
-    register(input: unknown): Promise<{ profile: AgentProfile; created: boolean }> {
+    async register(input: unknown): Promise<{ profile: AgentProfile; created: boolean }> {
       const registration: AgentRegistration = parseOrThrow(registrationSchema, input, "agent registration");
       return agents.saveRegistration(registration);
     },
@@ -36,11 +36,11 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
     },
 
     /** Engages (`true`) or releases the kill switch. */
-    setKillSwitch(id: unknown, active: boolean): Promise<AgentProfile> {
+    async setKillSwitch(id: unknown, active: boolean): Promise<AgentProfile> {
       return agents.setKillSwitch(agentId(id), active);
     },
 
-    findByCapability(capability: unknown, page?: PageRequest): Promise<Page<AgentListing>> {
+    async findByCapability(capability: unknown, page?: PageRequest): Promise<Page<AgentListing>> {
       return agents.findByCapability(parseOrThrow(capabilitySchema, capability, "capability"), page);
     },
   };

@@ -8,11 +8,14 @@ import { type LedgerEntry, ledgerEntryInputSchema } from "./ledger.schema.js";
 export function createLedgerService({ tasks }: { tasks: TaskRepository }) {
   return {
     /** Validates and appends an outcome; see {@link TaskRepository.recordOutcome}. */
-    recordOutcome(input: unknown, options: { supersedes?: LedgerEntry } = {}): Promise<RecordOutcomeResult> {
+    async recordOutcome(
+      input: unknown,
+      options: { supersedes?: LedgerEntry } = {},
+    ): Promise<RecordOutcomeResult> {
       return tasks.recordOutcome(parseOrThrow(ledgerEntryInputSchema, input, "ledger entry"), options);
     },
 
-    agentHistory(agentId: unknown, page?: PageRequest): Promise<Page<LedgerEntry>> {
+    async agentHistory(agentId: unknown, page?: PageRequest): Promise<Page<LedgerEntry>> {
       return tasks.agentHistory(parseOrThrow(agentIdSchema, agentId, "agent_id"), page);
     },
   };

@@ -1,0 +1,158 @@
+import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { beforeAll, describe, expect, it } from "vitest";
+import { NotFoundError, ValidationError } from "../../src/domain/errors.js";
+import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
+import { agentInput } from "../helpers/factories.js";
+
+describe("agent repository on DynamoDB Local", () => {
+  let table: TestTable;
+  let services: ReturnType<typeof servicesFor>;
+
+  beforeAll(async () => {
+    table = await useTestTable();
+    services = servicesFor(table);
+  });
+
+  async function listedIds(capability: string): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await services.agents.findByCapability(capability, {
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+      });
+      ids.push(...page.items.map((a) => a.agent_id));
+      cursor = page.cursor;
+    } while (cursor);
+    return ids;
+  }
+
+  async function edgeKeys(agentId: string): Promise<string[]> {
+    const { Items = [] } = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: "PK = :pk AND begins_with(SK, :cap)",
+        ExpressionAttributeValues: { ":pk": { S: `AGENT#${agentId}` }, ":cap": { S: "CAP#" } },
+      }),
+    );
+    return Items.map((item) => item.SK?.S ?? "");
+  }
+
+  it("registers an agent and reads the profile back", async () => {
+    const input = agentInput({ capabilities: ["testing", "python", "python"] });
+
+    const { profile, created } = await services.agents.register(input);
+    const read = await services.agents.get(input.agent_id);
+
+    expect(created).toBe(true);
+    expect(read).toEqual(profile);
+    expect(read.capabilities).toEqual(["python", "testing"]);
+    expect(read.endpoint_kind).toBe("sqs");
+    expect(read.version).toBe(1);
+  });
+
+  it("updating an agent rewrites its capability edges in the same transaction, removing dropped ones", async () => {
+    const input = agentInput({ capabilities: ["python", "react", "sql"] });
+    await services.agents.register(input);
+
+    const { created, profile } = await services.agents.register({
+      ...input,
+      capabilities: ["python", "typescript"],
+    });
+
+    expect(created).toBe(false);
+    expect(profile.version).toBe(2);
+    expect(await edgeKeys(input.agent_id)).toEqual(["CAP#python", "CAP#typescript"]);
+    expect(await listedIds("react")).not.toContain(input.agent_id);
+    expect(await listedIds("sql")).not.toContain(input.agent_id);
+    expect(await listedIds("typescript")).toContain(input.agent_id);
+  });
+
+  it("finds agents by capability through GSI1, paginated", async () => {
+    const ids = Array.from({ length: 7 }, (_, i) => `pager-${String(i).padStart(2, "0")}`);
+    for (const agent_id of ids)
+      await services.agents.register(agentInput({ agent_id, capabilities: ["cobol"] }));
+
+    const first = await services.agents.findByCapability("cobol", { limit: 3 });
+    const all = await listedIds("cobol");
+
+    expect(first.items.map((a) => a.agent_id)).toEqual(ids.slice(0, 3));
+    expect(first.cursor).toBeTypeOf("string");
+    expect(all).toEqual(ids);
+    expect(first.items[0]).toMatchObject({
+      capabilities: ["cobol"],
+      cost_model: "green",
+      endpoint_kind: "sqs",
+    });
+  });
+
+  it("killing an agent drops it from every capability query at once, and reviving restores it", async () => {
+    const input = agentInput({ capabilities: ["haskell", "elm"] });
+    await services.agents.register(input);
+    expect(await listedIds("haskell")).toContain(input.agent_id);
+
+    const killed = await services.agents.setKillSwitch(input.agent_id, true);
+
+    expect(killed.kill_switch_active).toBe(true);
+    expect(await listedIds("haskell")).not.toContain(input.agent_id);
+    expect(await listedIds("elm")).not.toContain(input.agent_id);
+    expect(await edgeKeys(input.agent_id)).toEqual(["CAP#elm", "CAP#haskell"]);
+
+    await services.agents.setKillSwitch(input.agent_id, false);
+    expect(await listedIds("haskell")).toContain(input.agent_id);
+  });
+
+  it("a re-registration keeps the kill switch engaged", async () => {
+    const input = agentInput({ capabilities: ["perl"] });
+    await services.agents.register(input);
+    await services.agents.setKillSwitch(input.agent_id, true);
+
+    const { profile } = await services.agents.register({ ...input, cost_model: "orange" });
+
+    expect(profile.kill_switch_active).toBe(true);
+    expect(await listedIds("perl")).not.toContain(input.agent_id);
+  });
+
+  it("a suspended agent is not listed for any capability", async () => {
+    const input = agentInput({ capabilities: ["fortran"] });
+    await services.agents.register(input);
+
+    await services.agents.register({ ...input, status: "suspended" });
+
+    expect(await listedIds("fortran")).not.toContain(input.agent_id);
+  });
+
+  it("concurrent updates of one agent leave the edges equal to the profile's capabilities", async () => {
+    const input = agentInput({ capabilities: ["c"] });
+    await services.agents.register(input);
+    const variants = [["c", "zig"], ["c", "nim"], ["d"], ["zig", "nim", "d"], ["c"]];
+
+    await Promise.all(variants.map((capabilities) => services.agents.register({ ...input, capabilities })));
+    const profile = await services.agents.get(input.agent_id);
+
+    expect(profile.version).toBe(1 + variants.length);
+    expect(await edgeKeys(input.agent_id)).toEqual(profile.capabilities.map((c) => `CAP#${c}`));
+  });
+
+  it("rejects invalid registrations with a ValidationError naming the field", async () => {
+    await expect(services.agents.register(agentInput({ cost_model: "purple" }))).rejects.toThrow(
+      ValidationError,
+    );
+    await expect(services.agents.register(agentInput({ capabilities: [] }))).rejects.toThrow(/capabilities/);
+    await expect(services.agents.register(agentInput({ agent_id: "AGENT#evil" }))).rejects.toThrow(
+      /agent_id/,
+    );
+  });
+
+  it("unknown agents are NotFoundError, and a forged cursor is a ValidationError", async () => {
+    await expect(services.agents.get("nobody-here")).rejects.toThrow(NotFoundError);
+    await expect(services.agents.setKillSwitch("nobody-here", true)).rejects.toThrow(NotFoundError);
+    await expect(services.agents.findByCapability("python", { cursor: "not a cursor!" })).rejects.toThrow(
+      ValidationError,
+    );
+    const forged = Buffer.from(JSON.stringify({ PK: "TASK#x", SK: "nope" })).toString("base64url");
+    await expect(services.agents.findByCapability("python", { cursor: forged })).rejects.toThrow(
+      ValidationError,
+    );
+  });
+});
