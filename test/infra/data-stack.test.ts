@@ -14,13 +14,14 @@ describe("DataStack", () => {
     const template = synth();
     const expected = createTableInput();
     const tables = template.findResources("AWS::DynamoDB::GlobalTable");
-    const [table] = Object.values(tables) as Array<{ Properties: Record<string, unknown> }>;
+    const [resource] = Object.values(tables) as Array<{ Properties: Record<string, unknown> }>;
+    const table = resource ?? { Properties: {} };
 
     expect(Object.keys(tables)).toHaveLength(1);
-    expect(table?.Properties.TableName).toBe(expected.TableName);
-    expect(table?.Properties.KeySchema).toEqual(expected.KeySchema);
+    expect(table.Properties.TableName).toBe(expected.TableName);
+    expect(table.Properties.KeySchema).toEqual(expected.KeySchema);
     expect(
-      (table?.Properties.GlobalSecondaryIndexes as Array<{ IndexName: string; KeySchema: unknown }>).map(
+      (table.Properties.GlobalSecondaryIndexes as Array<{ IndexName: string; KeySchema: unknown }>).map(
         (g) => ({
           IndexName: g.IndexName,
           KeySchema: g.KeySchema,
@@ -30,7 +31,7 @@ describe("DataStack", () => {
       expected.GlobalSecondaryIndexes?.map((g) => ({ IndexName: g.IndexName, KeySchema: g.KeySchema })),
     );
     expect(
-      (table?.Properties.AttributeDefinitions as Array<{ AttributeName: string }>)
+      (table.Properties.AttributeDefinitions as Array<{ AttributeName: string }>)
         .map((a) => a.AttributeName)
         .sort(),
     ).toEqual(expected.AttributeDefinitions?.map((a) => a.AttributeName).sort());
