@@ -1,6 +1,7 @@
 import type { LedgerEntry, LedgerEntryInput } from "../domain/ledger/ledger.schema.js";
+import type { EvidencePatch } from "../domain/tasks/evidence.js";
 import type { NewTask } from "../domain/tasks/task.schema.js";
-import type { Task, TaskRecord } from "../domain/tasks/task.types.js";
+import type { Award, NewAward, Task, TaskRecord } from "../domain/tasks/task.types.js";
 import type { Page, PageRequest } from "./pagination.js";
 
 export type RecordOutcomeResult =
@@ -17,6 +18,18 @@ export interface TaskRepository {
     instant: string,
     page?: PageRequest,
   ): Promise<Page<{ task_id: string; bid_deadline: string }>>;
+
+  /**
+   * Merges GitHub evidence into the task (a key-wise union, so re-applying is harmless).
+   * Returns `undefined` when no such task exists.
+   */
+  applyEvidence(taskId: string, patch: EvidencePatch): Promise<Task | undefined>;
+
+  /**
+   * Writes the task's one award, closes its bid window and moves it to AWARDED or PENDING_APPROVAL,
+   * in one transaction. Throws ConflictError if the task already has an award.
+   */
+  createAward(award: NewAward): Promise<Award>;
 
   /** The task with its bids, award and ledger, from one Query on `TASK#<url>`. */
   getTaskRecord(taskId: string): Promise<TaskRecord | undefined>;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { agentProfileSchema } from "../../src/adapters/dynamo/entities/agent-profile.entity.js";
 import { capabilityEdgeSchema } from "../../src/adapters/dynamo/entities/capability-edge.entity.js";
 import { ledgerEntrySchema } from "../../src/adapters/dynamo/entities/ledger-entry.entity.js";
+import { pullRequestLinkSchema } from "../../src/adapters/dynamo/entities/pull-request-link.entity.js";
 import {
   awardSchema,
   bidSchema,
@@ -20,6 +21,7 @@ const entities = [
   awardSchema,
   ledgerEntrySchema,
   webhookDeliverySchema,
+  pullRequestLinkSchema,
 ];
 
 describe("the single table definition", () => {

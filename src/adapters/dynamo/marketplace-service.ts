@@ -3,6 +3,7 @@ import { Entity, Service } from "electrodb";
 import { agentProfileSchema } from "./entities/agent-profile.entity.js";
 import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
 import { ledgerEntrySchema } from "./entities/ledger-entry.entity.js";
+import { pullRequestLinkSchema } from "./entities/pull-request-link.entity.js";
 import { awardSchema, bidSchema, bidWindowSchema, taskSchema } from "./entities/task.entity.js";
 import { webhookDeliverySchema } from "./entities/webhook-delivery.entity.js";
 
@@ -24,6 +25,7 @@ export function createMarketplaceService({ client, table }: TableBinding) {
       award: new Entity(awardSchema, config),
       ledgerEntry: new Entity(ledgerEntrySchema, config),
       webhookDelivery: new Entity(webhookDeliverySchema, config),
+      pullRequestLink: new Entity(pullRequestLinkSchema, config),
     },
     config,
   );

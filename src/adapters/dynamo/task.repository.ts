@@ -8,12 +8,14 @@ import {
 } from "../../domain/agents/performance.js";
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
 import type { LedgerEntry, LedgerEntryInput } from "../../domain/ledger/ledger.schema.js";
+import { emptyEvidence, mergeEvidence } from "../../domain/tasks/evidence.js";
 import type { NewTask } from "../../domain/tasks/task.schema.js";
-import type { Award, Bid, Task, TaskRecord } from "../../domain/tasks/task.types.js";
+import type { Award, Bid, NewAward, Task, TaskRecord } from "../../domain/tasks/task.types.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
 import type { RecordOutcomeResult, TaskRepository } from "../../ports/task-repository.js";
 import {
   checkCursor,
+  isConditionalCheckFailed,
   RETRYABLE_TRANSACTION_CODES,
   RetryableConflict,
   rethrowCursorError,
@@ -81,6 +83,7 @@ export function createTaskRepository({
           .set({
             latest_outcome_at: entry.completion_timestamp,
             latest_outcome_status: entry.status,
+            latest_outcome_quality: entry.quality_score,
             updated_at: recordedAt,
           })
           .where((attr, { eq, notExists }) =>
@@ -172,6 +175,51 @@ export function createTaskRepository({
       } catch (error) {
         rethrowCursorError(error);
       }
+    },
+
+    applyEvidence: (taskId, patch) =>
+      withOptimisticRetry(`evidence for ${taskId}`, async () => {
+        const task = await getTask(taskId);
+        if (!task) return undefined;
+        const { evidence, changed } = mergeEvidence(task.evidence ?? emptyEvidence(), patch);
+        if (!changed) return task;
+        const updatedAt = now().toISOString();
+        try {
+          await tasks
+            .patch({ task_id: taskId })
+            .set({ evidence, version: task.version + 1, updated_at: updatedAt })
+            .where((attr, { eq }) => eq(attr.version, task.version))
+            .go();
+        } catch (error) {
+          if (isConditionalCheckFailed(error)) throw new RetryableConflict();
+          throw error;
+        }
+        return { ...task, evidence, version: task.version + 1, updated_at: updatedAt };
+      }),
+
+    async createAward(input: NewAward): Promise<Award> {
+      const awardedAt = now().toISOString();
+      const award: Award = { type: "AWARD", ...input, awarded_at: awardedAt };
+      const result = await service.transaction
+        .write(({ award: awards, task, bidWindow: windows }) => [
+          awards.create({ ...input, awarded_at: awardedAt }).commit(),
+          task
+            .patch({ task_id: input.task_id })
+            .set({
+              status: input.status === "AWARDED" ? "AWARDED" : "PENDING_APPROVAL",
+              updated_at: awardedAt,
+            })
+            .commit(),
+          windows.delete({ task_id: input.task_id }).commit(),
+        ])
+        .go();
+      if (!result.canceled) return award;
+      const [awardWrite, taskWrite] = result.data as Array<{ code: string }>;
+      if (awardWrite?.code === "ConditionalCheckFailed") {
+        throw new ConflictError(`Task ${input.task_id} already has an award`);
+      }
+      if (taskWrite?.code === "ConditionalCheckFailed") throw new NotFoundError("task", input.task_id);
+      throw new Error(`Award transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
     },
 
     async getTaskRecord(taskId: string): Promise<TaskRecord | undefined> {

@@ -1,4 +1,5 @@
 import type { LedgerEntry, OutcomeStatus } from "../ledger/ledger.schema.js";
+import type { TaskEvidence } from "./evidence.js";
 import type { TaskStatus } from "./task.schema.js";
 
 export interface Task {
@@ -13,6 +14,9 @@ export interface Task {
   issue_node_id?: string;
   latest_outcome_at?: string;
   latest_outcome_status?: OutcomeStatus;
+  latest_outcome_quality?: number;
+  evidence?: TaskEvidence;
+  version: number;
   created_at: string;
   updated_at: string;
 }
@@ -37,6 +41,15 @@ export interface Award {
   status: "PENDING_APPROVAL" | "AWARDED";
   awarded_at: string;
   actual_cost?: number;
+}
+
+/** Input for the one award of a task. */
+export interface NewAward {
+  task_id: string;
+  agent_id: string;
+  bid_amount: number;
+  estimated_completion_sec?: number;
+  status: Award["status"];
 }
 
 /** Everything stored under `TASK#<url>`, read with one Query. Ledger entries are oldest first. */

@@ -24,6 +24,11 @@ export const taskSchema = {
     /** `completion_timestamp` of the ledger entry that currently stands for this task. */
     latest_outcome_at: { type: "string" },
     latest_outcome_status: { type: OUTCOME_STATUSES },
+    latest_outcome_quality: { type: "number" },
+    /** GitHub facts about the issue (see domain/tasks/evidence.ts); outcomes are derived from it. */
+    evidence: { type: "any" },
+    /** Optimistic-concurrency counter for evidence updates. */
+    version: { type: "number", required: true, default: 1 },
     created_at: { type: "string", required: true, readOnly: true },
     updated_at: { type: "string", required: true },
   },

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { TABLE } from "./adapters/dynamo/table-definition.js";
+
+const optionalUrl = z
+  .string()
+  .url()
+  .optional()
+  .or(z.literal("").transform(() => undefined));
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  AWS_REGION: z.string().default("us-east-1"),
+  TABLE_NAME: z.string().min(3).default(TABLE.defaultName),
+  /** DynamoDB Local endpoint; unset on AWS. */
+  DYNAMODB_ENDPOINT: optionalUrl,
+  /** SQS emulator endpoint; unset on AWS. */
+  SQS_ENDPOINT: optionalUrl,
+  INTAKE_QUEUE_URL: optionalUrl,
+  /** Issues with this label become marketplace tasks. */
+  MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
+  HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
+  /** Webhook bodies above this many bytes get 413; kept under SQS's 256 KiB message limit. */
+  WEBHOOK_MAX_BODY_BYTES: positiveInt(200 * 1024),
+  /** How long a delivery id is remembered for dedupe (GitHub redelivers for up to 3 days). */
+  DELIVERY_TTL_SECONDS: positiveInt(7 * 24 * 3600),
+  BID_WINDOW_SECONDS: positiveInt(300),
+  /** Plain secrets are for local runs; on AWS the *_SECRET_ARN variables name Secrets Manager secrets. */
+  GITHUB_WEBHOOK_SECRET: z.string().optional(),
+  GITHUB_WEBHOOK_SECRET_ARN: z.string().optional(),
+  AGENTFORGE_API_TOKEN: z.string().optional(),
+  AGENTFORGE_API_TOKEN_ARN: z.string().optional(),
+  /** Set by the local stack: accepts loopback queue URLs as agent endpoints. */
+  AGENTFORGE_LOCAL: z
+    .enum(["true", "false", "1", "0", ""])
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+/** A secret given either as a value (local) or as a Secrets Manager ARN or name (AWS). */
+export type SecretSource = { value: string } | { secretId: string };
+
+export interface Config {
+  region: string;
+  tableName: string;
+  dynamoEndpoint?: string;
+  sqsEndpoint?: string;
+  intakeQueueUrl?: string;
+  marketplaceLabel: string;
+  humanInterventionLabel: string;
+  webhookMaxBodyBytes: number;
+  deliveryTtlSeconds: number;
+  bidWindowSeconds: number;
+  webhookSecret?: SecretSource;
+  apiToken?: SecretSource;
+  local: boolean;
+}
+
+function secretSource(value: string | undefined, secretId: string | undefined): SecretSource | undefined {
+  if (value) return { value };
+  if (secretId) return { secretId };
+  return undefined;
+}
+
+/** Parses the environment once; the only place below which nothing reads `process.env`. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  const e = result.data;
+  const webhookSecret = secretSource(e.GITHUB_WEBHOOK_SECRET, e.GITHUB_WEBHOOK_SECRET_ARN);
+  const apiToken = secretSource(e.AGENTFORGE_API_TOKEN, e.AGENTFORGE_API_TOKEN_ARN);
+  return {
+    region: e.AWS_REGION,
+    tableName: e.TABLE_NAME,
+    ...(e.DYNAMODB_ENDPOINT ? { dynamoEndpoint: e.DYNAMODB_ENDPOINT } : {}),
+    ...(e.SQS_ENDPOINT ? { sqsEndpoint: e.SQS_ENDPOINT } : {}),
+    ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
+    marketplaceLabel: e.MARKETPLACE_LABEL,
+    humanInterventionLabel: e.HUMAN_INTERVENTION_LABEL,
+    webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    deliveryTtlSeconds: e.DELIVERY_TTL_SECONDS,
+    bidWindowSeconds: e.BID_WINDOW_SECONDS,
+    ...(webhookSecret ? { webhookSecret } : {}),
+    ...(apiToken ? { apiToken } : {}),
+    local: e.AGENTFORGE_LOCAL,
+  };
+}

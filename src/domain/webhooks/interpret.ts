@@ -1,0 +1,277 @@
+import { z } from "zod";
+import { capabilitySchema } from "../agents/agent.schema.js";
+import { amountSchema, isoTimestampSchema } from "../common.schema.js";
+import type { EvidencePatch } from "../tasks/evidence.js";
+import { closingIssueUrls } from "./closing-refs.js";
+
+export interface InterpretOptions {
+  marketplaceLabel: string;
+  humanInterventionLabel: string;
+}
+
+/** What a delivery asks the marketplace to do; a delivery may carry several. */
+export type Intent =
+  | { kind: "create_task"; task: CreateTaskIntent }
+  | { kind: "evidence"; taskIds: string[]; patch: EvidencePatch }
+  | { kind: "evidence_for_pr"; pr: PullRequestRef; patch: EvidencePatch }
+  | { kind: "link_pr"; pr: PullRequestRef; taskIds: string[] }
+  | { kind: "ignore"; reason: string };
+
+export interface PullRequestRef {
+  repo: string;
+  number: number;
+}
+
+export interface CreateTaskIntent {
+  task_id: string;
+  title: string;
+  required_capabilities: string[];
+  budget?: number;
+  repository_id?: number;
+  issue_node_id?: string;
+  /** Labels that looked like `cap:`/`budget:` but were not valid, for the log. */
+  ignored_labels: string[];
+}
+
+const label = z.looseObject({ name: z.string() });
+const repository = z.looseObject({ id: z.number().optional(), full_name: z.string() });
+const issue = z.looseObject({
+  html_url: z.string(),
+  node_id: z.string().optional(),
+  title: z.string(),
+  labels: z.array(label).default([]),
+  state_reason: z.string().nullish(),
+  closed_at: isoTimestampSchema.nullish(),
+  updated_at: isoTimestampSchema,
+});
+const pullRequest = z.looseObject({
+  html_url: z.string(),
+  number: z.number(),
+  body: z.string().nullish(),
+  merged: z.boolean().nullish(),
+  merged_at: isoTimestampSchema.nullish(),
+});
+const prStub = z.looseObject({ number: z.number() });
+
+const issuesPayload = z.looseObject({ action: z.string(), issue, label: label.optional(), repository });
+const pullRequestPayload = z.looseObject({ action: z.string(), pull_request: pullRequest, repository });
+const reviewPayload = z.looseObject({
+  action: z.string(),
+  review: z.looseObject({
+    state: z.string(),
+    user: z.looseObject({ login: z.string() }).nullish(),
+    submitted_at: isoTimestampSchema.nullish(),
+  }),
+  pull_request: pullRequest,
+  repository,
+});
+const checkSuitePayload = z.looseObject({
+  action: z.string(),
+  check_suite: z.looseObject({
+    id: z.number(),
+    conclusion: z.string().nullish(),
+    updated_at: isoTimestampSchema,
+    pull_requests: z.array(prStub).default([]),
+  }),
+  repository,
+});
+const checkRunPayload = z.looseObject({
+  action: z.string(),
+  check_run: z.looseObject({
+    id: z.number(),
+    conclusion: z.string().nullish(),
+    completed_at: isoTimestampSchema.nullish(),
+    pull_requests: z.array(prStub).default([]),
+  }),
+  repository,
+});
+
+/** Thrown for a payload that does not have the fields its event promises: permanent, never retried. */
+export class MalformedPayloadError extends Error {
+  override name = "MalformedPayloadError";
+}
+
+function parse<S extends z.ZodType>(schema: S, payload: unknown, event: string): z.output<S> {
+  const result = schema.safeParse(payload);
+  if (!result.success) {
+    const where = result.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join(".")}: ${i.message}`)
+      .join("; ");
+    throw new MalformedPayloadError(`${event} payload is malformed: ${where}`);
+  }
+  return result.data;
+}
+
+/** `https://github.com` for a github.com URL; GitHub Enterprise keeps its own origin. */
+const serverOf = (htmlUrl: string) => new URL(htmlUrl).origin;
+
+function taskFromIssue(payload: z.output<typeof issuesPayload>, options: InterpretOptions): Intent {
+  const names = payload.issue.labels.map((l) => l.name);
+  const capabilities: string[] = [];
+  const ignored: string[] = [];
+  let budget: number | undefined;
+  for (const name of names) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith("cap:")) {
+      const parsed = capabilitySchema.safeParse(lower.slice(4).trim());
+      if (parsed.success) capabilities.push(parsed.data);
+      else ignored.push(name);
+    } else if (lower.startsWith("budget:")) {
+      const parsed = amountSchema.safeParse(Number(lower.slice(7).trim().replace(/^\$/, "")));
+      if (parsed.success && lower.slice(7).trim() !== "") budget = parsed.data;
+      else ignored.push(name);
+    }
+  }
+  if (capabilities.length === 0) {
+    return {
+      kind: "ignore",
+      reason: `issue has the ${options.marketplaceLabel} label but no valid cap:<name> label`,
+    };
+  }
+  return {
+    kind: "create_task",
+    task: {
+      task_id: payload.issue.html_url,
+      title: payload.issue.title,
+      required_capabilities: [...new Set(capabilities)],
+      ...(budget !== undefined ? { budget } : {}),
+      ...(payload.repository.id !== undefined ? { repository_id: payload.repository.id } : {}),
+      ...(payload.issue.node_id ? { issue_node_id: payload.issue.node_id } : {}),
+      ignored_labels: ignored,
+    },
+  };
+}
+
+function interpretIssues(payload: unknown, options: InterpretOptions): Intent[] {
+  const p = parse(issuesPayload, payload, "issues");
+  const taskId = p.issue.html_url;
+  const intents: Intent[] = [];
+  const isMarketplaceIssue = p.issue.labels.some((l) => l.name === options.marketplaceLabel);
+
+  if ((p.action === "opened" || p.action === "labeled") && isMarketplaceIssue) {
+    intents.push(taskFromIssue(p, options));
+  }
+  if (p.action === "labeled" && p.label?.name === options.humanInterventionLabel) {
+    intents.push({
+      kind: "evidence",
+      taskIds: [taskId],
+      patch: { lifecycle: [{ kind: "human_intervention", at: p.issue.updated_at }] },
+    });
+  }
+  if (p.action === "closed") {
+    // `completed` (or no reason, as older payloads send) is success; `not_planned` and `duplicate` are not.
+    const notPlanned = p.issue.state_reason === "not_planned" || p.issue.state_reason === "duplicate";
+    intents.push({
+      kind: "evidence",
+      taskIds: [taskId],
+      patch: {
+        lifecycle: [
+          {
+            kind: notPlanned ? "closed_not_planned" : "closed_completed",
+            at: p.issue.closed_at ?? p.issue.updated_at,
+          },
+        ],
+      },
+    });
+  }
+  if (p.action === "reopened") {
+    intents.push({
+      kind: "evidence",
+      taskIds: [taskId],
+      patch: { lifecycle: [{ kind: "reopened", at: p.issue.updated_at }] },
+    });
+  }
+  return intents.length > 0 ? intents : [{ kind: "ignore", reason: `issues.${p.action} needs no action` }];
+}
+
+function interpretPullRequest(payload: unknown): Intent[] {
+  const p = parse(pullRequestPayload, payload, "pull_request");
+  const pr = p.pull_request;
+  const ref = { repo: p.repository.full_name, number: pr.number };
+  const taskIds = closingIssueUrls(pr.body, serverOf(pr.html_url), p.repository.full_name);
+  if (taskIds.length === 0) return [{ kind: "ignore", reason: "pull request closes no issue" }];
+  const intents: Intent[] = [{ kind: "link_pr", pr: ref, taskIds }];
+  if (p.action === "closed" && pr.merged && pr.merged_at) {
+    intents.push({ kind: "evidence", taskIds, patch: { merges: { [pr.html_url]: pr.merged_at } } });
+  }
+  return intents;
+}
+
+function interpretReview(payload: unknown): Intent[] {
+  const p = parse(reviewPayload, payload, "pull_request_review");
+  const state = p.review.state.toLowerCase();
+  const reviewer = p.review.user?.login;
+  const at = p.review.submitted_at;
+  const taskIds = closingIssueUrls(
+    p.pull_request.body,
+    serverOf(p.pull_request.html_url),
+    p.repository.full_name,
+  );
+  if (taskIds.length === 0) return [{ kind: "ignore", reason: "reviewed pull request closes no issue" }];
+  const decisive =
+    p.action === "dismissed"
+      ? "dismissed"
+      : state === "approved" || state === "changes_requested"
+        ? state
+        : undefined;
+  if (!decisive || !reviewer || !at)
+    return [{ kind: "ignore", reason: `review state ${state} does not count` }];
+  return [{ kind: "evidence", taskIds, patch: { reviews: [{ reviewer, state: decisive, at }] } }];
+}
+
+function interpretChecks(event: "check_suite" | "check_run", payload: unknown): Intent[] {
+  let id: string;
+  let conclusion: string | null | undefined;
+  let at: string | null | undefined;
+  let prs: Array<{ number: number }>;
+  let repo: string;
+  let action: string;
+  if (event === "check_suite") {
+    const p = parse(checkSuitePayload, payload, event);
+    ({ action } = p);
+    id = `suite:${p.check_suite.id}`;
+    conclusion = p.check_suite.conclusion;
+    at = p.check_suite.updated_at;
+    prs = p.check_suite.pull_requests;
+    repo = p.repository.full_name;
+  } else {
+    const p = parse(checkRunPayload, payload, event);
+    ({ action } = p);
+    id = `run:${p.check_run.id}`;
+    conclusion = p.check_run.conclusion;
+    at = p.check_run.completed_at;
+    prs = p.check_run.pull_requests;
+    repo = p.repository.full_name;
+  }
+  if (action !== "completed" || !conclusion || !at)
+    return [{ kind: "ignore", reason: `${event}.${action} has no conclusion` }];
+  if (prs.length === 0) return [{ kind: "ignore", reason: `${event} is not attached to a pull request` }];
+  return prs.map((pr) => ({
+    kind: "evidence_for_pr" as const,
+    pr: { repo, number: pr.number },
+    patch: { checks: [{ id, conclusion, at: at as string }] },
+  }));
+}
+
+/**
+ * Maps one GitHub delivery to marketplace intents. Pure: no I/O, no clock. Throws
+ * {@link MalformedPayloadError} when a handled event lacks the fields it needs.
+ */
+export function interpretDelivery(event: string, payload: unknown, options: InterpretOptions): Intent[] {
+  switch (event) {
+    case "issues":
+      return interpretIssues(payload, options);
+    case "pull_request":
+      return interpretPullRequest(payload);
+    case "pull_request_review":
+      return interpretReview(payload);
+    case "check_suite":
+    case "check_run":
+      return interpretChecks(event, payload);
+    case "ping":
+      return [{ kind: "ignore", reason: "ping" }];
+    default:
+      return [{ kind: "ignore", reason: `event ${event} is not handled` }];
+  }
+}

@@ -1,0 +1,179 @@
+import type { TaskRepository } from "../../ports/task-repository.js";
+import type { WebhookStateRepository } from "../../ports/webhook-state.js";
+import { ConflictError, ValidationError } from "../errors.js";
+import type { LedgerEntry, LedgerEntryInput } from "../ledger/ledger.schema.js";
+import { desiredOutcome, type EvidencePatch } from "../tasks/evidence.js";
+import { newTaskSchema } from "../tasks/task.schema.js";
+import { parseOrThrow } from "../validation.js";
+import type { IntakeMessage } from "./intake-message.js";
+import { type Intent, type InterpretOptions, interpretDelivery, MalformedPayloadError } from "./interpret.js";
+
+export interface WebhookServiceOptions extends InterpretOptions {
+  tasks: TaskRepository;
+  state: WebhookStateRepository;
+  bidWindowSeconds: number;
+  now?: () => Date;
+}
+
+/** One thing a delivery did or declined to do, for logs and tests. */
+export type Effect =
+  | { kind: "task_created"; task_id: string; created: boolean }
+  | { kind: "pr_linked"; pr: string; task_ids: string[] }
+  | { kind: "outcome_recorded"; task_id: string; entry: LedgerEntry; supersedes?: string }
+  | { kind: "outcome_unchanged"; task_id: string }
+  | { kind: "ignored"; task_id?: string; reason: string };
+
+export type DeliveryResult =
+  | { status: "processed"; effects: Effect[] }
+  | { status: "duplicate" }
+  | { status: "rejected"; reason: string };
+
+const MAX_RECONCILE_ROUNDS = 5;
+
+/**
+ * Turns verified GitHub deliveries into tasks, evidence and ledger outcomes.
+ *
+ * Exactly one effect per delivery comes from two layers. Every effect is idempotent by GitHub's own
+ * identities (issue URL, fact timestamps, check and review ids), so a repeated or parallel delivery
+ * cannot add anything twice; and the `DELIVERY#<id>` record, written with a condition after the work,
+ * lets a redelivery skip the work and be counted as a duplicate.
+ */
+export function createWebhookService(options: WebhookServiceOptions) {
+  const { tasks, state, bidWindowSeconds, now = () => new Date() } = options;
+
+  /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
+  async function reconcile(taskId: string): Promise<Effect> {
+    for (let round = 1; ; round++) {
+      const record = await tasks.getTaskRecord(taskId);
+      if (!record) return { kind: "ignored", task_id: taskId, reason: "not a marketplace task" };
+      const desired = record.task.evidence ? desiredOutcome(record.task.evidence) : undefined;
+      if (!desired) return { kind: "outcome_unchanged", task_id: taskId };
+      const { award } = record;
+      if (award?.status !== "AWARDED") {
+        return {
+          kind: "ignored",
+          task_id: taskId,
+          reason: `task was never awarded; ${desired.reason} not recorded`,
+        };
+      }
+      const head = record.ledger.find((e) => e.completion_timestamp === record.task.latest_outcome_at);
+      if (head && head.status === desired.status && head.quality_score === desired.quality_score) {
+        return { kind: "outcome_unchanged", task_id: taskId };
+      }
+      // A newer fact is stamped with its own time. Late evidence about the current fact yields a
+      // correction stamped 1 ms after the entry it supersedes, keeping ledger keys unique and ordered.
+      const stamp =
+        !head || desired.decidedAt > head.completion_timestamp
+          ? desired.decidedAt
+          : new Date(Date.parse(head.completion_timestamp) + 1).toISOString();
+      const elapsed = Math.round((Date.parse(desired.decidedAt) - Date.parse(award.awarded_at)) / 1000);
+      const entry: LedgerEntryInput = {
+        task_id: taskId,
+        winning_agent_id: award.agent_id,
+        bid_amount: award.bid_amount,
+        actual_cost: award.actual_cost ?? award.bid_amount,
+        status: desired.status,
+        quality_score: desired.quality_score,
+        completion_timestamp: stamp,
+        ...(elapsed >= 0 ? { completion_time_sec: elapsed } : {}),
+      };
+      try {
+        const result = await tasks.recordOutcome(entry, head ? { supersedes: head } : {});
+        if (!result.recorded) return { kind: "outcome_unchanged", task_id: taskId };
+        return {
+          kind: "outcome_recorded",
+          task_id: taskId,
+          entry: result.entry,
+          ...(head ? { supersedes: head.completion_timestamp } : {}),
+        };
+      } catch (error) {
+        // Another worker moved the task's outcome meanwhile: judge again from what is stored now.
+        if (error instanceof ConflictError && round < MAX_RECONCILE_ROUNDS) continue;
+        throw error;
+      }
+    }
+  }
+
+  async function applyEvidence(taskIds: string[], patch: EvidencePatch): Promise<Effect[]> {
+    const effects: Effect[] = [];
+    for (const taskId of taskIds) {
+      const task = await tasks.applyEvidence(taskId, patch);
+      effects.push(
+        task
+          ? await reconcile(taskId)
+          : { kind: "ignored", task_id: taskId, reason: "not a marketplace task" },
+      );
+    }
+    return effects;
+  }
+
+  async function perform(intent: Intent): Promise<Effect[]> {
+    switch (intent.kind) {
+      case "create_task": {
+        const { ignored_labels: _ignored, ...task } = intent.task;
+        const bidDeadline = new Date(now().getTime() + bidWindowSeconds * 1000).toISOString();
+        try {
+          const input = parseOrThrow(newTaskSchema, { ...task, bid_deadline: bidDeadline }, "task");
+          // The new TASK item reaches bid dispatch through the table's stream (INSERT), which makes
+          // dispatch at-least-once without a second write here.
+          const { created } = await tasks.createTask(input);
+          return [{ kind: "task_created", task_id: task.task_id, created }];
+        } catch (error) {
+          if (error instanceof ValidationError)
+            return [{ kind: "ignored", task_id: task.task_id, reason: error.message }];
+          throw error;
+        }
+      }
+      case "link_pr":
+        await state.linkPullRequest(intent.pr, intent.taskIds);
+        return [{ kind: "pr_linked", pr: `${intent.pr.repo}#${intent.pr.number}`, task_ids: intent.taskIds }];
+      case "evidence":
+        return applyEvidence(intent.taskIds, intent.patch);
+      case "evidence_for_pr": {
+        const taskIds = await state.tasksForPullRequest(intent.pr);
+        if (taskIds.length === 0) {
+          return [
+            {
+              kind: "ignored",
+              reason: `pull request ${intent.pr.repo}#${intent.pr.number} closes no known issue`,
+            },
+          ];
+        }
+        return applyEvidence(taskIds, intent.patch);
+      }
+      case "ignore":
+        return [{ kind: "ignored", reason: intent.reason }];
+    }
+  }
+
+  return {
+    /** Processes one verified delivery; throws only for transient failures (the message is retried). */
+    async process(message: IntakeMessage): Promise<DeliveryResult> {
+      if (await state.seen(message.delivery_id)) return { status: "duplicate" };
+      let intents: Intent[];
+      try {
+        intents = interpretDelivery(message.event, message.payload, options);
+      } catch (error) {
+        if (!(error instanceof MalformedPayloadError)) throw error;
+        await state.remember(deliveryRecord(message));
+        return { status: "rejected", reason: error.message };
+      }
+      const effects: Effect[] = [];
+      for (const intent of intents) effects.push(...(await perform(intent)));
+      const first = await state.remember(deliveryRecord(message));
+      return first ? { status: "processed", effects } : { status: "duplicate" };
+    },
+  };
+}
+
+function deliveryRecord(message: IntakeMessage) {
+  const action = typeof message.payload.action === "string" ? message.payload.action.slice(0, 64) : undefined;
+  return {
+    delivery_id: message.delivery_id,
+    event: message.event,
+    ...(action ? { action } : {}),
+    received_at: message.received_at,
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;
