@@ -5,6 +5,8 @@
 const CLOSING_REF =
   /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+(?:(?:https?:\/\/[^\s/]+\/)?([\w.-]+\/[\w.-]+)(?:#|\/issues\/)|#)(\d+)\b/gi;
 
+const MAX_REFS = 20;
+
 /**
  * Issue URLs a pull request closes, resolved against the PR's server and repository.
  * @param body the PR body (may be null)
@@ -20,7 +22,11 @@ export function closingIssueUrls(
   const urls = new Set<string>();
   for (const match of body.matchAll(CLOSING_REF)) {
     const repo = match[1] ?? repoFullName;
-    urls.add(`${serverUrl}/${repo}/issues/${Number(match[2])}`);
+    const number = Number(match[2]);
+    const url = `${serverUrl}/${repo}/issues/${number}`;
+    // Bodies are user text: keep references sane and few, since each one becomes a key we read.
+    if (Number.isSafeInteger(number) && number > 0 && url.length <= 512) urls.add(url);
+    if (urls.size >= MAX_REFS) break;
   }
   return [...urls];
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { capabilitySchema } from "../agents/agent.schema.js";
-import { amountSchema, isoTimestampSchema } from "../common.schema.js";
+import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
 import type { EvidencePatch } from "../tasks/evidence.js";
 import { closingIssueUrls } from "./closing-refs.js";
 
@@ -34,24 +34,26 @@ export interface CreateTaskIntent {
 }
 
 const label = z.looseObject({ name: z.string() });
-const repository = z.looseObject({ id: z.number().optional(), full_name: z.string() });
+/** `owner/repo`, as GitHub allows them; anything else would end up inside a key. */
+const repoFullName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, "must be owner/repo");
+const repository = z.looseObject({ id: z.number().optional(), full_name: repoFullName });
 const issue = z.looseObject({
-  html_url: z.string(),
+  html_url: issueUrlSchema,
   node_id: z.string().optional(),
-  title: z.string(),
-  labels: z.array(label).default([]),
+  title: z.string().max(1024),
+  labels: z.array(label).max(100).default([]),
   state_reason: z.string().nullish(),
   closed_at: isoTimestampSchema.nullish(),
   updated_at: isoTimestampSchema,
 });
 const pullRequest = z.looseObject({
-  html_url: z.string(),
-  number: z.number(),
+  html_url: z.string().url().max(512),
+  number: z.number().int().positive(),
   body: z.string().nullish(),
   merged: z.boolean().nullish(),
   merged_at: isoTimestampSchema.nullish(),
 });
-const prStub = z.looseObject({ number: z.number() });
+const prStub = z.looseObject({ number: z.number().int().positive() });
 
 const issuesPayload = z.looseObject({ action: z.string(), issue, label: label.optional(), repository });
 const pullRequestPayload = z.looseObject({ action: z.string(), pull_request: pullRequest, repository });

@@ -1,0 +1,152 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import type { AgentService } from "../domain/agents/agent.service.js";
+import type { AgentProfile } from "../domain/agents/agent.types.js";
+import type { LedgerService } from "../domain/ledger/ledger.service.js";
+import type { TaskService } from "../domain/tasks/task.service.js";
+import type { Task } from "../domain/tasks/task.types.js";
+import { bearerMatches } from "./auth.js";
+import { errorResponse, jsonResponse, responseForError } from "./responses.js";
+
+export interface ReadApiOptions {
+  agents: AgentService;
+  tasks: TaskService;
+  ledger: LedgerService;
+  /** Resolves the API bearer token (cached by the caller). */
+  apiToken: () => Promise<string>;
+  logger: Logger;
+}
+
+/** The public view of a profile: everything documented, none of the bookkeeping. */
+export function agentView(profile: AgentProfile) {
+  const { type, agent_id, capabilities, cost_model, bidding_endpoint, endpoint_kind, status, kill_switch_active } =
+    profile;
+  return {
+    type,
+    agent_id,
+    capabilities,
+    cost_model,
+    bidding_endpoint,
+    endpoint_kind,
+    status,
+    kill_switch_active,
+    performance_history: profile.performance_history,
+    created_at: profile.created_at,
+    updated_at: profile.updated_at,
+  };
+}
+
+function taskView(task: Task) {
+  const { version: _version, evidence: _evidence, ...rest } = task;
+  return rest;
+}
+
+type Route = { name: string; params: string[] };
+
+/** Matches `rawPath`, keeping each `{param}` segment percent-encoded until it is decoded here. */
+function route(method: string, rawPath: string): Route | "method" | undefined {
+  const table: Array<[string, RegExp, string]> = [
+    ["GET", /^\/tasks\/([^/]+)\/ledger\/?$/, "taskLedger"],
+    ["GET", /^\/tasks\/([^/]+)\/?$/, "task"],
+    ["GET", /^\/agents\/([^/]+)\/ledger\/?$/, "agentLedger"],
+    ["GET", /^\/agents\/([^/]+)\/?$/, "agent"],
+    ["GET", /^\/agents\/?$/, "agentsByCapability"],
+  ];
+  let pathMatched = false;
+  for (const [verb, pattern, name] of table) {
+    const match = pattern.exec(rawPath);
+    if (!match) continue;
+    pathMatched = true;
+    if (verb === method) return { name, params: match.slice(1) as string[] };
+  }
+  return pathMatched ? "method" : undefined;
+}
+
+function decodeParam(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+const limitOf = (query: Record<string, string | undefined>) => {
+  const raw = query.limit;
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : Number.NaN;
+};
+
+/**
+ * The bearer-token read API: `GET /tasks/{url-encoded issue url}`, `GET /tasks/{…}/ledger`,
+ * `GET /agents/{id}`, `GET /agents/{id}/ledger` (newest first, paginated) and
+ * `GET /agents?capability=x` (paginated). Errors are JSON `{ "error": { "code", "message" } }`.
+ */
+export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadApiOptions) {
+  return async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const method = event.requestContext?.http?.method ?? "GET";
+    const rawPath = event.rawPath ?? "/";
+    try {
+      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      let token: string;
+      try {
+        token = await apiToken();
+      } catch (error) {
+        logger.error("API token unavailable", { error: error as Error });
+        return errorResponse(503, "SERVICE_UNAVAILABLE", "The API token could not be loaded; try again shortly");
+      }
+      if (!bearerMatches(headers.authorization, token)) {
+        return {
+          ...errorResponse(401, "UNAUTHORIZED", "A valid 'Authorization: Bearer <token>' header is required"),
+          headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": "Bearer" },
+        };
+      }
+      const matched = route(method, rawPath);
+      if (matched === undefined) return errorResponse(404, "NOT_FOUND", `No route for ${method} ${rawPath}`);
+      if (matched === "method") return errorResponse(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on ${rawPath}`);
+      const params = matched.params.map(decodeParam);
+      if (params.some((p) => p === undefined)) {
+        return errorResponse(400, "VALIDATION_FAILED", "Path parameter is not valid percent-encoding");
+      }
+      const [id] = params as string[];
+      const query = event.queryStringParameters ?? {};
+      const limit = limitOf(query);
+      if (Number.isNaN(limit)) return errorResponse(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
+      const page = { ...(limit ? { limit } : {}), ...(query.cursor ? { cursor: query.cursor } : {}) };
+
+      switch (matched.name) {
+        case "task": {
+          const record = await tasks.get(id);
+          return jsonResponse(200, {
+            task: taskView(record.task),
+            bids: record.bids,
+            award: record.award ?? null,
+            ledger: record.ledger,
+          });
+        }
+        case "taskLedger": {
+          const record = await tasks.get(id);
+          return jsonResponse(200, { task_id: record.task.task_id, ledger: record.ledger });
+        }
+        case "agent":
+          return jsonResponse(200, agentView(await agents.get(id)));
+        case "agentLedger": {
+          await agents.get(id);
+          const history = await ledger.agentHistory(id, page);
+          return jsonResponse(200, { agent_id: id, items: history.items, cursor: history.cursor ?? null });
+        }
+        default: {
+          if (!query.capability) {
+            return errorResponse(400, "VALIDATION_FAILED", "Query parameter 'capability' is required");
+          }
+          const result = await agents.findByCapability(query.capability, page);
+          return jsonResponse(200, { items: result.items, cursor: result.cursor ?? null });
+        }
+      }
+    } catch (error) {
+      const response = responseForError(error);
+      if (response.statusCode === 500) logger.error("Read API failed", { error: error as Error, method, rawPath });
+      return response;
+    }
+  };
+}
