@@ -1,0 +1,123 @@
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createReadApi } from "../../src/http/read-api.js";
+import { createObservability } from "../../src/observability.js";
+import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
+import { agentInput, issueUrl, outcomeInput } from "../helpers/factories.js";
+
+const TOKEN = "read-api-test-token";
+
+function get(
+  path: string,
+  token: string | null = TOKEN,
+  query?: Record<string, string>,
+): APIGatewayProxyEventV2 {
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: path,
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    ...(query ? { queryStringParameters: query } : {}),
+    requestContext: { http: { method: "GET", path } },
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+describe("read API over DynamoDB Local", () => {
+  let table: TestTable;
+  let services: ReturnType<typeof servicesFor>;
+  let api: ReturnType<typeof createReadApi>;
+  const agent = agentInput({ capabilities: ["python"] });
+  const url = issueUrl(77_001);
+
+  beforeAll(async () => {
+    table = await useTestTable();
+    services = servicesFor(table);
+    const { logger } = createObservability({ logLevel: "SILENT" });
+    api = createReadApi({ ...services, apiToken: async () => TOKEN, logger });
+    await services.agents.register(agent);
+    await services.tasks.create({ task_id: url, title: "Read me", required_capabilities: ["python"] });
+    await services.taskRepo.createAward({
+      task_id: url,
+      agent_id: agent.agent_id,
+      bid_amount: 12,
+      status: "AWARDED",
+    });
+    await services.ledger.recordOutcome(outcomeInput({ task_id: url, winning_agent_id: agent.agent_id }));
+  });
+
+  const body = (response: { body?: string }) => JSON.parse(response.body ?? "null");
+
+  it("GET /tasks/{url-encoded issue url} returns the task with its bids, award and ledger", async () => {
+    const response = await api(get(`/tasks/${encodeURIComponent(url)}`));
+
+    expect(response.statusCode).toBe(200);
+    expect(body(response)).toMatchObject({
+      task: { task_id: url, title: "Read me", status: "AWARDED", latest_outcome_status: "SUCCESS" },
+      bids: [],
+      award: { agent_id: agent.agent_id, bid_amount: 12, status: "AWARDED" },
+      ledger: [
+        { type: "TASK_LEDGER_ENTRY", task_id: url, winning_agent_id: agent.agent_id, status: "SUCCESS" },
+      ],
+    });
+    expect(body(response).task).not.toHaveProperty("version");
+  });
+
+  it("GET /tasks/{…}/ledger and GET /agents/{id} (with performance_history)", async () => {
+    const ledger = await api(get(`/tasks/${encodeURIComponent(url)}/ledger`));
+    const profile = await api(get(`/agents/${agent.agent_id}`));
+
+    expect(body(ledger).ledger).toHaveLength(1);
+    expect(profile.statusCode).toBe(200);
+    expect(body(profile)).toMatchObject({
+      agent_id: agent.agent_id,
+      performance_history: { total_tasks_completed: 1, success_rate: 1 },
+    });
+    expect(body(profile)).not.toHaveProperty("performance_totals");
+  });
+
+  it("lists agents by capability and an agent's ledger, paginated", async () => {
+    const byCapability = await api(get("/agents", TOKEN, { capability: "python", limit: "10" }));
+    const history = await api(get(`/agents/${agent.agent_id}/ledger`, TOKEN, { limit: "5" }));
+
+    expect(body(byCapability).items.map((a: { agent_id: string }) => a.agent_id)).toContain(agent.agent_id);
+    expect(body(history)).toMatchObject({
+      agent_id: agent.agent_id,
+      items: [{ task_id: url }],
+      cursor: null,
+    });
+  });
+
+  it.each([
+    ["no token", null],
+    ["wrong token", "nope"],
+    ["empty token", ""],
+  ])("401 with %s", async (_label, token) => {
+    const response = await api(get(`/agents/${agent.agent_id}`, token));
+
+    expect(response.statusCode).toBe(401);
+    expect(body(response)).toEqual({ error: { code: "UNAUTHORIZED", message: expect.any(String) } });
+  });
+
+  it.each([
+    ["unknown agent", "/agents/nobody", 404, "NOT_FOUND"],
+    ["unknown task", `/tasks/${encodeURIComponent(issueUrl(77_999))}`, 404, "NOT_FOUND"],
+    ["task id that is not an issue URL", "/tasks/not-a-url", 400, "VALIDATION_FAILED"],
+    ["bad percent-encoding", "/tasks/%E0%A4%A", 400, "VALIDATION_FAILED"],
+    ["unsafe agent id", "/agents/%23evil", 400, "VALIDATION_FAILED"],
+    ["unknown route", "/nothing-here", 404, "NOT_FOUND"],
+  ])("%s → %s", async (_label, path, status, code) => {
+    const response = await api(get(path));
+
+    expect(response.statusCode).toBe(status);
+    expect(body(response).error.code).toBe(code);
+  });
+
+  it("rejects a bad limit or cursor with 400, never 500", async () => {
+    const badLimit = await api(get("/agents", TOKEN, { capability: "python", limit: "0" }));
+    const badCursor = await api(get("/agents", TOKEN, { capability: "python", cursor: "%%%" }));
+
+    expect([badLimit.statusCode, badCursor.statusCode]).toEqual([400, 400]);
+  });
+});
