@@ -1,0 +1,51 @@
+/**
+ * Capacity benchmark of the marketplace's access patterns on DynamoDB Local: `npm run bench`, or
+ * `npm run -s bench -- --json` for the same data as JSON on stdout (progress always goes to stderr).
+ * `--seed=auto|service|batch` forces how agents beyond the first `--base` (1,000) are seeded up to
+ * `--total` (20,000); `auto` uses BatchWriteItem when the service would take over two minutes.
+ *
+ * Every request the repositories send is recorded by a middleware on the DynamoDB client
+ * (bench/capture.ts) that adds `ReturnConsumedCapacity: "INDEXES"` and keeps what comes back. Each
+ * pattern runs through the real domain services, and the reported units are printed beside a
+ * theoretical minimum (bench/capacity.ts), computed from the items as stored:
+ *
+ * - Item size: each item is read back raw (GetItem/Query on a second, unrecorded client) and sized
+ *   per DynamoDB's rules: UTF-8 length of every attribute name plus its value; strings by UTF-8
+ *   bytes, numbers ~ ceil(significant digits / 2) + 1, booleans/null 1, sets the sum of their
+ *   members, lists and maps 3 + Σ(element + 1) (map keys counted too). Keys and ElectroDB's
+ *   `__edb_e__`/`__edb_v__` attributes are part of the item, so they count.
+ * - Writes: ceil(size / 1 KB) WCU per item written; an update or overwrite is charged on the larger
+ *   of the old and new item, a delete on the old one; ×2 inside TransactWriteItems. Every GSI entry
+ *   put, rewritten or removed costs ceil(entry size / 1 KB) on that index (projection ALL, so the
+ *   entry is the whole item), assumed not doubled by the transaction.
+ * - Reads: GetItem ceil(size / 4 KB) × 0.5 eventually consistent, × 1 strongly consistent, × 2
+ *   transactional; a missing item still costs the minimum unit. Query: ceil(Σ sizes / 4 KB) × the
+ *   same factor, rounded once over all items read (GSIs are always eventually consistent).
+ * - The minimum is for the requests the pattern actually makes (e.g. the strongly consistent
+ *   profile read before a conditional write is included), so it checks the reported numbers
+ *   rather than proposing a different design.
+ *
+ * The run fails (exit 1) if any Scan was sent.
+ */
+
+// Must be set before the SDK is loaded, hence the dynamic import below.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const { main } = await import("./main.js");
+
+function option(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
+
+const seed = option("seed") ?? "auto";
+if (seed !== "auto" && seed !== "service" && seed !== "batch") {
+  throw new Error(`--seed must be auto, service or batch, not ${seed}`);
+}
+const baseAgents = Number(option("base") ?? 1_000);
+const totalAgents = Number(option("total") ?? 20_000);
+if (!(Number.isInteger(baseAgents) && baseAgents > 0 && Number.isInteger(totalAgents))) {
+  throw new Error("--base and --total must be whole numbers");
+}
+
+process.exitCode = await main({ json: process.argv.includes("--json"), seed, baseAgents, totalAgents });
