@@ -9,7 +9,11 @@ const { logger } = createObservability({ persistentKeys: { function: "read-api" 
 const api = lazily(() => {
   const config = loadConfig();
   const { agents, tasks, ledger } = buildMarketplaceServices(config);
-  const apiToken = createSecretResolver({ name: "API token", source: config.apiToken, region: config.region });
+  const apiToken = createSecretResolver({
+    name: "API token",
+    source: config.apiToken,
+    region: config.region,
+  });
   return createReadApi({ agents, tasks, ledger, apiToken, logger });
 });
 

@@ -25,7 +25,10 @@ export function buildMarketplaceServices(config: Config) {
   const agentRepository = createAgentRepository({ service });
   const taskRepository = createTaskRepository({ service });
   return {
-    agents: createAgentService({ agents: agentRepository, endpointPolicy: { allowLocalQueues: config.local } }),
+    agents: createAgentService({
+      agents: agentRepository,
+      endpointPolicy: { allowLocalQueues: config.local },
+    }),
     tasks: createTaskService({ tasks: taskRepository }),
     ledger: createLedgerService({ tasks: taskRepository }),
     webhooks: createWebhookService({

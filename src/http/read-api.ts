@@ -19,8 +19,16 @@ export interface ReadApiOptions {
 
 /** The public view of a profile: everything documented, none of the bookkeeping. */
 export function agentView(profile: AgentProfile) {
-  const { type, agent_id, capabilities, cost_model, bidding_endpoint, endpoint_kind, status, kill_switch_active } =
-    profile;
+  const {
+    type,
+    agent_id,
+    capabilities,
+    cost_model,
+    bidding_endpoint,
+    endpoint_kind,
+    status,
+    kill_switch_active,
+  } = profile;
   return {
     type,
     agent_id,
@@ -87,13 +95,19 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
     const method = event.requestContext?.http?.method ?? "GET";
     const rawPath = event.rawPath ?? "/";
     try {
-      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      const headers = Object.fromEntries(
+        Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      );
       let token: string;
       try {
         token = await apiToken();
       } catch (error) {
         logger.error("API token unavailable", { error: error as Error });
-        return errorResponse(503, "SERVICE_UNAVAILABLE", "The API token could not be loaded; try again shortly");
+        return errorResponse(
+          503,
+          "SERVICE_UNAVAILABLE",
+          "The API token could not be loaded; try again shortly",
+        );
       }
       if (!bearerMatches(headers.authorization, token)) {
         return {
@@ -103,7 +117,8 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
       }
       const matched = route(method, rawPath);
       if (matched === undefined) return errorResponse(404, "NOT_FOUND", `No route for ${method} ${rawPath}`);
-      if (matched === "method") return errorResponse(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on ${rawPath}`);
+      if (matched === "method")
+        return errorResponse(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on ${rawPath}`);
       const params = matched.params.map(decodeParam);
       if (params.some((p) => p === undefined)) {
         return errorResponse(400, "VALIDATION_FAILED", "Path parameter is not valid percent-encoding");
@@ -111,7 +126,8 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
       const [id] = params as string[];
       const query = event.queryStringParameters ?? {};
       const limit = limitOf(query);
-      if (Number.isNaN(limit)) return errorResponse(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
+      if (Number.isNaN(limit))
+        return errorResponse(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
       const page = { ...(limit ? { limit } : {}), ...(query.cursor ? { cursor: query.cursor } : {}) };
 
       switch (matched.name) {
@@ -145,7 +161,8 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
       }
     } catch (error) {
       const response = responseForError(error);
-      if (response.statusCode === 500) logger.error("Read API failed", { error: error as Error, method, rawPath });
+      if (response.statusCode === 500)
+        logger.error("Read API failed", { error: error as Error, method, rawPath });
       return response;
     }
   };

@@ -77,8 +77,10 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
       case "processed":
         metrics.addMetric(INTAKE_METRICS.processed, MetricUnit.Count, 1);
         for (const effect of result.effects) {
-          if (effect.kind === "outcome_recorded") metrics.addMetric(INTAKE_METRICS.outcomes, MetricUnit.Count, 1);
-          if (effect.kind === "task_created" && effect.created) metrics.addMetric(INTAKE_METRICS.tasks, MetricUnit.Count, 1);
+          if (effect.kind === "outcome_recorded")
+            metrics.addMetric(INTAKE_METRICS.outcomes, MetricUnit.Count, 1);
+          if (effect.kind === "task_created" && effect.created)
+            metrics.addMetric(INTAKE_METRICS.tasks, MetricUnit.Count, 1);
           logger.info(effect.kind === "ignored" ? "Delivery needs no action" : "Delivery applied", {
             ...keys,
             ...describe(effect),

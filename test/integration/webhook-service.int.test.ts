@@ -12,7 +12,9 @@ type Payload = Record<string, any>;
 
 /** A deep copy of a real GitHub example payload for `event.action`. */
 function example(event: string, action: string): Payload {
-  const group = (examples as unknown as Array<{ name: string; examples: Payload[] }>).find((e) => e.name === event);
+  const group = (examples as unknown as Array<{ name: string; examples: Payload[] }>).find(
+    (e) => e.name === event,
+  );
   const found = group?.examples.find((e) => e.action === action);
   if (!found) throw new Error(`no example for ${event}.${action}`);
   return structuredClone(found);

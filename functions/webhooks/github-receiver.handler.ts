@@ -1,0 +1,8 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { getReceiverDeps } from "../shared/container.js";
+
+/** `POST /webhooks/github` (HTTP API, payload format 2.0). */
+export const handler = async (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> => (await getReceiverDeps()).receive(event, context);

@@ -1,0 +1,139 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { verifyWebhookSignature } from "../adapters/github/signature.js";
+import type { IntakeMessage } from "../domain/webhooks/intake-message.js";
+import type { IntakeQueue } from "../ports/intake-queue.js";
+import { HttpError, httpErrorResponse } from "./http-error.js";
+import { jsonResponse, responseForError } from "./responses.js";
+import {
+  assertDeclaredLength,
+  assertJsonContentType,
+  assertPost,
+  decodeBody,
+  normalizeHeaders,
+  parseJsonObject,
+  readDeliveryHeaders,
+  safeDeliveryKeys,
+  WEBHOOK_HEADERS,
+} from "./webhook-request.js";
+
+/** Metric names; the rejected one carries a `reason` dimension holding the error code. */
+export const WEBHOOK_METRICS = {
+  accepted: "WebhookDeliveriesAccepted",
+  rejected: "WebhookDeliveriesRejected",
+  pings: "WebhookPingsReceived",
+} as const;
+
+export interface WebhookReceiverOptions {
+  /** Resolves the webhook secret. Called for every signed request, so it should cache. */
+  secret: () => Promise<string>;
+  queue: IntakeQueue;
+  /** Largest accepted body, in decoded bytes. */
+  maxBodyBytes: number;
+  logger: Logger;
+  /** Flushed once per request. */
+  metrics: Metrics;
+  now?: () => Date;
+}
+
+/** `POST /webhooks/github`: verifies a GitHub delivery and hands it to the intake queue. */
+export interface WebhookReceiver {
+  /**
+   * Answers 202 once the delivery is on the intake queue, 200 for `ping`, a JSON 4xx for anything
+   * GitHub should not resend as is, and 503 when the queue or the secret is unreachable so the
+   * delivery can be redelivered. Never throws.
+   */
+  receive(event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2>;
+}
+
+const unavailable = (message: string) =>
+  new HttpError(503, "SERVICE_UNAVAILABLE", message, { "retry-after": "10" });
+
+/**
+ * Builds the webhook receiver. Checks run cheapest first and nothing is parsed before the signature
+ * holds: method, size, signature over the raw bytes, content type, event and delivery headers, then
+ * the JSON body.
+ */
+export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookReceiver {
+  const { secret, queue, maxBodyBytes, logger, metrics, now = () => new Date() } = options;
+
+  async function verify(event: APIGatewayProxyEventV2, headers: Map<string, string>): Promise<Buffer> {
+    assertPost(event);
+    assertDeclaredLength(headers, maxBodyBytes);
+    const body = decodeBody(event, maxBodyBytes);
+    const signature = headers.get(WEBHOOK_HEADERS.signature);
+    if (signature === undefined || signature === "") {
+      throw new HttpError(401, "UNAUTHORIZED", "Missing X-Hub-Signature-256 header");
+    }
+    let key: string;
+    try {
+      key = await secret();
+    } catch (error) {
+      logger.error("Webhook secret unavailable", error as Error);
+      throw unavailable("Webhook secret unavailable; retry later");
+    }
+    if (!verifyWebhookSignature(key, body, signature)) {
+      throw new HttpError(401, "UNAUTHORIZED", "X-Hub-Signature-256 does not match the body");
+    }
+    return body;
+  }
+
+  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const headers = normalizeHeaders(event.headers);
+    logger.appendKeys(safeDeliveryKeys(headers));
+    const body = await verify(event, headers);
+    assertJsonContentType(headers);
+    const { event: name, deliveryId } = readDeliveryHeaders(headers);
+    const payload = parseJsonObject(body);
+
+    if (name === "ping") {
+      metrics.addMetric(WEBHOOK_METRICS.pings, MetricUnit.Count, 1);
+      logger.info("Webhook ping answered");
+      return jsonResponse(200, { pong: true, delivery_id: deliveryId });
+    }
+
+    const message: IntakeMessage = {
+      delivery_id: deliveryId,
+      event: name,
+      received_at: now().toISOString(),
+      payload,
+    };
+    try {
+      await queue.send(message);
+    } catch (error) {
+      logger.error("Intake queue unavailable", error as Error);
+      throw unavailable("Could not queue the delivery; retry later");
+    }
+    metrics.addMetric(WEBHOOK_METRICS.accepted, MetricUnit.Count, 1);
+    logger.info("Webhook delivery accepted");
+    return jsonResponse(202, { accepted: true, delivery_id: deliveryId });
+  }
+
+  function reject(error: unknown): APIGatewayProxyStructuredResultV2 {
+    const response = error instanceof HttpError ? httpErrorResponse(error) : responseForError(error);
+    const code = error instanceof HttpError ? error.code : "INTERNAL";
+    metrics.addDimension("reason", code);
+    metrics.addMetric(WEBHOOK_METRICS.rejected, MetricUnit.Count, 1);
+    if (!(error instanceof HttpError)) {
+      logger.error("Unexpected error in the webhook receiver", error as Error);
+    } else if (error.statusCode < 500) {
+      logger.warn("Webhook delivery rejected", { status: error.statusCode, code });
+    }
+    return response;
+  }
+
+  return {
+    async receive(event, context) {
+      if (context) logger.addContext(context);
+      try {
+        return await handle(event);
+      } catch (error) {
+        return reject(error);
+      } finally {
+        metrics.publishStoredMetrics();
+        logger.resetKeys();
+      }
+    },
+  };
+}
