@@ -1,6 +1,7 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { SQSRecord } from "aws-lambda";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { type IntakeMessage, intakeMessageSchema } from "../domain/webhooks/intake-message.js";
 import type { Effect, WebhookService } from "../domain/webhooks/webhook.service.js";
 
@@ -86,6 +87,22 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
             ...describe(effect),
           });
         }
+    }
+  };
+}
+
+/**
+ * The intake queue's batch handler: Powertools batch processing with partial batch responses, so a
+ * failed record fails only itself. Lambda and the local stack run this same function.
+ */
+export function createIntakeBatchHandler(options: IntakeWorkerOptions) {
+  const recordHandler = createIntakeRecordHandler(options);
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    try {
+      return await processPartialResponse(event, recordHandler, processor, context ? { context } : {});
+    } finally {
+      options.metrics.publishStoredMetrics();
     }
   };
 }
