@@ -98,7 +98,8 @@ export function buildIntakeWorker(config: Config) {
 
 /** The bearer-token read API over the marketplace services. */
 export function buildReadApi(config: Config) {
-  if (!config.apiToken) throw new Error("AGENTFORGE_API_TOKEN or AGENTFORGE_API_TOKEN_ARN must be configured");
+  if (!config.apiToken)
+    throw new Error("AGENTFORGE_API_TOKEN or AGENTFORGE_API_TOKEN_ARN must be configured");
   const { logger } = createObservability({ persistentKeys: { function: "read-api" } });
   const { agents, tasks, ledger } = buildMarketplaceServices(config);
   const apiToken = createSecretResolver({

@@ -100,7 +100,12 @@ export function createIntakeBatchHandler(options: IntakeWorkerOptions) {
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     try {
-      return await processPartialResponse(event, recordHandler, processor, context ? { context } : {});
+      // In order, not in parallel: GitHub sends a task's events in order, and keeping that order within
+      // a batch avoids needless superseding ledger entries (results would be correct either way).
+      return await processPartialResponse(event, recordHandler, processor, {
+        processInParallel: false,
+        ...(context ? { context } : {}),
+      });
     } finally {
       options.metrics.publishStoredMetrics();
     }
