@@ -11,7 +11,7 @@ export interface SqsEventSourceOptions {
   client: SQSClient;
   queueUrl: string;
   /** The consuming function: same signature as the Lambda handler. */
-  handler: (event: SQSEvent) => Promise<SQSBatchResponse | undefined | void>;
+  handler: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
   /** Messages per invocation (Lambda's BatchSize), at most 10 here. */
   batchSize?: number;
   region?: string;
