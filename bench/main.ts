@@ -120,6 +120,10 @@ export async function main(options: BenchOptions): Promise<number> {
     });
     const ledger = createLedgerService({ tasks: taskRepo });
     const tasks = createTaskService({ tasks: taskRepo });
+    // Only a task's awardee can be credited with an outcome; bidding is not built yet, so award directly.
+    const award = async (task_id: string, agent_id: string): Promise<void> => {
+      await taskRepo.createAward({ task_id, agent_id, bid_amount: 20, status: "AWARDED" });
+    };
     const sizer = new ItemSizer(side, tableName);
 
     let population = 0;
@@ -315,6 +319,7 @@ export async function main(options: BenchOptions): Promise<number> {
     }
 
     {
+      await award(outcomeTask, fixture);
       const entry = outcome(outcomeTask, fixture, "2025-07-01T12:30:00Z", 1);
       const profileBefore = await sizer.size(keys.profile(fixture));
       const taskBefore = await sizer.size(keys.task(outcomeTask));
@@ -359,9 +364,10 @@ export async function main(options: BenchOptions): Promise<number> {
           })
           .go();
       }
+      await award(url, fixture);
       const first = await ledger.recordOutcome(outcome(url, fixture, "2025-07-02T00:00:00Z", 2));
       await ledger.recordOutcome(outcome(url, fixture, "2025-07-03T00:00:00Z", 3), {
-        supersedes: first.entry,
+        supersedes: first.entry.completion_timestamp,
       });
       const m = await recorder.measure(() => tasks.get(url));
       const sizes = await sizer.partition(`TASK#${url}`);
@@ -381,6 +387,7 @@ export async function main(options: BenchOptions): Promise<number> {
       for (let i = 0; i < entries; i++) {
         const url = issueUrl(100 + i);
         await tasks.create({ task_id: url, title: `History task ${i}`, required_capabilities: ["python"] });
+        await award(url, historyAgent);
         const at = new Date(Date.UTC(2025, 0, 1 + i)).toISOString();
         await ledger.recordOutcome(outcome(url, historyAgent, at, i));
       }
@@ -445,6 +452,8 @@ export async function main(options: BenchOptions): Promise<number> {
       await forEachConcurrent([...spreadTasks, ...hotTasks], SERVICE_CONCURRENCY, async (url) => {
         await tasks.create({ task_id: url, title: "Contention task", required_capabilities: ["python"] });
       });
+      await forEachConcurrent(spreadTasks, SERVICE_CONCURRENCY, (url, i) => award(url, spread[i] as string));
+      await forEachConcurrent(hotTasks, SERVICE_CONCURRENCY, (url) => award(url, hot));
       const at = (i: number) => new Date(Date.UTC(2025, 7, 1, 0, i)).toISOString();
       await contend(
         `${CONTENTION_OUTCOMES} agents, 1 outcome each`,

@@ -31,19 +31,22 @@ export interface TaskRepository {
    */
   createAward(award: NewAward): Promise<Award>;
 
-  /** The task with its bids, award and ledger, from one Query on `TASK#<url>`. */
-  getTaskRecord(taskId: string): Promise<TaskRecord | undefined>;
+  /**
+   * The task with its bids, award and ledger, from one Query on `TASK#<url>`; `consistent` for
+   * read-modify-write callers that must see their own writes.
+   */
+  getTaskRecord(taskId: string, options?: { consistent?: boolean }): Promise<TaskRecord | undefined>;
 
   /**
    * Appends a ledger entry and folds it into the winner's performance history in one transaction.
    * Recording the same entry (task and timestamp) again changes nothing and reports a duplicate.
-   * With `supersedes`, the superseded entry's contribution is taken back in the same transaction.
-   * Throws ConflictError when the task's current outcome is no longer the one `supersedes` names.
+   * With `supersedes` (the `completion_timestamp` of the task's current entry), that entry's
+   * contribution, read from the ledger, is taken back in the same transaction. The transaction also
+   * checks that the task is AWARDED to `winning_agent_id`.
+   * Throws ConflictError when the task's current outcome is not the one `supersedes` names, when a
+   * different entry already holds this timestamp, or when the winner is not the task's awardee.
    */
-  recordOutcome(
-    entry: LedgerEntryInput,
-    options?: { supersedes?: LedgerEntry },
-  ): Promise<RecordOutcomeResult>;
+  recordOutcome(entry: LedgerEntryInput, options?: { supersedes?: string }): Promise<RecordOutcomeResult>;
 
   /** An agent's ledger entries, newest first. */
   agentHistory(agentId: string, page?: PageRequest): Promise<Page<LedgerEntry>>;

@@ -19,9 +19,16 @@ describe("outcome ledger on DynamoDB Local", () => {
     return input.agent_id;
   }
 
-  async function newTask(n?: number): Promise<string> {
-    const url = issueUrl(n);
+  /** A task awarded to `agentId`: only a task's awardee can be credited with its outcome. */
+  async function newTask(agentId: string): Promise<string> {
+    const url = issueUrl();
     await services.tasks.create({ task_id: url, title: `Task ${url}`, required_capabilities: ["python"] });
+    await services.taskRepo.createAward({
+      task_id: url,
+      agent_id: agentId,
+      bid_amount: 10,
+      status: "AWARDED",
+    });
     return url;
   }
 
@@ -51,7 +58,7 @@ describe("outcome ledger on DynamoDB Local", () => {
 
   it("50 outcomes for one agent recorded in parallel give exact sums and averages", async () => {
     const agentId = await newAgent();
-    const urls = await Promise.all(Array.from({ length: 50 }, () => newTask()));
+    const urls = await Promise.all(Array.from({ length: 50 }, () => newTask(agentId)));
     // Costs 0.01 … 0.50 are not exact in binary floating point; the sums must still be exact.
     const outcomes = urls.map((task_id, i) =>
       outcomeInput({
@@ -83,7 +90,7 @@ describe("outcome ledger on DynamoDB Local", () => {
 
   it("the same outcome recorded twice counts once", async () => {
     const agentId = await newAgent();
-    const url = await newTask();
+    const url = await newTask(agentId);
     const outcome = outcomeInput({ task_id: url, winning_agent_id: agentId, actual_cost: 7 });
 
     const first = await services.ledger.recordOutcome(outcome);
@@ -98,9 +105,23 @@ describe("outcome ledger on DynamoDB Local", () => {
     });
   });
 
+  it("a different outcome written at an existing timestamp is a conflict, not a silent duplicate", async () => {
+    const agentId = await newAgent();
+    const url = await newTask(agentId);
+    await services.ledger.recordOutcome(
+      outcomeInput({ task_id: url, winning_agent_id: agentId, quality_score: 0.6 }),
+    );
+
+    await expect(
+      services.ledger.recordOutcome(
+        outcomeInput({ task_id: url, winning_agent_id: agentId, quality_score: 0.7 }),
+      ),
+    ).rejects.toThrow(/different ledger entry/);
+  });
+
   it("the same outcome recorded 5 times in parallel counts once", async () => {
     const agentId = await newAgent();
-    const url = await newTask();
+    const url = await newTask(agentId);
     const outcome = outcomeInput({ task_id: url, winning_agent_id: agentId });
 
     const results = await Promise.all(
@@ -114,7 +135,7 @@ describe("outcome ledger on DynamoDB Local", () => {
 
   it("a second, different outcome for the same task must supersede the first", async () => {
     const agentId = await newAgent();
-    const url = await newTask();
+    const url = await newTask(agentId);
     const first = await services.ledger.recordOutcome(
       outcomeInput({ task_id: url, winning_agent_id: agentId, status: "SUCCESS", actual_cost: 10 }),
     );
@@ -126,10 +147,16 @@ describe("outcome ledger on DynamoDB Local", () => {
       completion_timestamp: "2025-07-02T00:00:00Z",
     });
     await expect(services.ledger.recordOutcome(unsuperseded)).rejects.toThrow(ConflictError);
+    await expect(
+      services.ledger.recordOutcome(
+        { ...unsuperseded, actual_cost: 4 },
+        { supersedes: "2024-01-01T00:00:00.000Z" },
+      ),
+    ).rejects.toThrow(/no ledger entry at/);
 
     const correction = await services.ledger.recordOutcome(
       { ...unsuperseded, actual_cost: 4 },
-      { supersedes: first.entry },
+      { supersedes: first.entry.completion_timestamp },
     );
 
     expect(correction.recorded).toBe(true);
@@ -149,7 +176,7 @@ describe("outcome ledger on DynamoDB Local", () => {
     const agentId = await newAgent();
     const stamps = ["2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z", "2025-02-01T00:00:00Z"];
     for (const completion_timestamp of stamps) {
-      const task_id = await newTask();
+      const task_id = await newTask(agentId);
       await services.ledger.recordOutcome(
         outcomeInput({ task_id, winning_agent_id: agentId, completion_timestamp }),
       );
@@ -166,9 +193,9 @@ describe("outcome ledger on DynamoDB Local", () => {
     expect(second.cursor).toBeUndefined();
   });
 
-  it("refuses outcomes for unknown agents or tasks and invalid input, writing nothing", async () => {
+  it("refuses outcomes for unknown agents or tasks, agents other than the awardee, and invalid input, writing nothing", async () => {
     const agentId = await newAgent();
-    const url = await newTask();
+    const url = await newTask(agentId);
 
     await expect(
       services.ledger.recordOutcome(outcomeInput({ task_id: url, winning_agent_id: "ghost-agent" })),
@@ -176,6 +203,10 @@ describe("outcome ledger on DynamoDB Local", () => {
     await expect(
       services.ledger.recordOutcome(outcomeInput({ task_id: issueUrl(999_999), winning_agent_id: agentId })),
     ).rejects.toThrow(NotFoundError);
+    const bystander = await newAgent();
+    await expect(
+      services.ledger.recordOutcome(outcomeInput({ task_id: url, winning_agent_id: bystander })),
+    ).rejects.toThrow(/not awarded to/);
     await expect(
       services.ledger.recordOutcome(
         outcomeInput({ task_id: url, winning_agent_id: agentId, quality_score: 1.5 }),

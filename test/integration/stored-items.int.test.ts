@@ -103,6 +103,12 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
       required_capabilities: ["python"],
     });
 
+    await services.taskRepo.createAward({
+      task_id: url,
+      agent_id: "ledger-agent",
+      bid_amount: 12.5,
+      status: "AWARDED",
+    });
     await services.ledger.recordOutcome({
       task_id: url,
       winning_agent_id: "ledger-agent",

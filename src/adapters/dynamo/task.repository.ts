@@ -51,7 +51,10 @@ export function createTaskRepository({
   }
 
   /** Per-agent change of totals: the new entry's contribution minus the superseded one's. */
-  function deltas(entry: LedgerEntryInput, supersedes?: LedgerEntry): Map<string, PerformanceTotals> {
+  function deltas(
+    entry: LedgerEntryInput,
+    supersedes: LedgerEntry | undefined,
+  ): Map<string, PerformanceTotals> {
     const result = new Map<string, PerformanceTotals>([[entry.winning_agent_id, contributionOf(entry)]]);
     if (supersedes) {
       const base = result.get(supersedes.winning_agent_id) ?? ZERO_TOTALS;
@@ -60,23 +63,44 @@ export function createTaskRepository({
     return result;
   }
 
-  async function attemptRecord(
-    entry: LedgerEntryInput,
-    supersedes?: LedgerEntry,
-  ): Promise<RecordOutcomeResult> {
-    const changes = deltas(entry, supersedes);
+  /** Same economic content: a repeated write of this entry is a duplicate, anything else a conflict. */
+  function sameOutcome(a: LedgerEntry, b: LedgerEntry): boolean {
+    return (
+      a.winning_agent_id === b.winning_agent_id &&
+      a.status === b.status &&
+      a.quality_score === b.quality_score &&
+      a.bid_amount === b.bid_amount &&
+      a.actual_cost === b.actual_cost &&
+      a.completion_time_sec === b.completion_time_sec &&
+      a.supersedes === b.supersedes
+    );
+  }
+
+  async function attemptRecord(entry: LedgerEntryInput, supersedesAt?: string): Promise<RecordOutcomeResult> {
+    // The superseded contribution is read here, never taken from the caller, so totals can only
+    // move by what the ledger actually holds.
+    let superseded: LedgerEntry | undefined;
+    if (supersedesAt !== undefined) {
+      const { data } = await ledgerEntry
+        .get({ task_id: entry.task_id, completion_timestamp: supersedesAt })
+        .go({ consistent: true });
+      if (!data)
+        throw new ConflictError(`Task ${entry.task_id} has no ledger entry at ${supersedesAt} to supersede`);
+      superseded = data as LedgerEntry;
+    }
+    const changes = deltas(entry, superseded);
     const profiles = await getProfiles([...changes.keys()]);
     const recordedAt = now().toISOString();
     const stored: LedgerEntry = {
       type: "TASK_LEDGER_ENTRY",
       ...entry,
-      ...(supersedes ? { supersedes: supersedes.completion_timestamp } : {}),
+      ...(superseded ? { supersedes: superseded.completion_timestamp } : {}),
       recorded_at: recordedAt,
     };
     const { type: _type, ...ledgerFields } = stored;
 
     const result = await service.transaction
-      .write(({ ledgerEntry: ledger, task, agentProfile: profilesEntity }) => [
+      .write(({ ledgerEntry: ledger, task, award, agentProfile: profilesEntity }) => [
         ledger.create(ledgerFields).commit(),
         task
           .patch({ task_id: entry.task_id })
@@ -87,9 +111,17 @@ export function createTaskRepository({
             updated_at: recordedAt,
           })
           .where((attr, { eq, notExists }) =>
-            supersedes
-              ? eq(attr.latest_outcome_at, supersedes.completion_timestamp)
+            superseded
+              ? eq(attr.latest_outcome_at, superseded.completion_timestamp)
               : notExists(attr.latest_outcome_at),
+          )
+          .commit(),
+        // Only the task's awarded winner can be credited with an outcome.
+        award
+          .check({ task_id: entry.task_id })
+          .where(
+            (attr, { eq }) =>
+              `${eq(attr.agent_id, entry.winning_agent_id)} AND ${eq(attr.status, "AWARDED")}`,
           )
           .commit(),
         ...[...changes].map(([agentId, delta]) => {
@@ -111,23 +143,30 @@ export function createTaskRepository({
     if (!result.canceled) return { recorded: true, entry: stored };
 
     const outcomes: Array<{ code: string }> = result.data;
-    const [ledgerWrite, taskWrite, ...profileWrites] = outcomes;
+    const [ledgerWrite, taskWrite, awardCheck, ...profileWrites] = outcomes;
     if (ledgerWrite?.code === "ConditionalCheckFailed") {
       const existing = await ledgerEntry
         .get({ task_id: entry.task_id, completion_timestamp: entry.completion_timestamp })
         .go({ consistent: true });
-      return { recorded: false, reason: "duplicate", entry: (existing.data as LedgerEntry | null) ?? stored };
+      const found = existing.data as LedgerEntry | null;
+      if (found && sameOutcome(found, stored)) return { recorded: false, reason: "duplicate", entry: found };
+      throw new ConflictError(
+        `Task ${entry.task_id} already has a different ledger entry at ${entry.completion_timestamp}`,
+      );
     }
     if (outcomes.some((item) => item.code === "TransactionConflict")) throw new RetryableConflict();
     if (taskWrite?.code === "ConditionalCheckFailed") {
       const task = await getTask(entry.task_id);
       if (!task) throw new NotFoundError("task", entry.task_id);
       throw new ConflictError(
-        supersedes
-          ? `Task ${entry.task_id}: the current outcome is ${task.latest_outcome_at ?? "none"}, not the superseded ${supersedes.completion_timestamp}`
+        superseded
+          ? `Task ${entry.task_id}: the current outcome is ${task.latest_outcome_at ?? "none"}, not the superseded ${superseded.completion_timestamp}`
           : `Task ${entry.task_id} already has an outcome at ${task.latest_outcome_at}; record a superseding entry instead`,
         { latest_outcome_at: task.latest_outcome_at },
       );
+    }
+    if (awardCheck?.code === "ConditionalCheckFailed") {
+      throw new ConflictError(`Task ${entry.task_id} is not awarded to ${entry.winning_agent_id}`);
     }
     if (profileWrites.some((item) => RETRYABLE_TRANSACTION_CODES.has(item.code)))
       throw new RetryableConflict();
@@ -166,7 +205,8 @@ export function createTaskRepository({
       try {
         const result = await bidWindow.query
           .byDeadline({})
-          .lte({ bid_deadline: instant })
+          // Sort keys are `<deadline>#<url>`: "< instant + 1 ms" includes a deadline equal to `instant`.
+          .lt({ bid_deadline: new Date(Date.parse(instant) + 1).toISOString() })
           .go({ limit, cursor });
         return {
           items: result.data.map(({ task_id, bid_deadline }) => ({ task_id, bid_deadline })),
@@ -222,8 +262,13 @@ export function createTaskRepository({
       throw new Error(`Award transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
     },
 
-    async getTaskRecord(taskId: string): Promise<TaskRecord | undefined> {
-      const { data } = await service.collections.taskRecord({ task_id: taskId }).go({ pages: "all" });
+    async getTaskRecord(
+      taskId: string,
+      options: { consistent?: boolean } = {},
+    ): Promise<TaskRecord | undefined> {
+      const { data } = await service.collections
+        .taskRecord({ task_id: taskId })
+        .go({ pages: "all", consistent: options.consistent ?? false });
       const [task] = data.task as Task[];
       if (!task) return undefined;
       const [award] = data.award as Award[];

@@ -8,10 +8,7 @@ import { type LedgerEntry, ledgerEntryInputSchema } from "./ledger.schema.js";
 export function createLedgerService({ tasks }: { tasks: TaskRepository }) {
   return {
     /** Validates and appends an outcome; see {@link TaskRepository.recordOutcome}. */
-    async recordOutcome(
-      input: unknown,
-      options: { supersedes?: LedgerEntry } = {},
-    ): Promise<RecordOutcomeResult> {
+    async recordOutcome(input: unknown, options: { supersedes?: string } = {}): Promise<RecordOutcomeResult> {
       return tasks.recordOutcome(parseOrThrow(ledgerEntryInputSchema, input, "ledger entry"), options);
     },
 

@@ -44,7 +44,7 @@ export function createWebhookService(options: WebhookServiceOptions) {
   /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
   async function reconcile(taskId: string): Promise<Effect> {
     for (let round = 1; ; round++) {
-      const record = await tasks.getTaskRecord(taskId);
+      const record = await tasks.getTaskRecord(taskId, { consistent: true });
       if (!record) return { kind: "ignored", task_id: taskId, reason: "not a marketplace task" };
       const desired = record.task.evidence ? desiredOutcome(record.task.evidence) : undefined;
       if (!desired) return { kind: "outcome_unchanged", task_id: taskId };
@@ -78,7 +78,10 @@ export function createWebhookService(options: WebhookServiceOptions) {
         ...(elapsed >= 0 ? { completion_time_sec: elapsed } : {}),
       };
       try {
-        const result = await tasks.recordOutcome(entry, head ? { supersedes: head } : {});
+        const result = await tasks.recordOutcome(
+          entry,
+          head ? { supersedes: head.completion_timestamp } : {},
+        );
         if (!result.recorded) return { kind: "outcome_unchanged", task_id: taskId };
         return {
           kind: "outcome_recorded",
