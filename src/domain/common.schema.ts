@@ -1,7 +1,11 @@
 import { z } from "zod";
 
-/** Amounts are finite, non-negative and bounded so that sums in micro-units stay exact integers. */
-export const MAX_AMOUNT = 1_000_000_000;
+/**
+ * Amounts are finite, non-negative and bounded. Performance sums are kept in integer micro-units,
+ * exact while an agent's total stays under 2^53 micro-units (about 9 billion); at this cap that is
+ * still more than 9,000 maximum-price tasks.
+ */
+export const MAX_AMOUNT = 1_000_000;
 export const amountSchema = z
   .number({ error: "must be a number" })
   .refine(Number.isFinite, "must be finite")
@@ -46,6 +50,9 @@ function isIsoInstant(value: string): boolean {
     .map((part) => (part === undefined ? undefined : Number(part))) as number[];
   const date = new Date(Date.UTC(year as number, (month as number) - 1, day));
   return (
+    // Keeps the normalised form a fixed-width `YYYY-…Z` whatever the zone offset.
+    (year as number) >= 1971 &&
+    (year as number) <= 9998 &&
     date.getUTCFullYear() === year &&
     date.getUTCMonth() === (month as number) - 1 &&
     date.getUTCDate() === day &&

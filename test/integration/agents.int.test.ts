@@ -122,6 +122,16 @@ describe("agent repository on DynamoDB Local", () => {
     expect(await listedIds("fortran")).not.toContain(input.agent_id);
   });
 
+  it("an update that omits status keeps a suspended agent suspended", async () => {
+    const input = agentInput({ capabilities: ["ada"] });
+    await services.agents.register({ ...input, status: "suspended" });
+
+    const { profile } = await services.agents.register({ ...input, cost_model: "yellow" });
+
+    expect(profile.status).toBe("suspended");
+    expect(await listedIds("ada")).not.toContain(input.agent_id);
+  });
+
   it("concurrent updates of one agent leave the edges equal to the profile's capabilities", async () => {
     const input = agentInput({ capabilities: ["c"] });
     await services.agents.register(input);

@@ -24,10 +24,10 @@ function issuesFor(input: unknown, schema = strict) {
 }
 
 describe("agent registration validation", () => {
-  it("accepts a valid registration, defaults status to active and classifies the endpoint", () => {
+  it("accepts a valid registration and classifies the endpoint; status stays unset unless given", () => {
     const parsed = parseOrThrow(strict, valid, "agent registration");
 
-    expect(parsed).toEqual({ ...valid, status: "active", endpoint_kind: "sqs" });
+    expect(parsed).toEqual({ ...valid, endpoint_kind: "sqs" });
   });
 
   it("deduplicates and sorts capabilities", () => {

@@ -58,12 +58,16 @@ describe("ledger entry validation", () => {
     expect(pathsOf(outcomeInput({ task_id }))).toEqual(["task_id"]);
   });
 
-  it.each([["2025-07-01"], ["yesterday"], ["2025-02-30T00:00:00Z"], ["2025-07-01T12:30:00"]])(
-    "rejects completion_timestamp %j",
-    (completion_timestamp) => {
-      expect(pathsOf(outcomeInput({ completion_timestamp }))).toEqual(["completion_timestamp"]);
-    },
-  );
+  it.each([
+    ["2025-07-01"],
+    ["yesterday"],
+    ["2025-02-30T00:00:00Z"],
+    ["2025-07-01T12:30:00"],
+    ["9999-12-31T23:59:59-01:00"],
+    ["0001-01-01T00:00:00Z"],
+  ])("rejects completion_timestamp %j", (completion_timestamp) => {
+    expect(pathsOf(outcomeInput({ completion_timestamp }))).toEqual(["completion_timestamp"]);
+  });
 
   it("validates new tasks: capabilities, budget and deadline", () => {
     const task = parseOrThrow(

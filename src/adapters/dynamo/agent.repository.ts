@@ -117,7 +117,7 @@ export function createAgentRepository({
           cost_model: registration.cost_model,
           bidding_endpoint: registration.bidding_endpoint,
           endpoint_kind: registration.endpoint_kind,
-          status: registration.status,
+          status: registration.status ?? current?.status ?? "active",
           kill_switch_active: current?.kill_switch_active ?? false,
         });
         return { profile, created: current === undefined };

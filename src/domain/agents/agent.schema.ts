@@ -63,9 +63,8 @@ export function agentRegistrationSchema(policy: BiddingEndpointPolicy) {
       capabilities: capabilitiesSchema,
       cost_model: z.enum(COST_MODELS, { error: `must be one of ${COST_MODELS.join(", ")}` }),
       bidding_endpoint: z.string({ error: "must be a string" }).max(2048, "must be at most 2048 characters"),
-      status: z
-        .enum(AGENT_STATUSES, { error: `must be one of ${AGENT_STATUSES.join(", ")}` })
-        .default("active"),
+      /** Omitted: "active" for a new agent, unchanged for an existing one. */
+      status: z.enum(AGENT_STATUSES, { error: `must be one of ${AGENT_STATUSES.join(", ")}` }).optional(),
     })
     .transform((registration, ctx) => {
       const result = classifyBiddingEndpoint(registration.bidding_endpoint, policy);
