@@ -184,7 +184,7 @@ export function registrationItems(
   const profile = agentProfile
     .put({
       ...common,
-      status: reg.status,
+      status: reg.status ?? "active",
       kill_switch_active: false,
       performance_totals: { ...ZERO_TOTALS },
       performance_history: deriveHistory(ZERO_TOTALS),
@@ -196,7 +196,7 @@ export function registrationItems(
   const edges = reg.capabilities.map(
     (capability) =>
       capabilityEdge
-        .put({ ...common, capability, listed: reg.status === "active" })
+        .put({ ...common, capability, listed: (reg.status ?? "active") === "active" })
         .params<{ Item: Record<string, unknown> }>().Item,
   );
   return [profile, ...edges];
