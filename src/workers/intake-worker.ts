@@ -57,6 +57,18 @@ function describe(effect: Effect): Record<string, unknown> {
  * and, after the queue's maxReceiveCount, moves it to the DLQ.
  */
 export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeWorkerOptions) {
+  function report(effects: Effect[], keys: Record<string, string>): void {
+    for (const effect of effects) {
+      if (effect.kind === "outcome_recorded") metrics.addMetric(INTAKE_METRICS.outcomes, MetricUnit.Count, 1);
+      if (effect.kind === "task_created" && effect.created)
+        metrics.addMetric(INTAKE_METRICS.tasks, MetricUnit.Count, 1);
+      logger.info(effect.kind === "ignored" ? "Delivery needs no action" : "Delivery applied", {
+        ...keys,
+        ...describe(effect),
+      });
+    }
+  }
+
   return async (record: SQSRecord): Promise<void> => {
     const message = parseMessage(record.body);
     if (typeof message === "string") {
@@ -70,6 +82,7 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
       case "duplicate":
         logger.info("Duplicate delivery acknowledged", keys);
         metrics.addMetric(INTAKE_METRICS.duplicate, MetricUnit.Count, 1);
+        report(result.effects, keys);
         return;
       case "rejected":
         logger.warn("Delivery rejected", { ...keys, reason: result.reason });
@@ -77,16 +90,7 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
         return;
       case "processed":
         metrics.addMetric(INTAKE_METRICS.processed, MetricUnit.Count, 1);
-        for (const effect of result.effects) {
-          if (effect.kind === "outcome_recorded")
-            metrics.addMetric(INTAKE_METRICS.outcomes, MetricUnit.Count, 1);
-          if (effect.kind === "task_created" && effect.created)
-            metrics.addMetric(INTAKE_METRICS.tasks, MetricUnit.Count, 1);
-          logger.info(effect.kind === "ignored" ? "Delivery needs no action" : "Delivery applied", {
-            ...keys,
-            ...describe(effect),
-          });
-        }
+        report(result.effects, keys);
     }
   };
 }

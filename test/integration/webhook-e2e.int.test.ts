@@ -190,6 +190,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const { url } = await awardedTask();
     const n = Number(url.split("/").at(-1));
     const pr: Payload = githubPayload("pull_request", "closed");
+    pr.pull_request.number = n + 100_000;
     pr.pull_request.body = `Adds retries.\n\ncloses Codertocat/Hello-World#${n}`;
     pr.pull_request.merged = true;
     pr.pull_request.merged_at = "2025-07-02T08:50:00Z";
@@ -198,6 +199,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     suite.check_suite.updated_at = "2025-07-02T08:40:00Z";
     suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
     const review: Payload = githubPayload("pull_request_review", "submitted");
+    review.pull_request.number = n + 100_000;
     review.review.state = "approved";
     review.review.submitted_at = "2025-07-02T08:45:00Z";
     review.pull_request.body = `fixes #${n}`;

@@ -191,6 +191,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const { url } = await awardedTask();
     const n = Number(url.split("/").at(-1));
     const pr = example("pull_request", "closed");
+    pr.pull_request.number = n + 100_000;
     pr.pull_request.body = `Implements the thing.\n\nFixes #${n}`;
     pr.pull_request.merged = true;
     pr.pull_request.merged_at = "2025-07-01T10:50:00Z";
@@ -199,6 +200,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     suite.check_suite.updated_at = "2025-07-01T10:40:00Z";
     suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
     const review = example("pull_request_review", "submitted");
+    review.pull_request.number = n + 100_000;
     review.review.state = "approved";
     review.review.submitted_at = "2025-07-01T10:45:00Z";
     review.pull_request.body = `Closes Codertocat/Hello-World#${n}`;
@@ -219,6 +221,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     run.check_run.conclusion = "failure";
     run.check_run.completed_at = "2025-07-01T10:30:00Z";
     const pr = example("pull_request", "opened");
+    pr.pull_request.number = n + 100_000;
     pr.pull_request.body = `fixes #${n}`;
     run.check_run.pull_requests = [{ number: pr.pull_request.number }];
 
@@ -288,7 +291,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     expect(results.filter((r) => r.status === "duplicate")).toHaveLength(2);
     expect(await ledger(url)).toHaveLength(1);
     expect((await services.agents.get(agentId)).performance_history.total_tasks_completed).toBe(1);
-    expect(await webhooks.process(structuredClone(delivery))).toEqual({ status: "duplicate" });
+    expect(await webhooks.process(structuredClone(delivery))).toEqual({ status: "duplicate", effects: [] });
   });
 
   it("unknown events are ignored and malformed payloads rejected, both acknowledged", async () => {
@@ -300,5 +303,103 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
       status: "rejected",
       reason: expect.stringMatching(/issues payload is malformed/),
     });
+  });
+
+  function checkRun(prNumber: number, conclusion: string, at: string): IntakeMessage {
+    const run = example("check_run", "completed");
+    run.check_run.conclusion = conclusion;
+    run.check_run.completed_at = at;
+    run.check_run.pull_requests = [{ number: prNumber }];
+    return message("check_run", run);
+  }
+
+  function linkingPr(n: number): IntakeMessage {
+    const pr = example("pull_request", "opened");
+    pr.pull_request.number = n + 100_000;
+    pr.pull_request.body = `fixes #${n}`;
+    return message("pull_request", pr);
+  }
+
+  it("different deliveries for one task racing each other still end at the outcome all evidence implies", async () => {
+    for (let round = 0; round < 4; round++) {
+      const { url } = await awardedTask();
+      const n = Number(url.split("/").at(-1));
+      await webhooks.process(linkingPr(n));
+
+      await Promise.all([
+        webhooks.process(closed(url, "2025-07-01T11:00:00Z")),
+        webhooks.process(checkRun(n + 100_000, "success", "2025-07-01T10:30:00Z")),
+      ]);
+
+      const entries = await ledger(url);
+      // closed as completed + one green check, no merge, no review: E = (0 + 1 + 0.5) / 3 → 0.7.
+      expect(entries.at(-1)).toMatchObject({ status: "SUCCESS", quality_score: 0.7 });
+    }
+  });
+
+  it("a check that finishes before its pull request is linked still counts once the link arrives", async () => {
+    const { url } = await awardedTask();
+    const n = Number(url.split("/").at(-1));
+
+    const early = await webhooks.process(checkRun(n + 100_000, "failure", "2025-07-01T10:30:00Z"));
+    await webhooks.process(closed(url, "2025-07-01T11:00:00Z"));
+    await webhooks.process(linkingPr(n));
+
+    expect(early).toMatchObject({
+      effects: [{ kind: "ignored", reason: expect.stringMatching(/evidence kept/) }],
+    });
+    expect((await ledger(url)).map((e) => [e.status, e.quality_score])).toEqual([
+      ["SUCCESS", 0.6],
+      ["SUCCESS", 0.5],
+    ]);
+  });
+
+  it("while the human-intervention label is on, closing as completed stays HUMAN_INTERVENTION", async () => {
+    const helped = await awardedTask();
+    const unhelped = await awardedTask();
+    const label = (url: string, action: "labeled" | "unlabeled", at: string) => {
+      const payload = issuePayload(action, ["cap:python"], Number(url.split("/").at(-1)));
+      payload.label = { name: "human-intervention" };
+      payload.issue.updated_at = at;
+      return message("issues", payload);
+    };
+
+    await webhooks.process(label(helped.url, "labeled", "2025-07-01T10:30:00Z"));
+    await webhooks.process(closed(helped.url, "2025-07-01T11:00:00Z"));
+    await webhooks.process(label(unhelped.url, "labeled", "2025-07-01T10:30:00Z"));
+    await webhooks.process(label(unhelped.url, "unlabeled", "2025-07-01T10:40:00Z"));
+    await webhooks.process(closed(unhelped.url, "2025-07-01T11:00:00Z"));
+
+    expect((await ledger(helped.url)).map((e) => e.status)).toEqual(["HUMAN_INTERVENTION"]);
+    expect((await ledger(unhelped.url)).map((e) => e.status)).toEqual(["HUMAN_INTERVENTION", "SUCCESS"]);
+  });
+
+  it("a permanent problem (the awardee has no profile) is recorded on the delivery and acknowledged", async () => {
+    const payload = issuePayload("opened", ["agentforge", "cap:python"]);
+    await webhooks.process(message("issues", payload));
+    const url: string = payload.issue.html_url;
+    await services.taskRepo.createAward({
+      task_id: url,
+      agent_id: "deleted-agent",
+      bid_amount: 5,
+      status: "AWARDED",
+    });
+    const delivery = closed(url, "2025-07-01T11:00:00Z");
+
+    const result = await webhooks.process(delivery);
+
+    expect(result).toEqual({ status: "rejected", reason: "agent deleted-agent not found" });
+    const { Items = [] } = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: "PK = :pk",
+        ExpressionAttributeValues: { ":pk": { S: `DELIVERY#${delivery.delivery_id}` } },
+      }),
+    );
+    expect(Items[0]).toMatchObject({
+      result: { S: "rejected" },
+      reason: { S: "agent deleted-agent not found" },
+    });
+    expect(await webhooks.process(delivery)).toEqual({ status: "duplicate", effects: [] });
   });
 });

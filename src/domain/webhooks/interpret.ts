@@ -17,8 +17,9 @@ export type Intent =
   | { kind: "link_pr"; pr: PullRequestRef; taskIds: string[] }
   | { kind: "ignore"; reason: string };
 
+/** A pull request, by repository id (stable across renames and transfers) and number. */
 export interface PullRequestRef {
-  repo: string;
+  repoId: number;
   number: number;
 }
 
@@ -36,7 +37,7 @@ export interface CreateTaskIntent {
 const label = z.looseObject({ name: z.string() });
 /** `owner/repo`, as GitHub allows them; anything else would end up inside a key. */
 const repoFullName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, "must be owner/repo");
-const repository = z.looseObject({ id: z.number().optional(), full_name: repoFullName });
+const repository = z.looseObject({ id: z.number().int().positive(), full_name: repoFullName });
 const issue = z.looseObject({
   html_url: issueUrlSchema,
   node_id: z.string().optional(),
@@ -60,6 +61,7 @@ const pullRequestPayload = z.looseObject({ action: z.string(), pull_request: pul
 const reviewPayload = z.looseObject({
   action: z.string(),
   review: z.looseObject({
+    id: z.number().int(),
     state: z.string(),
     user: z.looseObject({ login: z.string() }).nullish(),
     submitted_at: isoTimestampSchema.nullish(),
@@ -71,6 +73,7 @@ const checkSuitePayload = z.looseObject({
   action: z.string(),
   check_suite: z.looseObject({
     id: z.number(),
+    app: z.looseObject({ slug: z.string().max(100).nullish(), id: z.number().nullish() }).nullish(),
     conclusion: z.string().nullish(),
     updated_at: isoTimestampSchema,
     pull_requests: z.array(prStub).default([]),
@@ -81,6 +84,7 @@ const checkRunPayload = z.looseObject({
   action: z.string(),
   check_run: z.looseObject({
     id: z.number(),
+    name: z.string().max(200),
     conclusion: z.string().nullish(),
     completed_at: isoTimestampSchema.nullish(),
     pull_requests: z.array(prStub).default([]),
@@ -138,7 +142,7 @@ function taskFromIssue(payload: z.output<typeof issuesPayload>, options: Interpr
       title: payload.issue.title,
       required_capabilities: [...new Set(capabilities)],
       ...(budget !== undefined ? { budget } : {}),
-      ...(payload.repository.id !== undefined ? { repository_id: payload.repository.id } : {}),
+      repository_id: payload.repository.id,
       ...(payload.issue.node_id ? { issue_node_id: payload.issue.node_id } : {}),
       ignored_labels: ignored,
     },
@@ -154,11 +158,15 @@ function interpretIssues(payload: unknown, options: InterpretOptions): Intent[] 
   if ((p.action === "opened" || p.action === "labeled") && isMarketplaceIssue) {
     intents.push(taskFromIssue(p, options));
   }
-  if (p.action === "labeled" && p.label?.name === options.humanInterventionLabel) {
+  if (
+    (p.action === "labeled" || p.action === "unlabeled") &&
+    p.label?.name === options.humanInterventionLabel
+  ) {
+    const kind = p.action === "labeled" ? "human_intervention" : "human_intervention_removed";
     intents.push({
       kind: "evidence",
       taskIds: [taskId],
-      patch: { lifecycle: [{ kind: "human_intervention", at: p.issue.updated_at }] },
+      patch: { lifecycle: [{ kind, at: p.issue.updated_at }] },
     });
   }
   if (p.action === "closed") {
@@ -190,69 +198,77 @@ function interpretIssues(payload: unknown, options: InterpretOptions): Intent[] 
 function interpretPullRequest(payload: unknown): Intent[] {
   const p = parse(pullRequestPayload, payload, "pull_request");
   const pr = p.pull_request;
-  const ref = { repo: p.repository.full_name, number: pr.number };
+  const ref = { repoId: p.repository.id, number: pr.number };
   const taskIds = closingIssueUrls(pr.body, serverOf(pr.html_url), p.repository.full_name);
-  if (taskIds.length === 0) return [{ kind: "ignore", reason: "pull request closes no issue" }];
-  const intents: Intent[] = [{ kind: "link_pr", pr: ref, taskIds }];
+  const intents: Intent[] = [];
+  if (taskIds.length > 0) intents.push({ kind: "link_pr", pr: ref, taskIds });
+  // Merge evidence is kept on the pull request even before it names an issue: an edited body may link it later.
   if (p.action === "closed" && pr.merged && pr.merged_at) {
-    intents.push({ kind: "evidence", taskIds, patch: { merges: { [pr.html_url]: pr.merged_at } } });
+    intents.push({ kind: "evidence_for_pr", pr: ref, patch: { merges: { [pr.html_url]: pr.merged_at } } });
   }
-  return intents;
+  return intents.length > 0 ? intents : [{ kind: "ignore", reason: "pull request closes no issue" }];
 }
 
 function interpretReview(payload: unknown): Intent[] {
   const p = parse(reviewPayload, payload, "pull_request_review");
-  const state = p.review.state.toLowerCase();
-  const reviewer = p.review.user?.login;
-  const at = p.review.submitted_at;
+  const ref = { repoId: p.repository.id, number: p.pull_request.number };
   const taskIds = closingIssueUrls(
     p.pull_request.body,
     serverOf(p.pull_request.html_url),
     p.repository.full_name,
   );
-  if (taskIds.length === 0) return [{ kind: "ignore", reason: "reviewed pull request closes no issue" }];
+  const intents: Intent[] = taskIds.length > 0 ? [{ kind: "link_pr", pr: ref, taskIds }] : [];
+  const state = p.review.state.toLowerCase();
+  const reviewer = p.review.user?.login;
+  const at = p.review.submitted_at;
   const decisive =
     p.action === "dismissed"
       ? "dismissed"
       : state === "approved" || state === "changes_requested"
         ? state
         : undefined;
-  if (!decisive || !reviewer || !at)
-    return [{ kind: "ignore", reason: `review state ${state} does not count` }];
-  return [{ kind: "evidence", taskIds, patch: { reviews: [{ reviewer, state: decisive, at }] } }];
+  if (decisive && reviewer && at) {
+    intents.push({
+      kind: "evidence_for_pr",
+      pr: ref,
+      patch: { reviews: [{ review_id: String(p.review.id), reviewer, state: decisive, at }] },
+    });
+  }
+  return intents.length > 0 ? intents : [{ kind: "ignore", reason: `review state ${state} does not count` }];
 }
 
 function interpretChecks(event: "check_suite" | "check_run", payload: unknown): Intent[] {
-  let id: string;
+  let name: string;
   let conclusion: string | null | undefined;
   let at: string | null | undefined;
   let prs: Array<{ number: number }>;
-  let repo: string;
+  let repoId: number;
   let action: string;
   if (event === "check_suite") {
     const p = parse(checkSuitePayload, payload, event);
     ({ action } = p);
-    id = `suite:${p.check_suite.id}`;
+    // A suite is one app's checks on a commit; re-runs and later pushes replace its conclusion.
+    name = `suite:${p.check_suite.app?.slug ?? p.check_suite.app?.id ?? p.check_suite.id}`;
     conclusion = p.check_suite.conclusion;
     at = p.check_suite.updated_at;
     prs = p.check_suite.pull_requests;
-    repo = p.repository.full_name;
+    repoId = p.repository.id;
   } else {
     const p = parse(checkRunPayload, payload, event);
     ({ action } = p);
-    id = `run:${p.check_run.id}`;
+    name = `run:${p.check_run.name}`;
     conclusion = p.check_run.conclusion;
     at = p.check_run.completed_at;
     prs = p.check_run.pull_requests;
-    repo = p.repository.full_name;
+    repoId = p.repository.id;
   }
   if (action !== "completed" || !conclusion || !at)
     return [{ kind: "ignore", reason: `${event}.${action} has no conclusion` }];
   if (prs.length === 0) return [{ kind: "ignore", reason: `${event} is not attached to a pull request` }];
   return prs.map((pr) => ({
     kind: "evidence_for_pr" as const,
-    pr: { repo, number: pr.number },
-    patch: { checks: [{ id, conclusion, at: at as string }] },
+    pr: { repoId, number: pr.number },
+    patch: { checks: [{ name, conclusion, at: at as string }] },
   }));
 }
 

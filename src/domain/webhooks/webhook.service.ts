@@ -1,6 +1,6 @@
 import type { TaskRepository } from "../../ports/task-repository.js";
-import type { WebhookStateRepository } from "../../ports/webhook-state.js";
-import { ConflictError, ValidationError } from "../errors.js";
+import type { DeliveryRecord, WebhookStateRepository } from "../../ports/webhook-state.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { LedgerEntry, LedgerEntryInput } from "../ledger/ledger.schema.js";
 import { desiredOutcome, type EvidencePatch } from "../tasks/evidence.js";
 import { newTaskSchema } from "../tasks/task.schema.js";
@@ -25,7 +25,8 @@ export type Effect =
 
 export type DeliveryResult =
   | { status: "processed"; effects: Effect[] }
-  | { status: "duplicate" }
+  /** Already handled; `effects` lists anything this worker still wrote while racing a twin. */
+  | { status: "duplicate"; effects: Effect[] }
   | { status: "rejected"; reason: string };
 
 const MAX_RECONCILE_ROUNDS = 5;
@@ -39,7 +40,7 @@ const MAX_RECONCILE_ROUNDS = 5;
  * lets a redelivery skip the work and be counted as a duplicate.
  */
 export function createWebhookService(options: WebhookServiceOptions) {
-  const { tasks, state, bidWindowSeconds, now = () => new Date() } = options;
+  const { tasks, state: webhookState, bidWindowSeconds, now = () => new Date() } = options;
 
   /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
   async function reconcile(taskId: string): Promise<Effect> {
@@ -127,22 +128,28 @@ export function createWebhookService(options: WebhookServiceOptions) {
           throw error;
         }
       }
-      case "link_pr":
-        await state.linkPullRequest(intent.pr, intent.taskIds);
-        return [{ kind: "pr_linked", pr: `${intent.pr.repo}#${intent.pr.number}`, task_ids: intent.taskIds }];
-      case "evidence":
+      case "link_pr": {
+        // Evidence that reached the pull request before this link is copied to the newly linked tasks.
+        const state = await webhookState.linkPullRequest(intent.pr, intent.taskIds);
+        return [
+          { kind: "pr_linked", pr: `${intent.pr.repoId}#${intent.pr.number}`, task_ids: state.taskIds },
+          ...(await applyEvidence(intent.taskIds, state.evidence)),
+        ];
+      }
+      case "evidence": {
         return applyEvidence(intent.taskIds, intent.patch);
+      }
       case "evidence_for_pr": {
-        const taskIds = await state.tasksForPullRequest(intent.pr);
-        if (taskIds.length === 0) {
+        const state = await webhookState.addPullRequestEvidence(intent.pr, intent.patch);
+        if (state.taskIds.length === 0) {
           return [
             {
               kind: "ignored",
-              reason: `pull request ${intent.pr.repo}#${intent.pr.number} closes no known issue`,
+              reason: `pull request ${intent.pr.repoId}#${intent.pr.number} closes no known issue yet; evidence kept for it`,
             },
           ];
         }
-        return applyEvidence(taskIds, intent.patch);
+        return applyEvidence(state.taskIds, intent.patch);
       }
       case "ignore":
         return [{ kind: "ignored", reason: intent.reason }];
@@ -150,32 +157,52 @@ export function createWebhookService(options: WebhookServiceOptions) {
   }
 
   return {
-    /** Processes one verified delivery; throws only for transient failures (the message is retried). */
+    /**
+     * Processes one verified delivery. Permanent problems (a malformed payload, input that fails
+     * validation, an entity that does not exist) are recorded on the delivery as `rejected` and
+     * acknowledged; anything thrown is transient and the message is retried.
+     */
     async process(message: IntakeMessage): Promise<DeliveryResult> {
-      if (await state.seen(message.delivery_id)) return { status: "duplicate" };
-      let intents: Intent[];
+      if (await webhookState.seen(message.delivery_id)) return { status: "duplicate", effects: [] };
+      const effects: Effect[] = [];
       try {
-        intents = interpretDelivery(message.event, message.payload, options);
+        for (const intent of interpretDelivery(message.event, message.payload, options)) {
+          effects.push(...(await perform(intent)));
+        }
       } catch (error) {
-        if (!(error instanceof MalformedPayloadError)) throw error;
-        await state.remember(deliveryRecord(message));
+        if (
+          !(
+            error instanceof MalformedPayloadError ||
+            error instanceof ValidationError ||
+            error instanceof NotFoundError
+          )
+        ) {
+          throw error;
+        }
+        await webhookState.remember(deliveryRecord(message, "rejected", error.message));
         return { status: "rejected", reason: error.message };
       }
-      const effects: Effect[] = [];
-      for (const intent of intents) effects.push(...(await perform(intent)));
-      const first = await state.remember(deliveryRecord(message));
-      return first ? { status: "processed", effects } : { status: "duplicate" };
+      const first = await webhookState.remember(deliveryRecord(message, "processed"));
+      // A parallel duplicate lost the race to remember the delivery, but whatever it wrote itself
+      // (idempotently) is still reported, so metrics count each recorded outcome once.
+      return { status: first ? "processed" : "duplicate", effects };
     },
   };
 }
 
-function deliveryRecord(message: IntakeMessage) {
+function deliveryRecord(
+  message: IntakeMessage,
+  result: DeliveryRecord["result"],
+  reason?: string,
+): DeliveryRecord {
   const action = typeof message.payload.action === "string" ? message.payload.action.slice(0, 64) : undefined;
   return {
     delivery_id: message.delivery_id,
     event: message.event,
     ...(action ? { action } : {}),
     received_at: message.received_at,
+    result,
+    ...(reason ? { reason: reason.slice(0, 1024) } : {}),
   };
 }
 

@@ -14,7 +14,8 @@ export const webhookDeliverySchema = {
     delivery_id: { type: "string", required: true, readOnly: true },
     event: { type: "string", required: true },
     action: { type: "string" },
-    task_id: { type: "string" },
+    result: { type: ["processed", "rejected"] as const, required: true },
+    reason: { type: "string" },
     received_at: { type: "string", required: true },
     /** Epoch seconds; DynamoDB TTL deletes the item after it. */
     [TABLE.ttlAttribute]: { type: "number", required: true },
