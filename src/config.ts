@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TABLE } from "./adapters/dynamo/table-definition.js";
+import { DEFAULT_WEBHOOK_MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES } from "./http/webhook-request.js";
 
 const optionalUrl = z
   .string()
@@ -20,8 +21,21 @@ const envSchema = z.object({
   /** Issues with this label become marketplace tasks. */
   MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
   HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
-  /** Webhook bodies above this many bytes get 413; kept under SQS's 256 KiB message limit. */
-  WEBHOOK_MAX_BODY_BYTES: positiveInt(200 * 1024),
+  /**
+   * Webhook bodies above this many decoded bytes get 413. Default 1 MiB, enough for every delivery of
+   * the events the worker handles (GitHub does not redeliver a refused one). At most 4 MiB: a larger
+   * body cannot reach the Lambda reliably (6 MB invoke payload, base64 adds a third). It does not bound
+   * the queued message, which holds only the fields the worker reads (at most 256 KiB).
+   */
+  WEBHOOK_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(
+      MAX_WEBHOOK_BODY_BYTES,
+      `must be at most ${MAX_WEBHOOK_BODY_BYTES} (4 MiB), the most the receiver can take`,
+    )
+    .default(DEFAULT_WEBHOOK_MAX_BODY_BYTES),
   /** How long a delivery id is remembered for dedupe (GitHub redelivers for up to 3 days). */
   DELIVERY_TTL_SECONDS: positiveInt(7 * 24 * 3600),
   BID_WINDOW_SECONDS: positiveInt(300),

@@ -2,7 +2,8 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { verifyWebhookSignature } from "../adapters/github/signature.js";
-import type { IntakeMessage } from "../domain/webhooks/intake-message.js";
+import { type IntakeMessage, IntakeMessageTooLargeError } from "../domain/webhooks/intake-message.js";
+import { slimPayload } from "../domain/webhooks/slim-payload.js";
 import type { IntakeQueue } from "../ports/intake-queue.js";
 import { HttpError, httpErrorResponse } from "./http-error.js";
 import { jsonResponse, responseForError } from "./responses.js";
@@ -11,6 +12,7 @@ import {
   assertJsonContentType,
   assertPost,
   decodeBody,
+  MAX_WEBHOOK_BODY_BYTES,
   normalizeHeaders,
   parseJsonObject,
   readDeliveryHeaders,
@@ -29,7 +31,10 @@ export interface WebhookReceiverOptions {
   /** Resolves the webhook secret. Called for every signed request, so it should cache. */
   secret: () => Promise<string>;
   queue: IntakeQueue;
-  /** Largest accepted body, in decoded bytes. */
+  /**
+   * Largest accepted body, in decoded bytes (larger ones get 413); a positive integer up to
+   * {@link MAX_WEBHOOK_BODY_BYTES}. What is queued is only the part the worker reads (`slimPayload`).
+   */
   maxBodyBytes: number;
   logger: Logger;
   /** Flushed once per request. */
@@ -50,13 +55,26 @@ export interface WebhookReceiver {
 const unavailable = (message: string) =>
   new HttpError(503, "SERVICE_UNAVAILABLE", message, { "retry-after": "10" });
 
+/** 413 for a delivery whose slimmed message the queue cannot take: resending it cannot help. */
+const tooLargeToQueue = ({ bytes, maxBytes }: IntakeMessageTooLargeError) =>
+  new HttpError(
+    413,
+    "PAYLOAD_TOO_LARGE",
+    `Delivery needs ${bytes} bytes on the intake queue even reduced to the fields the worker reads; ` +
+      `the queue takes at most ${maxBytes}`,
+  );
+
 /**
  * Builds the webhook receiver. Checks run cheapest first and nothing is parsed before the signature
  * holds: method, size, signature over the raw bytes, content type, event and delivery headers, then
- * the JSON body.
+ * the JSON body. The payload is then reduced to the fields the worker reads and queued.
+ * @throws RangeError when `maxBodyBytes` is not a positive integer up to {@link MAX_WEBHOOK_BODY_BYTES}
  */
 export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookReceiver {
   const { secret, queue, maxBodyBytes, logger, metrics, now = () => new Date() } = options;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes <= 0 || maxBodyBytes > MAX_WEBHOOK_BODY_BYTES) {
+    throw new RangeError(`maxBodyBytes must be an integer from 1 to ${MAX_WEBHOOK_BODY_BYTES}`);
+  }
 
   async function verify(event: APIGatewayProxyEventV2, headers: Map<string, string>): Promise<Buffer> {
     assertPost(event);
@@ -97,11 +115,19 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
       delivery_id: deliveryId,
       event: name,
       received_at: now().toISOString(),
-      payload,
+      payload: slimPayload(name, payload),
     };
     try {
       await queue.send(message);
     } catch (error) {
+      if (error instanceof IntakeMessageTooLargeError) {
+        // Permanent, and GitHub does not resend failed deliveries: the event is lost, so this is an error.
+        logger.error("Delivery too large for the intake queue", {
+          bytes: error.bytes,
+          max_bytes: error.maxBytes,
+        });
+        throw tooLargeToQueue(error);
+      }
       logger.error("Intake queue unavailable", error as Error);
       throw unavailable("Could not queue the delivery; retry later");
     }

@@ -1,14 +1,29 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { GITHUB_DELIVERY_ID_PATTERN, GITHUB_EVENT_PATTERN } from "../domain/webhooks/intake-message.js";
 import { HttpError } from "./http-error.js";
 
-/** `X-GitHub-Event`: GitHub's event names are lowercase words joined by underscores. */
-const EVENT_PATTERN = /^[a-z_]{1,64}$/;
-/**
- * `X-GitHub-Delivery`: a GUID today. Letters, digits and dashes keep it safe as a key part
- * (`DELIVERY#<id>`) and in logs without pinning the exact GUID layout.
- */
-const DELIVERY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
 const CONTENT_LENGTH_PATTERN = /^\d{1,15}$/;
+
+const MiB = 1024 * 1024;
+
+/**
+ * Default for the largest accepted webhook body, in decoded bytes. GitHub caps payloads at 25 MB and
+ * does not redeliver a failed delivery on its own, so a 413 loses a real event. 1 MiB covers the
+ * deliveries of the events the worker handles: an issue, pull request, review or check text is at most
+ * 65,536 characters (4 UTF-8 bytes at most each), a delivery carries at most three of them (a review's
+ * body, its pull request's body and, on `edited`, the previous text), and the repository and user
+ * objects add tens of kilobytes. The queued message is reduced separately (see `slimPayload`), so this
+ * limit is about what the receiver reads, not what it queues.
+ */
+export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = MiB;
+
+/**
+ * The largest body limit the receiver can honour. The body reaches it inside a synchronous Lambda
+ * invocation, whose request payload is capped at 6 MB (API Gateway's HTTP API allows 10 MB but
+ * Lambda's cap applies first). A binary body arrives base64-encoded (4/3 larger) next to the headers
+ * and request context, so 4 MiB (5.6 MB encoded) is the most that always fits.
+ */
+export const MAX_WEBHOOK_BODY_BYTES = 4 * MiB;
 
 /** Header names GitHub's deliveries are read from, lowercased. */
 export const WEBHOOK_HEADERS = {
@@ -100,8 +115,13 @@ function requiredHeader(headers: Map<string, string>, name: string, pattern: Reg
 /** The validated `X-GitHub-Event` and `X-GitHub-Delivery` values; 400 when missing or malformed. */
 export function readDeliveryHeaders(headers: Map<string, string>): { event: string; deliveryId: string } {
   return {
-    event: requiredHeader(headers, WEBHOOK_HEADERS.event, EVENT_PATTERN, "X-GitHub-Event"),
-    deliveryId: requiredHeader(headers, WEBHOOK_HEADERS.delivery, DELIVERY_PATTERN, "X-GitHub-Delivery"),
+    event: requiredHeader(headers, WEBHOOK_HEADERS.event, GITHUB_EVENT_PATTERN, "X-GitHub-Event"),
+    deliveryId: requiredHeader(
+      headers,
+      WEBHOOK_HEADERS.delivery,
+      GITHUB_DELIVERY_ID_PATTERN,
+      "X-GitHub-Delivery",
+    ),
   };
 }
 
@@ -113,8 +133,8 @@ export function safeDeliveryKeys(headers: Map<string, string>): { event?: string
   const event = headers.get(WEBHOOK_HEADERS.event);
   const deliveryId = headers.get(WEBHOOK_HEADERS.delivery);
   return {
-    ...(event && EVENT_PATTERN.test(event) ? { event } : {}),
-    ...(deliveryId && DELIVERY_PATTERN.test(deliveryId) ? { delivery_id: deliveryId } : {}),
+    ...(event && GITHUB_EVENT_PATTERN.test(event) ? { event } : {}),
+    ...(deliveryId && GITHUB_DELIVERY_ID_PATTERN.test(deliveryId) ? { delivery_id: deliveryId } : {}),
   };
 }
 

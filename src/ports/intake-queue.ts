@@ -5,6 +5,10 @@ import type { IntakeMessage } from "../domain/webhooks/intake-message.js";
  * after `send` resolves, so a delivery that was acknowledged is never lost.
  */
 export interface IntakeQueue {
-  /** Puts one delivery on the queue. Rejects when the queue cannot take it (the receiver answers 503). */
+  /**
+   * Puts one delivery on the queue. Rejects with `IntakeMessageTooLargeError` when the message is over
+   * the queue's size limit (the receiver answers 413), and with any other error when the queue is
+   * unreachable (503).
+   */
   send(message: IntakeMessage): Promise<void>;
 }

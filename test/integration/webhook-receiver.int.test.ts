@@ -5,9 +5,12 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";
-import { intakeMessageSchema } from "../../src/domain/webhooks/intake-message.js";
+import { createSqsIntakeQueue, SQS_MAX_MESSAGE_BYTES } from "../../src/adapters/sqs/intake-queue.js";
+import { type IntakeMessage, intakeMessageSchema } from "../../src/domain/webhooks/intake-message.js";
+import { type InterpretOptions, interpretDelivery } from "../../src/domain/webhooks/interpret.js";
+import { slimPayload } from "../../src/domain/webhooks/slim-payload.js";
 import { createWebhookReceiver, type WebhookReceiver } from "../../src/http/webhook-receiver.js";
+import { DEFAULT_WEBHOOK_MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES } from "../../src/http/webhook-request.js";
 import { freePort } from "../../src/local/dynamodb-local.js";
 import { createObservability } from "../../src/observability.js";
 import type { IntakeQueue } from "../../src/ports/intake-queue.js";
@@ -16,6 +19,7 @@ import {
   githubDelivery,
   githubPayload,
   issuesClosedPayload,
+  multibyteText,
   pullRequestMergedPayload,
   signBody,
   TEST_WEBHOOK_SECRET,
@@ -29,7 +33,24 @@ const anyText = (maxLength: number) =>
     .map((points) => String.fromCodePoint(...points));
 
 const NOW = new Date("2025-07-01T12:00:05.000Z");
-const MAX_BODY_BYTES = 200 * 1024;
+/** The receiver's default body limit, as deployed. */
+const MAX_BODY_BYTES = DEFAULT_WEBHOOK_MAX_BODY_BYTES;
+const INTERPRET: InterpretOptions = {
+  marketplaceLabel: "agentforge",
+  humanInterventionLabel: "human-intervention",
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
+type Payload = any;
+
+/** What the worker makes of a payload: its intents, or the error it throws. */
+function verdict(event: string, payload: unknown): unknown {
+  try {
+    return interpretDelivery(event, payload, INTERPRET);
+  } catch (error) {
+    return String(error);
+  }
+}
 
 interface Harness {
   receiver: WebhookReceiver;
@@ -115,7 +136,7 @@ describe("webhook receiver against the SQS emulator", () => {
 
   describe("accepted deliveries", () => {
     it("queues a signed issues.opened delivery as an IntakeMessage and answers 202", async () => {
-      const payload = githubPayload("issues", "opened");
+      const payload: Payload = githubPayload("issues", "opened");
       const { event, deliveryId } = githubDelivery({ event: "issues", payload });
 
       const response = await h.receiver.receive(event);
@@ -129,7 +150,7 @@ describe("webhook receiver against the SQS emulator", () => {
         delivery_id: deliveryId,
         event: "issues",
         received_at: NOW.toISOString(),
-        payload,
+        payload: slimPayload("issues", payload),
       });
       expect(messages[0]?.MessageAttributes).toEqual({
         event: { DataType: "String", StringValue: "issues" },
@@ -148,8 +169,8 @@ describe("webhook receiver against the SQS emulator", () => {
       ["pull_request.closed (unmerged)", "pull_request", () => githubPayload("pull_request", "closed")],
       ["check_suite.completed", "check_suite", () => githubPayload("check_suite", "completed")],
       ["push (an event the worker ignores)", "push", () => githubPayload("push")],
-    ])("queues a real %s payload unchanged", async (_, name, build) => {
-      const payload = build();
+    ])("queues the fields the worker reads from a real %s payload", async (_, name, build) => {
+      const payload: Payload = build();
       const { event, deliveryId } = githubDelivery({ event: name, payload });
 
       const response = await h.receiver.receive(event);
@@ -157,11 +178,13 @@ describe("webhook receiver against the SQS emulator", () => {
 
       expect(response.statusCode).toBe(202);
       expect(rest).toHaveLength(0);
-      expect(intakeMessageSchema.parse(JSON.parse(String(message?.Body)))).toMatchObject({
+      const queued = intakeMessageSchema.parse(JSON.parse(String(message?.Body)));
+      expect(queued).toMatchObject({
         delivery_id: deliveryId,
         event: name,
-        payload,
+        payload: slimPayload(name, payload),
       });
+      expect(verdict(name, queued.payload)).toEqual(verdict(name, payload));
     });
 
     it("queues a payload quoting U+FFFF, which SQS only accepts escaped, and it parses back unchanged", async () => {
@@ -174,7 +197,7 @@ describe("webhook receiver against the SQS emulator", () => {
 
       expect(response.statusCode).toBe(202);
       expect(message?.Body).not.toContain("\uFFFF");
-      expect(JSON.parse(String(message?.Body)).payload).toEqual(payload);
+      expect(JSON.parse(String(message?.Body)).payload.issue.title).toBe("Crash on \uFFFF in titles");
     });
 
     it("verifies and queues a base64-encoded body", async () => {
@@ -219,6 +242,130 @@ describe("webhook receiver against the SQS emulator", () => {
       expect(json(response)).toEqual({ pong: true, delivery_id: deliveryId });
       expect(await queue.drain()).toHaveLength(0);
       expect(h.emitted.map(metricSummary)).toEqual([{ names: ["WebhookPingsReceived"] }]);
+    });
+  });
+
+  describe("large deliveries", () => {
+    /** The one queued message, validated as the worker validates it, and its size in bytes. */
+    async function queuedMessage(): Promise<{ message: IntakeMessage; bytes: number }> {
+      const messages = await queue.drain();
+      expect(messages).toHaveLength(1);
+      const body = String(messages[0]?.Body);
+      return { message: intakeMessageSchema.parse(JSON.parse(body)), bytes: Buffer.byteLength(body, "utf8") };
+    }
+
+    /** A repository object padded the way big real ones are (long descriptions, many topics, custom properties). */
+    function bigRepository(payload: Payload): void {
+      payload.repository.description = multibyteText(350);
+      payload.repository.topics = Array.from({ length: 20 }, (_, i) => `topic-${i}`);
+      payload.repository.custom_properties = Object.fromEntries(
+        Array.from({ length: 100 }, (_, i) => [`property_${i}`, "x".repeat(75)]),
+      );
+    }
+
+    it("accepts a signed issue whose body is 65,536 multibyte characters, and queues a small message", async () => {
+      const payload: Payload = githubPayload("issues", "opened");
+      payload.issue.body = multibyteText(65_536);
+      payload.issue.labels = ["agentforge", "cap:python", "budget:25"].map((name, id) => ({
+        id,
+        name,
+        color: "ededed",
+        default: false,
+      }));
+      bigRepository(payload);
+      const { event, deliveryId, rawBody } = githubDelivery({ event: "issues", payload });
+
+      const response = await h.receiver.receive(event);
+      const { message, bytes } = await queuedMessage();
+
+      expect(Buffer.byteLength(rawBody)).toBeGreaterThan(200 * 1024);
+      expect(response.statusCode).toBe(202);
+      expect(message.delivery_id).toBe(deliveryId);
+      expect(bytes).toBeLessThan(4 * 1024);
+      expect(message.payload).toEqual(slimPayload("issues", payload));
+      const intents = verdict("issues", message.payload);
+      expect(intents).toEqual(verdict("issues", payload));
+      expect(intents).toEqual([
+        expect.objectContaining({
+          kind: "create_task",
+          task: expect.objectContaining({
+            task_id: payload.issue.html_url,
+            required_capabilities: ["python"],
+          }),
+        }),
+      ]);
+    });
+
+    it("accepts a pull request with a 65,536-character multibyte body and keeps what closes issues", async () => {
+      const payload: Payload = pullRequestMergedPayload();
+      payload.pull_request.body = `Fixes #12\n${multibyteText(65_536)}`;
+      bigRepository(payload);
+      const { event } = githubDelivery({ event: "pull_request", payload, base64: true });
+
+      const response = await h.receiver.receive(event);
+      const { message, bytes } = await queuedMessage();
+
+      expect(response.statusCode).toBe(202);
+      expect(bytes).toBeLessThan(SQS_MAX_MESSAGE_BYTES);
+      const queuedBody = (message.payload as Payload).pull_request.body as string;
+      expect(queuedBody.length).toBeLessThanOrEqual(65_536);
+      expect(payload.pull_request.body.startsWith(queuedBody)).toBe(true);
+      expect(verdict("pull_request", message.payload)).toEqual(verdict("pull_request", payload));
+      expect(verdict("pull_request", message.payload)).toContainEqual(
+        expect.objectContaining({
+          kind: "link_pr",
+          taskIds: ["https://github.com/Codertocat/Hello-World/issues/12"],
+        }),
+      );
+    });
+
+    it("accepts a review carrying two maximal bodies, and queues only the pull request's", async () => {
+      const payload: Payload = githubPayload("pull_request_review", "submitted");
+      payload.review.body = multibyteText(65_536);
+      payload.review.state = "approved";
+      payload.pull_request.body = `${multibyteText(65_536)} closes #3`;
+      bigRepository(payload);
+      const { event, rawBody } = githubDelivery({ event: "pull_request_review", payload });
+
+      const response = await h.receiver.receive(event);
+      const { message, bytes } = await queuedMessage();
+
+      expect(Buffer.byteLength(rawBody)).toBeGreaterThan(SQS_MAX_MESSAGE_BYTES);
+      expect(response.statusCode).toBe(202);
+      expect(bytes).toBeLessThan(SQS_MAX_MESSAGE_BYTES);
+      expect((message.payload as Payload).review).not.toHaveProperty("body");
+      expect(verdict("pull_request_review", message.payload)).toEqual(
+        verdict("pull_request_review", payload),
+      );
+    });
+
+    it("answers 413 with the sizes when even the worker's fields exceed the queue's limit", async () => {
+      const payload: Payload = githubPayload("issues", "labeled");
+      payload.issue.labels = Array.from({ length: 12_000 }, (_, i) => ({
+        name: `label-${i}-${"x".repeat(12)}`,
+      }));
+      const { event, rawBody } = githubDelivery({ event: "issues", payload });
+
+      const response = await h.receiver.receive(event);
+
+      expect(Buffer.byteLength(rawBody)).toBeLessThan(MAX_BODY_BYTES);
+      expect(response.statusCode).toBe(413);
+      expect(errorCode(response)).toBe("PAYLOAD_TOO_LARGE");
+      expect(json(response).error).toMatchObject({
+        message: expect.stringMatching(
+          /^Delivery needs \d+ bytes on the intake queue even reduced to the fields the worker reads; the queue takes at most 262144$/,
+        ),
+      });
+      expect(await queue.drain()).toHaveLength(0);
+      expect(h.emitted.map(metricSummary)).toEqual([
+        { names: ["WebhookDeliveriesRejected"], reason: "PAYLOAD_TOO_LARGE" },
+      ]);
+    });
+
+    it("refuses a body limit above what the receiver can take", () => {
+      expect(() => harness(intake, { maxBodyBytes: MAX_WEBHOOK_BODY_BYTES + 1 })).toThrow(RangeError);
+      expect(() => harness(intake, { maxBodyBytes: 0 })).toThrow(RangeError);
+      expect(() => harness(intake, { maxBodyBytes: MAX_WEBHOOK_BODY_BYTES })).not.toThrow();
     });
   });
 

@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { closingIssueUrls } from "../../src/domain/webhooks/closing-refs.js";
+import { issueUrlSchema } from "../../src/domain/common.schema.js";
+import { CLOSING_REFS_SCAN_LIMIT, closingIssueUrls } from "../../src/domain/webhooks/closing-refs.js";
 
 const server = "https://github.com";
 
@@ -28,5 +30,76 @@ describe("closing references in pull request bodies", () => {
       "https://ghe.example.com/o/r/issues/1",
     ]);
     expect(closingIssueUrls(body, server, "o/r")).toHaveLength(20);
+  });
+});
+
+describe("closing references: bounds", () => {
+  const N = CLOSING_REFS_SCAN_LIMIT;
+
+  /** Bodies that made the old `\s*:?\s+` pattern (or a naive rewrite) backtrack quadratically. */
+  const adversarial: [string, string][] = [
+    ["a keyword and 65k spaces", `fixes${" ".repeat(N)}`],
+    ["a keyword, spaces, a colon, spaces", `fixes${" ".repeat(N / 2)}:${" ".repeat(N / 2)}`],
+    ["a keyword and 65k mixed whitespace", `fixes${"\t\n ".repeat(N / 3)}`],
+    ["keywords and colons", "fix: \t".repeat(N / 6)],
+    ["a keyword and one long word", `fixes ${"a".repeat(N)}`],
+    ["a keyword and a long repository name", `fixes a/${"b".repeat(N)}`],
+    ["a keyword and a long host", `fixes https://${"x".repeat(N)}`],
+    ["a keyword and a long number", `fixes #${"1".repeat(N)}a`],
+    ["keywords inside one word", `fixes ${"fix.".repeat(N / 4)}`],
+    ["a keyword and slashes", `fixes ${"a/".repeat(N / 2)}`],
+    ["many references", "fixes #1 ".repeat(N / 9)],
+  ];
+
+  it.each(adversarial)("searches %s in well under 50 ms", (_, body) => {
+    closingIssueUrls(body, server, "o/r"); // warm up the regexp
+    const started = performance.now();
+    closingIssueUrls(body, server, "o/r");
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  it("searches only the first 65,536 code units", () => {
+    const filler = `${"x".repeat(N - " fixes #7 ".length)} `;
+
+    expect(closingIssueUrls(`${filler}fixes #7 `, server, "o/r")).toEqual([
+      "https://github.com/o/r/issues/7",
+    ]);
+    expect(closingIssueUrls(`${filler}  fixes #7`, server, "o/r")).toEqual([]);
+  });
+
+  it("drops a reference cut at the limit, whose number may be incomplete", () => {
+    const cutAt = (tail: string) => `${"x".repeat(N - " fixes #12".length)} ${tail}`;
+
+    expect(closingIssueUrls(cutAt("fixes #12345"), server, "o/r")).toEqual([]);
+    expect(closingIssueUrls(cutAt("fixes #12"), server, "o/r")).toEqual([]);
+    expect(closingIssueUrls(cutAt("fixes #1 "), server, "o/r")).toEqual(["https://github.com/o/r/issues/1"]);
+    // The receiver queues only the first 65,536 code units; both copies give the same answer.
+    const long = `${cutAt("fixes #12345")} and more`;
+    expect(closingIssueUrls(long.slice(0, N), server, "o/r")).toEqual(closingIssueUrls(long, server, "o/r"));
+  });
+
+  it("returns only valid issue URLs, whatever the server URL or repository", () => {
+    const valid = (urls: string[]) => urls.every((url) => issueUrlSchema.safeParse(url).success);
+
+    expect(closingIssueUrls("fixes #1", "http://github.com", "o/r")).toEqual([]);
+    expect(closingIssueUrls("fixes #1", "https://git hub.com", "o/r")).toEqual([]);
+    expect(closingIssueUrls("fixes #1", server, "not a repo")).toEqual([]);
+    expect(closingIssueUrls(`fixes #1 fixes ${"a".repeat(600)}/b#2`, server, "o/r")).toEqual([
+      "https://github.com/o/r/issues/1",
+    ]);
+    expect(closingIssueUrls(`fixes #${"9".repeat(20)} fixes #0 fixes #007`, server, "o/r")).toEqual([
+      "https://github.com/o/r/issues/7",
+    ]);
+    const origin = fc.oneof(
+      fc.constant(server),
+      fc.domain().map((host) => `https://${host}`),
+      fc.string({ maxLength: 30 }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), origin, fc.string({ maxLength: 40 }), (body, url, repo) => {
+        expect(valid(closingIssueUrls(`fixes #3 fixes a/b#4 ${body}`, url, repo))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -1,14 +1,34 @@
+import { issueUrlSchema } from "../common.schema.js";
+
+/**
+ * How much of a pull request body is searched for closing references, in UTF-16 code units (JavaScript
+ * string length). GitHub limits a body to 65,536 characters, so this is the whole of any real body; it
+ * bounds the work on anything longer, and it is also how much of the body the receiver queues.
+ */
+export const CLOSING_REFS_SCAN_LIMIT = 65_536;
+
 /**
  * GitHub's closing keywords in a pull request body: `close`, `closes`, `closed`, `fix`, `fixes`,
- * `fixed`, `resolve`, `resolves`, `resolved`, followed by `#N`, `owner/repo#N` or an issue URL.
+ * `fixed`, `resolve`, `resolves`, `resolved`, then whitespace with an optional colon (`Fixes #1`,
+ * `Fixes: #1`), then `#N`, `owner/repo#N` or an issue URL.
+ *
+ * Linear time: the separator is written as `\s*:\s+|\s+` rather than `\s*:?\s+`, which means the same
+ * but lets a backtracking engine split a run of whitespace between two quantifiers in quadratically
+ * many ways. Every other quantified run ends at a character it cannot contain (`/`, `#`, a non-digit),
+ * and each can only start right after a keyword and its whitespace, so no text is rescanned more than
+ * a constant number of times.
  */
 const CLOSING_REF =
-  /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+(?:(?:https?:\/\/[^\s/]+\/)?([\w.-]+\/[\w.-]+)(?:#|\/issues\/)|#)(\d+)\b/gi;
+  /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?:\s*:\s+|\s+)(?:(?:https?:\/\/[^\s/]+\/)?([\w.-]+\/[\w.-]+)(?:#|\/issues\/)|#)(\d+)\b/gi;
 
 const MAX_REFS = 20;
 
 /**
- * Issue URLs a pull request closes, resolved against the PR's server and repository.
+ * Issue URLs a pull request closes, resolved against the PR's server and repository. Only the first
+ * {@link CLOSING_REFS_SCAN_LIMIT} code units are searched; when the body is at least that long, a
+ * reference ending exactly at the limit is dropped, since its number may have been cut short (a queued
+ * body is already cut there, so the full and the queued body give the same answer). Every URL is a valid {@link issueUrlSchema} value, so a
+ * strange server URL or repository name yields no reference rather than a bad task id.
  * @param body the PR body (may be null)
  * @param serverUrl e.g. `https://github.com` (GitHub Enterprise keeps its own host)
  * @param repoFullName the base repository, `owner/repo`, used for bare `#N` references
@@ -19,13 +39,17 @@ export function closingIssueUrls(
   repoFullName: string,
 ): string[] {
   if (!body) return [];
+  const text = body.length > CLOSING_REFS_SCAN_LIMIT ? body.slice(0, CLOSING_REFS_SCAN_LIMIT) : body;
+  const cut = text.length === CLOSING_REFS_SCAN_LIMIT;
   const urls = new Set<string>();
-  for (const match of body.matchAll(CLOSING_REF)) {
-    const repo = match[1] ?? repoFullName;
+  for (const match of text.matchAll(CLOSING_REF)) {
+    if (cut && match.index + match[0].length === text.length) continue;
     const number = Number(match[2]);
-    const url = `${serverUrl}/${repo}/issues/${number}`;
     // Bodies are user text: keep references sane and few, since each one becomes a key we read.
-    if (Number.isSafeInteger(number) && number > 0 && url.length <= 512) urls.add(url);
+    if (!Number.isSafeInteger(number) || number <= 0) continue;
+    const url = `${serverUrl}/${match[1] ?? repoFullName}/issues/${number}`;
+    if (urls.has(url) || !issueUrlSchema.safeParse(url).success) continue;
+    urls.add(url);
     if (urls.size >= MAX_REFS) break;
   }
   return [...urls];

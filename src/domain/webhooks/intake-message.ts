@@ -1,15 +1,52 @@
 import { z } from "zod";
+import { isoTimestampSchema } from "../common.schema.js";
 
 /**
- * What the webhook receiver puts on the intake queue: the verified delivery, parsed once. The worker
- * validates it again at its own edge, so a hand-crafted or truncated message is rejected, not run.
+ * `X-GitHub-Event`: GitHub's event names are lowercase words joined by underscores. The receiver
+ * refuses any other header value and the worker refuses any other `event`, from this one pattern.
+ */
+export const GITHUB_EVENT_PATTERN = /^[a-z_]{1,64}$/;
+
+/**
+ * `X-GitHub-Delivery`: a GUID today. Letters, digits and dashes keep it safe as a key part
+ * (`DELIVERY#<id>`) and in logs without pinning the exact GUID layout. Shared by the receiver (header
+ * check) and the worker (message check).
+ */
+export const GITHUB_DELIVERY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+
+/**
+ * What the webhook receiver puts on the intake queue: the verified delivery, parsed once and reduced to
+ * the fields the worker reads (see `slimPayload`). The worker validates it again at its own edge with
+ * the receiver's own rules, so a hand-crafted or truncated message is rejected, not run.
  */
 export const intakeMessageSchema = z.strictObject({
-  delivery_id: z.string().min(1).max(128),
-  event: z.string().min(1).max(64),
-  /** When the receiver accepted the delivery (ISO). */
-  received_at: z.string(),
+  delivery_id: z
+    .string()
+    .regex(
+      GITHUB_DELIVERY_ID_PATTERN,
+      "must be 1-128 letters, digits or '-', starting with a letter or digit",
+    ),
+  event: z.string().regex(GITHUB_EVENT_PATTERN, "must be 1-64 lowercase letters or '_'"),
+  /** When the receiver accepted the delivery (ISO-8601 with a zone; the receiver writes `toISOString()`). */
+  received_at: isoTimestampSchema,
   payload: z.record(z.string(), z.unknown()),
 });
 
 export type IntakeMessage = z.output<typeof intakeMessageSchema>;
+
+/**
+ * Thrown by an intake queue when a message is larger than the queue accepts, before anything is sent.
+ * Permanent for this delivery (sending it again cannot succeed), so the receiver answers 413, not 503.
+ */
+export class IntakeMessageTooLargeError extends Error {
+  override name = "IntakeMessageTooLargeError";
+
+  constructor(
+    /** The message's size as the queue counts it (body and attributes, in bytes). */
+    readonly bytes: number,
+    /** The largest message the queue takes, in the same unit. */
+    readonly maxBytes: number,
+  ) {
+    super(`Intake message is ${bytes} bytes; the intake queue takes at most ${maxBytes}`);
+  }
+}
