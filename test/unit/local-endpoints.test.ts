@@ -10,6 +10,13 @@ describe("tests can only reach local endpoints", () => {
     ["https://dynamodb.us-east-1.amazonaws.com", false],
     ["http://10.0.0.5:8000", false],
     ["http://localhost.evil.example:8000", false],
+    ["http://127.attacker.example:8000", false],
+    ["http://127.0.0.1.attacker.example:8000", false],
+    ["http://127.0.0.1.nip.io:8000", false],
+    ["https://127.1:8000", true],
+    ["http://[0:0:0:0:0:0:0:1]:8000", true],
+    ["http://[::2]:8000", false],
+    ["ftp://127.0.0.1:8000", false],
     ["not a url", false],
   ])("isLoopbackEndpoint(%s) is %s", (endpoint, expected) => {
     expect(isLoopbackEndpoint(endpoint)).toBe(expected);

@@ -158,7 +158,7 @@ export function createAgentRepository({
           ...(result.cursor ? { cursor: result.cursor } : {}),
         };
       } catch (error) {
-        rethrowCursorError(error);
+        rethrowCursorError(error, cursor !== undefined);
       }
     },
   };

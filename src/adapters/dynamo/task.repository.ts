@@ -213,7 +213,7 @@ export function createTaskRepository({
           ...(result.cursor ? { cursor: result.cursor } : {}),
         };
       } catch (error) {
-        rethrowCursorError(error);
+        rethrowCursorError(error, cursor !== undefined);
       }
     },
 
@@ -297,7 +297,7 @@ export function createTaskRepository({
           ...(result.cursor ? { cursor: result.cursor } : {}),
         };
       } catch (error) {
-        rethrowCursorError(error);
+        rethrowCursorError(error, cursor !== undefined);
       }
     },
   };
