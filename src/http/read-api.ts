@@ -19,29 +19,8 @@ export interface ReadApiOptions {
 
 /** The public view of a profile: everything documented, none of the bookkeeping. */
 export function agentView(profile: AgentProfile) {
-  const {
-    type,
-    agent_id,
-    capabilities,
-    cost_model,
-    bidding_endpoint,
-    endpoint_kind,
-    status,
-    kill_switch_active,
-  } = profile;
-  return {
-    type,
-    agent_id,
-    capabilities,
-    cost_model,
-    bidding_endpoint,
-    endpoint_kind,
-    status,
-    kill_switch_active,
-    performance_history: profile.performance_history,
-    created_at: profile.created_at,
-    updated_at: profile.updated_at,
-  };
+  const { performance_totals: _totals, version: _version, ...view } = profile;
+  return view;
 }
 
 function taskView(task: Task) {

@@ -128,16 +128,16 @@ export function createAgentRepository({
         const current = await readProfile(agentId);
         if (!current) throw new NotFoundError("agent", agentId);
         if (current.kill_switch_active === active) return current;
-        const { agent_id, capabilities, cost_model, bidding_endpoint, endpoint_kind, status } = current;
-        return writeProfile(current, {
-          agent_id,
-          capabilities,
-          cost_model,
-          bidding_endpoint,
-          endpoint_kind,
-          status,
-          kill_switch_active: active,
-        });
+        const {
+          type: _type,
+          version: _version,
+          created_at: _created,
+          updated_at: _updated,
+          performance_history: _history,
+          performance_totals: _totals,
+          ...registration
+        } = current;
+        return writeProfile(current, { ...registration, kill_switch_active: active });
       }),
 
     async findByCapability(capability: string, page: PageRequest = {}): Promise<Page<AgentListing>> {
