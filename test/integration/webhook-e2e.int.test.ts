@@ -142,6 +142,17 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     expect(task?.budget).toEqual({ N: "25" });
   });
 
+  it("issues.labeled adding the marketplace label creates the task", async () => {
+    const payload = issue("labeled", ["agentforge", "cap:rust"]);
+    payload.label = { name: "agentforge" };
+
+    await send("issues", payload);
+    await work();
+
+    const [task] = await query(`TASK#${payload.issue.html_url}`, "TASK");
+    expect(task?.required_capabilities?.SS).toEqual(["rust"]);
+  });
+
   it("issues.closed (completed) → SUCCESS ledger item and the winner's performance history", async () => {
     const { url, agentId } = await awardedTask();
 
@@ -217,6 +228,30 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     }
 
     expect(await ledgerOf(url)).toEqual([["LEDGER#2025-07-02T09:00:00.000Z", "SUCCESS", 1]]);
+  });
+
+  it("a failing check run on the linked PR lowers the quality score", async () => {
+    const { url } = await awardedTask();
+    const n = Number(url.split("/").at(-1));
+    const pr: Payload = githubPayload("pull_request", "opened");
+    pr.pull_request.number = n + 100_000;
+    pr.pull_request.body = `Resolves #${n}`;
+    const run: Payload = githubPayload("check_run", "completed");
+    run.check_run.conclusion = "failure";
+    run.check_run.completed_at = "2025-07-02T08:30:00Z";
+    run.check_run.pull_requests = [{ number: n + 100_000 }];
+
+    for (const [event, payload] of [
+      ["pull_request", pr],
+      ["check_run", run],
+      ["issues", closedIssue(url, "2025-07-02T09:00:00Z")],
+    ] as const) {
+      await send(event, payload);
+      await work();
+    }
+
+    // No merge, failing checks, no review: E = (0 + 0 + 0.5) / 3 → 0.4 + 0.6·E = 0.5.
+    expect(await ledgerOf(url)).toEqual([["LEDGER#2025-07-02T09:00:00.000Z", "SUCCESS", 0.5]]);
   });
 
   it("issues.reopened after an outcome writes a superseding entry; nothing is updated in place", async () => {
