@@ -358,6 +358,8 @@ export async function main(options: BenchOptions): Promise<number> {
             task_id: url,
             agent_id: bidder,
             status: "ACCEPTED",
+            invited_at: new Date().toISOString(),
+            delivery_status: "DELIVERED",
             bid_amount: 20 + i,
             estimated_completion_sec: 3600 * (i + 1),
             updated_at: new Date().toISOString(),

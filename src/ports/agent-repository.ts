@@ -8,9 +8,26 @@ export interface AgentRepository {
 
   /**
    * Creates the agent or replaces its registration fields, keeping capability edges in sync in the
-   * same transaction (edges for dropped capabilities are deleted). Performance data is untouched.
+   * same transaction (edges for dropped capabilities are deleted), with the per-capability listed
+   * counts. A new agent also gets `secretIfNew` as its bid-signing secret, returned as `secret`.
+   * Performance data is untouched.
    */
-  saveRegistration(registration: AgentRegistration): Promise<{ profile: AgentProfile; created: boolean }>;
+  saveRegistration(
+    registration: AgentRegistration,
+    options?: { secretIfNew?: string },
+  ): Promise<{ profile: AgentProfile; created: boolean; secret?: string }>;
+
+  /** Replaces the agent's bid-signing secret. Throws NotFoundError for an unknown agent. */
+  rotateSecret(agentId: string, secret: string): Promise<void>;
+
+  /** The agent's bid-signing secret, if the agent exists. Never log or return it elsewhere. */
+  getSecret(agentId: string): Promise<string | undefined>;
+
+  /** Profiles by id with strongly consistent reads (missing ids are absent from the map). */
+  getProfiles(agentIds: string[]): Promise<Map<string, AgentProfile>>;
+
+  /** Listed (bid-eligible) agents per capability, from the exact counters. */
+  listedCounts(capabilities: string[]): Promise<Map<string, number>>;
 
   /** Sets the kill switch; a killed agent leaves every capability listing at once. */
   setKillSwitch(agentId: string, active: boolean): Promise<AgentProfile>;

@@ -1,4 +1,4 @@
-import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError, ValidationError } from "../../src/domain/errors.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
@@ -164,5 +164,45 @@ describe("agent repository on DynamoDB Local", () => {
     await expect(services.agents.findByCapability("python", { cursor: forged })).rejects.toThrow(
       ValidationError,
     );
+  });
+
+  it("keeps exact listed counts per capability through registration, updates, suspension and the kill switch", async () => {
+    const [a, b, c] = [
+      agentInput({ capabilities: ["zz-count", "zz-other"] }),
+      agentInput({ capabilities: ["zz-count"] }),
+      agentInput({ capabilities: ["zz-count"] }),
+    ];
+    for (const input of [a, b, c]) await services.agents.register(input);
+    await services.agents.setKillSwitch(b.agent_id, true);
+    await services.agents.register({ ...c, status: "suspended" });
+    await services.agents.register({ ...a, capabilities: ["zz-other"] });
+    await Promise.all([1, 2, 3].map(() => services.agents.setKillSwitch(b.agent_id, false)));
+
+    const counts = await services.agentRepo.listedCounts(["zz-count", "zz-other", "zz-none"]);
+
+    expect(Object.fromEntries(counts)).toEqual({ "zz-count": 1, "zz-other": 1, "zz-none": 0 });
+    expect(await listedIds("zz-count")).toEqual([b.agent_id]);
+    const { Item } = await table.raw.send(
+      new GetItemCommand({
+        TableName: table.tableName,
+        Key: { PK: { S: "CAP#zz-count" }, SK: { S: "STATS" } },
+      }),
+    );
+    expect(Item).toMatchObject({ type: { S: "CAPABILITY_STATS" }, listed_count: { N: "1" } });
+  });
+
+  it("returns the bid-signing secret once, on creation, keeps it off the profile, and rotates it", async () => {
+    const input = agentInput();
+
+    const created = await services.agents.register(input);
+    const updated = await services.agents.register({ ...input, cost_model: "orange" });
+    const rotated = await services.agents.rotateSecret(input.agent_id);
+
+    expect(created.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(updated).not.toHaveProperty("secret");
+    expect(JSON.stringify(await services.agents.get(input.agent_id))).not.toContain(created.secret);
+    expect(rotated.secret).not.toBe(created.secret);
+    expect(await services.agentRepo.getSecret(input.agent_id)).toBe(rotated.secret);
+    await expect(services.agents.rotateSecret("nobody-at-all")).rejects.toThrow(NotFoundError);
   });
 });

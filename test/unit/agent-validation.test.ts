@@ -52,7 +52,7 @@ describe("agent registration validation", () => {
     ["uppercase", ["Python"]],
     ["separator", ["py#thon"]],
     ["not a list", "python"],
-    ["too many", Array.from({ length: 41 }, (_, i) => `cap${i}`)],
+    ["too many", Array.from({ length: 25 }, (_, i) => `cap${i}`)],
   ])("rejects bad capabilities (%s)", (_label, capabilities) => {
     expect(issuesFor({ ...valid, capabilities })[0]?.path).toMatch(/^capabilities/);
   });

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { agentProfileSchema } from "../../src/adapters/dynamo/entities/agent-profile.entity.js";
+import { agentSecretSchema } from "../../src/adapters/dynamo/entities/agent-secret.entity.js";
 import { capabilityEdgeSchema } from "../../src/adapters/dynamo/entities/capability-edge.entity.js";
+import { capabilityStatsSchema } from "../../src/adapters/dynamo/entities/capability-stats.entity.js";
 import { ledgerEntrySchema } from "../../src/adapters/dynamo/entities/ledger-entry.entity.js";
 import { pullRequestLinkSchema } from "../../src/adapters/dynamo/entities/pull-request-link.entity.js";
 import {
   awardSchema,
+  bidRejectionSchema,
   bidSchema,
   bidWindowSchema,
   taskSchema,
@@ -22,6 +25,9 @@ const entities = [
   ledgerEntrySchema,
   webhookDeliverySchema,
   pullRequestLinkSchema,
+  agentSecretSchema,
+  capabilityStatsSchema,
+  bidRejectionSchema,
 ];
 
 describe("the single table definition", () => {

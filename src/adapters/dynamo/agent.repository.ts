@@ -28,7 +28,7 @@ export function createAgentRepository({
   service,
   now = () => new Date(),
 }: AgentRepositoryOptions): AgentRepository {
-  const { agentProfile, capabilityEdge } = service.entities;
+  const { agentProfile, capabilityEdge, capabilityStats, agentSecret } = service.entities;
 
   async function readProfile(agentId: string): Promise<AgentProfile | undefined> {
     const { data } = await agentProfile.get({ agent_id: agentId }).go({ consistent: true });
@@ -42,6 +42,7 @@ export function createAgentRepository({
   async function writeProfile(
     current: AgentProfile | undefined,
     change: ProfileChange,
+    newSecret?: string,
   ): Promise<AgentProfile> {
     const timestamp = now().toISOString();
     const listed = isListed(change);
@@ -58,41 +59,58 @@ export function createAgentRepository({
           updated_at: timestamp,
         };
     const { agent_id, ...fields } = change;
+    // Listed-agent counts per capability move in the same transaction as the edges they count.
+    const before = new Set(current && isListed(current) ? current.capabilities : []);
+    const after = new Set(listed ? change.capabilities : []);
+    const countChanges = [...new Set([...before, ...after])]
+      .map((capability) => ({
+        capability,
+        delta: (after.has(capability) ? 1 : 0) - (before.has(capability) ? 1 : 0),
+      }))
+      .filter(({ delta }) => delta !== 0);
 
     const result = await service.transaction
-      .write(({ agentProfile: profiles, capabilityEdge: edges }) => [
-        current
-          ? profiles
-              .patch({ agent_id })
-              .set({ ...fields, version: next.version, updated_at: timestamp })
-              .where((attr, { eq }) => eq(attr.version, current.version))
-              .commit()
-          : profiles
-              .create({
+      .write(
+        ({ agentProfile: profiles, capabilityEdge: edges, capabilityStats: stats, agentSecret: secrets }) => [
+          current
+            ? profiles
+                .patch({ agent_id })
+                .set({ ...fields, version: next.version, updated_at: timestamp })
+                .where((attr, { eq }) => eq(attr.version, current.version))
+                .commit()
+            : profiles
+                .create({
+                  agent_id,
+                  ...fields,
+                  performance_totals: next.performance_totals,
+                  performance_history: next.performance_history,
+                  version: next.version,
+                  created_at: timestamp,
+                  updated_at: timestamp,
+                })
+                .commit(),
+          ...change.capabilities.map((capability) =>
+            edges
+              .put({
                 agent_id,
-                ...fields,
-                performance_totals: next.performance_totals,
-                performance_history: next.performance_history,
-                version: next.version,
-                created_at: timestamp,
-                updated_at: timestamp,
+                capability,
+                capabilities: change.capabilities,
+                cost_model: change.cost_model,
+                bidding_endpoint: change.bidding_endpoint,
+                endpoint_kind: change.endpoint_kind,
+                listed,
               })
               .commit(),
-        ...change.capabilities.map((capability) =>
-          edges
-            .put({
-              agent_id,
-              capability,
-              capabilities: change.capabilities,
-              cost_model: change.cost_model,
-              bidding_endpoint: change.bidding_endpoint,
-              endpoint_kind: change.endpoint_kind,
-              listed,
-            })
-            .commit(),
-        ),
-        ...removed.map((capability) => edges.delete({ agent_id, capability }).commit()),
-      ])
+          ),
+          ...removed.map((capability) => edges.delete({ agent_id, capability }).commit()),
+          ...countChanges.map(({ capability, delta }) =>
+            stats.upsert({ capability }).add({ listed_count: delta }).commit(),
+          ),
+          ...(newSecret !== undefined
+            ? [secrets.put({ agent_id, secret: newSecret, rotated_at: timestamp }).commit()]
+            : []),
+        ],
+      )
       .go();
     if (result.canceled) {
       const profileWrite = result.data[0];
@@ -108,20 +126,66 @@ export function createAgentRepository({
   return {
     getProfile: (agentId) => readProfile(agentId),
 
-    saveRegistration: (registration: AgentRegistration) =>
+    saveRegistration: (registration: AgentRegistration, options = {}) =>
       withOptimisticRetry(`register agent ${registration.agent_id}`, async () => {
         const current = await readProfile(registration.agent_id);
-        const profile = await writeProfile(current, {
-          agent_id: registration.agent_id,
-          capabilities: registration.capabilities,
-          cost_model: registration.cost_model,
-          bidding_endpoint: registration.bidding_endpoint,
-          endpoint_kind: registration.endpoint_kind,
-          status: registration.status ?? current?.status ?? "active",
-          kill_switch_active: current?.kill_switch_active ?? false,
-        });
-        return { profile, created: current === undefined };
+        const secret = current ? undefined : options.secretIfNew;
+        const profile = await writeProfile(
+          current,
+          {
+            agent_id: registration.agent_id,
+            capabilities: registration.capabilities,
+            cost_model: registration.cost_model,
+            bidding_endpoint: registration.bidding_endpoint,
+            endpoint_kind: registration.endpoint_kind,
+            status: registration.status ?? current?.status ?? "active",
+            kill_switch_active: current?.kill_switch_active ?? false,
+          },
+          secret,
+        );
+        return { profile, created: current === undefined, ...(secret !== undefined ? { secret } : {}) };
       }),
+
+    async rotateSecret(agentId: string, secret: string) {
+      const result = await service.transaction
+        .write(({ agentProfile: profiles, agentSecret: secrets }) => [
+          profiles
+            .check({ agent_id: agentId })
+            .where((attr, { exists }) => exists(attr.agent_id))
+            .commit(),
+          secrets.put({ agent_id: agentId, secret, rotated_at: now().toISOString() }).commit(),
+        ])
+        .go();
+      if (result.canceled) {
+        if (result.data[0]?.code === "ConditionalCheckFailed") throw new NotFoundError("agent", agentId);
+        throw new Error(
+          `Agent ${agentId}: secret rotation cancelled: ${result.data.map((d) => d.code).join(",")}`,
+        );
+      }
+    },
+
+    async getSecret(agentId: string) {
+      const { data } = await agentSecret.get({ agent_id: agentId }).go({ consistent: true });
+      return data?.secret;
+    },
+
+    async getProfiles(agentIds: string[]) {
+      if (agentIds.length === 0) return new Map();
+      const { data, unprocessed } = await agentProfile
+        .get(agentIds.map((agent_id) => ({ agent_id })))
+        .go({ consistent: true });
+      if (unprocessed.length > 0)
+        throw new Error(`Agent profiles: ${unprocessed.length} keys left unprocessed`);
+      return new Map((data as AgentProfile[]).map((profile) => [profile.agent_id, profile]));
+    },
+
+    async listedCounts(capabilities: string[]) {
+      const counts = new Map(capabilities.map((capability) => [capability, 0]));
+      if (capabilities.length === 0) return counts;
+      const { data } = await capabilityStats.get(capabilities.map((capability) => ({ capability }))).go();
+      for (const item of data) counts.set(item.capability, item.listed_count);
+      return counts;
+    },
 
     setKillSwitch: (agentId, active) =>
       withOptimisticRetry(`kill switch for ${agentId}`, async () => {

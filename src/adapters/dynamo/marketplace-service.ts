@@ -1,10 +1,18 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Entity, Service } from "electrodb";
 import { agentProfileSchema } from "./entities/agent-profile.entity.js";
+import { agentSecretSchema } from "./entities/agent-secret.entity.js";
 import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
+import { capabilityStatsSchema } from "./entities/capability-stats.entity.js";
 import { ledgerEntrySchema } from "./entities/ledger-entry.entity.js";
 import { pullRequestLinkSchema } from "./entities/pull-request-link.entity.js";
-import { awardSchema, bidSchema, bidWindowSchema, taskSchema } from "./entities/task.entity.js";
+import {
+  awardSchema,
+  bidRejectionSchema,
+  bidSchema,
+  bidWindowSchema,
+  taskSchema,
+} from "./entities/task.entity.js";
 import { webhookDeliverySchema } from "./entities/webhook-delivery.entity.js";
 
 export interface TableBinding {
@@ -19,9 +27,12 @@ export function createMarketplaceService({ client, table }: TableBinding) {
     {
       agentProfile: new Entity(agentProfileSchema, config),
       capabilityEdge: new Entity(capabilityEdgeSchema, config),
+      capabilityStats: new Entity(capabilityStatsSchema, config),
+      agentSecret: new Entity(agentSecretSchema, config),
       task: new Entity(taskSchema, config),
       bidWindow: new Entity(bidWindowSchema, config),
       bid: new Entity(bidSchema, config),
+      bidRejection: new Entity(bidRejectionSchema, config),
       award: new Entity(awardSchema, config),
       ledgerEntry: new Entity(ledgerEntrySchema, config),
       webhookDelivery: new Entity(webhookDeliverySchema, config),

@@ -6,6 +6,7 @@ import {
   type PerformanceTotals,
   ZERO_TOTALS,
 } from "../../domain/agents/performance.js";
+import type { BidRejection } from "../../domain/bidding/bidding.types.js";
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
 import type { LedgerEntry, LedgerEntryInput } from "../../domain/ledger/ledger.schema.js";
 import { emptyEvidence, mergeEvidence } from "../../domain/tasks/evidence.js";
@@ -277,6 +278,7 @@ export function createTaskRepository({
         bids: data.bid as Bid[],
         ...(award ? { award } : {}),
         ledger: data.ledgerEntry as LedgerEntry[],
+        rejections: data.bidRejection as BidRejection[],
       };
     },
 

@@ -8,10 +8,11 @@ export const AGENT_STATUSES = ["active", "suspended"] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
 
 /**
- * Upper bound on capabilities per agent. Changing an agent rewrites its profile and every edge in
- * one transaction (old and new edges, at most 100 items), so 1 + 2 × 40 stays well inside it.
+ * Upper bound on capabilities per agent. Changing an agent rewrites, in one transaction of at most
+ * 100 items, its profile, every current edge, the edges it drops and the listed counts of old and
+ * new capabilities: 1 + 24 + 24 + 48 = 97.
  */
-export const MAX_CAPABILITIES = 40;
+export const MAX_CAPABILITIES = 24;
 
 export const capabilitySchema = z
   .string({ error: "must be a string" })

@@ -1,5 +1,6 @@
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
+import { generateAgentSecret } from "../bidding/signing.js";
 import { agentIdSchema } from "../common.schema.js";
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
@@ -23,9 +24,21 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
 
   return {
     /** Registers a new agent or updates an existing one's registration fields. */
-    async register(input: unknown): Promise<{ profile: AgentProfile; created: boolean }> {
+    /**
+     * Registers a new agent or updates an existing one's registration fields. A new agent's
+     * bid-signing secret is returned here once (`secret`), and never again.
+     */
+    async register(input: unknown): Promise<{ profile: AgentProfile; created: boolean; secret?: string }> {
       const registration: AgentRegistration = parseOrThrow(registrationSchema, input, "agent registration");
-      return agents.saveRegistration(registration);
+      return agents.saveRegistration(registration, { secretIfNew: generateAgentSecret() });
+    },
+
+    /** Issues a new bid-signing secret; the old one stops working at once. Returned only here. */
+    async rotateSecret(id: unknown): Promise<{ agent_id: string; secret: string }> {
+      const validId = agentId(id);
+      const secret = generateAgentSecret();
+      await agents.rotateSecret(validId, secret);
+      return { agent_id: validId, secret };
     },
 
     async get(id: unknown): Promise<AgentProfile> {

@@ -1,3 +1,4 @@
+import type { BidRejection, BidStatus, DeliveryStatus } from "../bidding/bidding.types.js";
 import type { LedgerEntry, OutcomeStatus } from "../ledger/ledger.schema.js";
 import type { TaskEvidence } from "./evidence.js";
 import type { TaskStatus } from "./task.schema.js";
@@ -25,10 +26,16 @@ export interface Bid {
   type: "BID";
   task_id: string;
   agent_id: string;
-  status: "INVITED" | "ACCEPTED" | "DECLINED" | "REJECTED";
+  status: BidStatus;
+  invited_at: string;
+  delivery_status: DeliveryStatus;
+  delivery_attempts?: number;
+  delivery_error?: string;
   bid_amount?: number;
   estimated_completion_sec?: number;
-  rejection_reason?: string;
+  answered_at?: string;
+  notice?: "AWARD" | "REJECTION";
+  notice_status?: DeliveryStatus;
   updated_at: string;
 }
 
@@ -58,4 +65,6 @@ export interface TaskRecord {
   bids: Bid[];
   award?: Award;
   ledger: LedgerEntry[];
+  /** Refused agent messages, oldest first. */
+  rejections: BidRejection[];
 }

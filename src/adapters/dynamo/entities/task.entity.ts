@@ -1,3 +1,4 @@
+import { BID_STATUSES, DELIVERY_STATUSES } from "../../../domain/bidding/bidding.types.js";
 import { OUTCOME_STATUSES } from "../../../domain/ledger/ledger.schema.js";
 import { TASK_STATUSES } from "../../../domain/tasks/task.schema.js";
 import { TABLE } from "../table-definition.js";
@@ -72,17 +73,27 @@ export const bidWindowSchema = {
   },
 } as const;
 
-/** `TASK#<issue url>` / `BID#<agent_id>`: one per agent per task; a newer valid bid replaces it. */
+/**
+ * `TASK#<issue url>` / `BID#<agent_id>`: one per invited agent per task. Created INVITED when the bid
+ * request is sent (with its delivery result), then holds the agent's latest valid answer: a newer
+ * valid bid replaces the older one in place. After the award it records the notice sent.
+ */
 export const bidSchema = {
   model: { entity: "bid", version: ENTITY_VERSION, service: SERVICE_NAME },
   attributes: {
     type: { type: ["BID"] as const, required: true, default: "BID", readOnly: true },
     task_id: { type: "string", required: true, readOnly: true },
     agent_id: { type: "string", required: true, readOnly: true },
-    status: { type: ["INVITED", "ACCEPTED", "DECLINED", "REJECTED"] as const, required: true },
+    status: { type: BID_STATUSES, required: true },
+    invited_at: { type: "string", required: true },
+    delivery_status: { type: DELIVERY_STATUSES, required: true },
+    delivery_attempts: { type: "number" },
+    delivery_error: { type: "string" },
     bid_amount: { type: "number" },
     estimated_completion_sec: { type: "number" },
-    rejection_reason: { type: "string" },
+    answered_at: { type: "string" },
+    notice: { type: ["AWARD", "REJECTION"] as const },
+    notice_status: { type: DELIVERY_STATUSES },
     updated_at: { type: "string", required: true },
   },
   indexes: {
@@ -90,6 +101,37 @@ export const bidSchema = {
       collection: "taskRecord",
       pk: taskPk,
       sk: { field: "SK", composite: ["agent_id"], template: "BID#${agent_id}", casing: "none" },
+    },
+  },
+} as const;
+
+/**
+ * `TASK#<issue url>` / `REJECTION#<received_at>#<message id>`: a refused agent message (forged, late,
+ * over budget, uninvited, malformed...), with its reason, visible on the task. Expires with TTL.
+ */
+export const bidRejectionSchema = {
+  model: { entity: "bid_rejection", version: ENTITY_VERSION, service: SERVICE_NAME },
+  attributes: {
+    type: { type: ["BID_REJECTION"] as const, required: true, default: "BID_REJECTION", readOnly: true },
+    task_id: { type: "string", required: true, readOnly: true },
+    received_at: { type: "string", required: true, readOnly: true },
+    message_id: { type: "string", required: true, readOnly: true },
+    /** As claimed by the message; not trusted. */
+    agent_id: { type: "string" },
+    message_type: { type: "string" },
+    reason: { type: "string", required: true },
+    [TABLE.ttlAttribute]: { type: "number", required: true },
+  },
+  indexes: {
+    primary: {
+      collection: "taskRecord",
+      pk: taskPk,
+      sk: {
+        field: "SK",
+        composite: ["received_at", "message_id"],
+        template: "REJECTION#${received_at}#${message_id}",
+        casing: "none",
+      },
     },
   },
 } as const;
