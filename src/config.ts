@@ -18,6 +18,8 @@ const envSchema = z.object({
   /** SQS emulator endpoint; unset on AWS. */
   SQS_ENDPOINT: optionalUrl,
   INTAKE_QUEUE_URL: optionalUrl,
+  /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
+  BIDS_QUEUE_URL: optionalUrl,
   /** Issues with this label become marketplace tasks. */
   MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
   HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
@@ -62,6 +64,7 @@ export interface Config {
   dynamoEndpoint?: string;
   sqsEndpoint?: string;
   intakeQueueUrl?: string;
+  bidsQueueUrl?: string;
   marketplaceLabel: string;
   humanInterventionLabel: string;
   webhookMaxBodyBytes: number;
@@ -94,6 +97,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.DYNAMODB_ENDPOINT ? { dynamoEndpoint: e.DYNAMODB_ENDPOINT } : {}),
     ...(e.SQS_ENDPOINT ? { sqsEndpoint: e.SQS_ENDPOINT } : {}),
     ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
+    ...(e.BIDS_QUEUE_URL ? { bidsQueueUrl: e.BIDS_QUEUE_URL } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,
     humanInterventionLabel: e.HUMAN_INTERVENTION_LABEL,
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,

@@ -27,7 +27,7 @@ export interface TaskRepository {
 
   /**
    * Writes the task's one award, closes its bid window and moves it to AWARDED or PENDING_APPROVAL,
-   * in one transaction. Throws ConflictError if the task already has an award.
+   * in one transaction. Throws ConflictError if the task already has an award or is no longer OPEN.
    */
   createAward(award: NewAward): Promise<Award>;
 

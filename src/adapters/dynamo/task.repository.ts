@@ -250,6 +250,7 @@ export function createTaskRepository({
               status: input.status === "AWARDED" ? "AWARDED" : "PENDING_APPROVAL",
               updated_at: awardedAt,
             })
+            .where((attr, { eq }) => eq(attr.status, "OPEN"))
             .commit(),
           windows.delete({ task_id: input.task_id }).commit(),
         ])
@@ -259,7 +260,11 @@ export function createTaskRepository({
       if (awardWrite?.code === "ConditionalCheckFailed") {
         throw new ConflictError(`Task ${input.task_id} already has an award`);
       }
-      if (taskWrite?.code === "ConditionalCheckFailed") throw new NotFoundError("task", input.task_id);
+      if (taskWrite?.code === "ConditionalCheckFailed") {
+        const task = await getTask(input.task_id);
+        if (!task) throw new NotFoundError("task", input.task_id);
+        throw new ConflictError(`Task ${input.task_id} is ${task.status}, not OPEN`);
+      }
       throw new Error(`Award transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
     },
 

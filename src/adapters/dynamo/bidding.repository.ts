@@ -1,0 +1,155 @@
+import type { BidRejection, DeliveryResult, DeliveryStatus } from "../../domain/bidding/bidding.types.js";
+import { ConflictError, NotFoundError } from "../../domain/errors.js";
+import type { BiddingRepository } from "../../ports/bidding-repository.js";
+import { isConditionalCheckFailed } from "./dynamo-errors.js";
+import type { MarketplaceService } from "./marketplace-service.js";
+
+export interface BiddingRepositoryOptions {
+  service: MarketplaceService;
+  /** Seconds a rejection record is kept. */
+  rejectionTtlSeconds?: number;
+  now?: () => Date;
+}
+
+/** DynamoDB (ElectroDB) implementation of {@link BiddingRepository}. */
+export function createBiddingRepository({
+  service,
+  rejectionTtlSeconds = 90 * 24 * 3600,
+  now = () => new Date(),
+}: BiddingRepositoryOptions): BiddingRepository {
+  const { bid: bids, bidRejection, award: awards, task: tasks } = service.entities;
+
+  /** Writes an answer while the task is OPEN and the agent was invited; maps each failed condition. */
+  async function answer(
+    taskId: string,
+    agentId: string,
+    fields: { status: "ACCEPTED" | "DECLINED"; bid_amount?: number; estimated_completion_sec?: number },
+  ): Promise<void> {
+    const at = now().toISOString();
+    const result = await service.transaction
+      .write(({ bid, task }) => [
+        task
+          .check({ task_id: taskId })
+          .where((attr, { eq }) => eq(attr.status, "OPEN"))
+          .commit(),
+        bid
+          .patch({ task_id: taskId, agent_id: agentId })
+          .set({ ...fields, answered_at: at, updated_at: at })
+          .commit(),
+      ])
+      .go();
+    if (!result.canceled) return;
+    const [taskCheck, bidWrite] = result.data as Array<{ code: string }>;
+    if (taskCheck?.code === "ConditionalCheckFailed") {
+      const { data } = await tasks.get({ task_id: taskId }).go({ consistent: true });
+      if (!data) throw new NotFoundError("task", taskId);
+      throw new ConflictError(`BIDDING_CLOSED: task ${taskId} is ${data.status}`, {
+        reason: "BIDDING_CLOSED",
+      });
+    }
+    if (bidWrite?.code === "ConditionalCheckFailed") {
+      throw new ConflictError(`NOT_INVITED: agent ${agentId} was not invited to ${taskId}`, {
+        reason: "NOT_INVITED",
+      });
+    }
+    throw new Error(`Bid transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
+  }
+
+  return {
+    async invite(taskId, agentIds) {
+      const invitedAt = now().toISOString();
+      const fresh = await Promise.all(
+        agentIds.map(async (agentId) => {
+          try {
+            await bids
+              .create({
+                task_id: taskId,
+                agent_id: agentId,
+                status: "INVITED",
+                invited_at: invitedAt,
+                delivery_status: "PENDING",
+                updated_at: invitedAt,
+              })
+              .go();
+            return agentId;
+          } catch (error) {
+            if (isConditionalCheckFailed(error)) return undefined;
+            throw error;
+          }
+        }),
+      );
+      return fresh.filter((id): id is string => id !== undefined);
+    },
+
+    async recordDelivery(taskId, agentId, result: DeliveryResult) {
+      const update = bids.patch({ task_id: taskId, agent_id: agentId }).set({
+        delivery_status: result.ok ? "DELIVERED" : "FAILED",
+        delivery_attempts: result.attempts,
+        updated_at: now().toISOString(),
+        ...(result.ok ? {} : { delivery_error: result.error.slice(0, 512) }),
+      });
+      await (result.ok ? update.remove(["delivery_error"]) : update).go();
+    },
+
+    acceptBid: (taskId, agentId, bid) => answer(taskId, agentId, { status: "ACCEPTED", ...bid }),
+
+    declineBid: (taskId, agentId) => answer(taskId, agentId, { status: "DECLINED" }),
+
+    async recordRejection(rejection: Omit<BidRejection, "type">) {
+      const expiresAt = Math.floor(now().getTime() / 1000) + rejectionTtlSeconds;
+      try {
+        await bidRejection
+          .create({
+            task_id: rejection.task_id,
+            received_at: rejection.received_at,
+            message_id: rejection.message_id,
+            ...(rejection.agent_id ? { agent_id: rejection.agent_id.slice(0, 128) } : {}),
+            ...(rejection.message_type ? { message_type: rejection.message_type.slice(0, 32) } : {}),
+            reason: rejection.reason.slice(0, 512),
+            expires_at: expiresAt,
+          })
+          .go();
+      } catch (error) {
+        // The same SQS message redelivered: its rejection is already recorded.
+        if (!isConditionalCheckFailed(error)) throw error;
+      }
+    },
+
+    async recordCostReport(taskId, agentId, actualCost) {
+      try {
+        await awards
+          .patch({ task_id: taskId })
+          .set({ actual_cost: actualCost })
+          .where((attr, { eq }) => `${eq(attr.agent_id, agentId)} AND ${eq(attr.status, "AWARDED")}`)
+          .go();
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        throw new ConflictError(`NOT_AWARDED: task ${taskId} is not awarded to ${agentId}`, {
+          reason: "NOT_AWARDED",
+        });
+      }
+    },
+
+    async closeWithoutBids(taskId) {
+      const at = now().toISOString();
+      const result = await service.transaction
+        .write(({ task, bidWindow }) => [
+          task
+            .patch({ task_id: taskId })
+            .set({ status: "NO_BIDS", updated_at: at })
+            .where((attr, { eq }) => eq(attr.status, "OPEN"))
+            .commit(),
+          bidWindow.delete({ task_id: taskId }).commit(),
+        ])
+        .go();
+      return !result.canceled;
+    },
+
+    async recordNotice(taskId, agentId, notice, status: DeliveryStatus) {
+      await bids
+        .patch({ task_id: taskId, agent_id: agentId })
+        .set({ notice, notice_status: status, updated_at: now().toISOString() })
+        .go();
+    },
+  };
+}
