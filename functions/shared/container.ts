@@ -12,7 +12,7 @@ import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
-import { createReadApi } from "../../src/http/read-api.js";
+import { createRestApi } from "../../src/http/rest-api.js";
 import { createWebhookReceiver, type WebhookReceiver } from "../../src/http/webhook-receiver.js";
 import { createObservability } from "../../src/observability.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
@@ -97,17 +97,17 @@ export function buildIntakeWorker(config: Config) {
 }
 
 /** The bearer-token read API over the marketplace services. */
-export function buildReadApi(config: Config) {
+export function buildRestApi(config: Config) {
   if (!config.apiToken)
     throw new Error("AGENTFORGE_API_TOKEN or AGENTFORGE_API_TOKEN_ARN must be configured");
-  const { logger } = createObservability({ persistentKeys: { function: "read-api" } });
+  const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
   const { agents, tasks, ledger } = buildMarketplaceServices(config);
   const apiToken = createSecretResolver({
     name: "API token",
     source: config.apiToken,
     region: config.region,
   });
-  const handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> = createReadApi(
+  const handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> = createRestApi(
     {
       agents,
       tasks,
@@ -136,4 +136,4 @@ export function lazily<T>(build: () => T | Promise<T>): () => Promise<T> {
 /** The receiver's dependencies, built on first use and cached for the container's life. */
 export const getReceiverDeps = lazily(() => buildReceiverDeps(loadConfig()));
 export const getIntakeWorker = lazily(() => buildIntakeWorker(loadConfig()));
-export const getReadApi = lazily(() => buildReadApi(loadConfig()));
+export const getRestApi = lazily(() => buildRestApi(loadConfig()));

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   buildIntakeWorker,
   buildMarketplaceServices,
-  buildReadApi,
+  buildRestApi,
   buildReceiverDeps,
 } from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
@@ -389,7 +389,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const { url } = await awardedTask();
     await send("issues", closedIssue(url, "2025-07-02T09:00:00Z"));
     await work();
-    const api = buildReadApi(config);
+    const api = buildRestApi(config);
 
     const response = await api.handle({
       rawPath: `/tasks/${encodeURIComponent(url)}`,

@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createReadApi } from "../../src/http/read-api.js";
+import { createRestApi } from "../../src/http/rest-api.js";
 import { createObservability } from "../../src/observability.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl, outcomeInput } from "../helpers/factories.js";
 
-const TOKEN = "read-api-test-token";
+const TOKEN = "rest-api-test-token";
 
 function get(
   path: string,
@@ -24,10 +24,23 @@ function get(
   } as unknown as APIGatewayProxyEventV2;
 }
 
-describe("read API over DynamoDB Local", () => {
+function post(path: string, body?: string, headers: Record<string, string> = {}): APIGatewayProxyEventV2 {
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: path,
+    rawQueryString: "",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
+    requestContext: { http: { method: "POST", path } },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+describe("REST API over DynamoDB Local", () => {
   let table: TestTable;
   let services: ReturnType<typeof servicesFor>;
-  let api: ReturnType<typeof createReadApi>;
+  let api: ReturnType<typeof createRestApi>;
   const agent = agentInput({ capabilities: ["python"] });
   const url = issueUrl(77_001);
 
@@ -35,7 +48,7 @@ describe("read API over DynamoDB Local", () => {
     table = await useTestTable();
     services = servicesFor(table);
     const { logger } = createObservability({ logLevel: "SILENT" });
-    api = createReadApi({ ...services, apiToken: async () => TOKEN, logger });
+    api = createRestApi({ ...services, apiToken: async () => TOKEN, logger });
     await services.agents.register(agent);
     await services.tasks.create({ task_id: url, title: "Read me", required_capabilities: ["python"] });
     await services.taskRepo.createAward({
@@ -119,5 +132,80 @@ describe("read API over DynamoDB Local", () => {
     const badCursor = await api(get("/agents", TOKEN, { capability: "python", cursor: "%%%" }));
 
     expect([badLimit.statusCode, badCursor.statusCode]).toEqual([400, 400]);
+  });
+
+  it("POST /agents registers (201, bid secret once), updates (200, no secret) and validates", async () => {
+    const input = agentInput({ capabilities: ["go"] });
+
+    const created = await api(post("/agents", JSON.stringify(input)));
+    const updated = await api(post("/agents", JSON.stringify({ ...input, cost_model: "orange" })));
+    const fetched = await api(get(`/agents/${input.agent_id}`));
+
+    expect(created.statusCode).toBe(201);
+    const secret = body(created).bid_secret;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(body(created).agent).toMatchObject({ agent_id: input.agent_id, capabilities: ["go"] });
+    expect(updated.statusCode).toBe(200);
+    expect(body(updated)).not.toHaveProperty("bid_secret");
+    expect(body(updated).agent.cost_model).toBe("orange");
+    expect(fetched.body).not.toContain(secret);
+    expect(await services.agentRepo.getSecret(input.agent_id)).toBe(secret);
+  });
+
+  it.each([
+    ["malformed JSON", post("/agents", "{nope"), 400, "MALFORMED_JSON"],
+    [
+      "a form body",
+      post("/agents", "a=b", { "content-type": "application/x-www-form-urlencoded" }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    ],
+    [
+      "an oversized body",
+      post("/agents", JSON.stringify({ pad: "x".repeat(20_000) })),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    ],
+    [
+      "an invalid registration",
+      post("/agents", JSON.stringify({ agent_id: "x", capabilities: [] })),
+      400,
+      "VALIDATION_FAILED",
+    ],
+    ["rotating an unknown agent", post("/agents/nobody-here/rotate-secret"), 404, "NOT_FOUND"],
+    [
+      "PUT on /agents",
+      { ...post("/agents", "{}"), requestContext: { http: { method: "PUT" } } } as APIGatewayProxyEventV2,
+      405,
+      "METHOD_NOT_ALLOWED",
+    ],
+  ])("POST refuses %s with %s", async (_label, event, status, code) => {
+    const response = await api(event);
+
+    expect(response.statusCode).toBe(status);
+    expect(body(response).error.code).toBe(code);
+  });
+
+  it("validation errors name each bad field", async () => {
+    const response = await api(post("/agents", JSON.stringify({ ...agentInput(), cost_model: "red" })));
+
+    expect(body(response).error.details).toEqual([
+      { path: "cost_model", message: "must be one of green, yellow, orange" },
+    ]);
+  });
+
+  it("rotates the secret and kills and revives an agent", async () => {
+    const input = agentInput({ capabilities: ["elixir"] });
+    const first = body(await api(post("/agents", JSON.stringify(input)))).bid_secret;
+
+    const rotated = await api(post(`/agents/${input.agent_id}/rotate-secret`));
+    const killed = await api(post(`/agents/${input.agent_id}/kill`));
+    const listedWhileKilled = body(await api(get("/agents", TOKEN, { capability: "elixir" }))).items;
+    const revived = await api(post(`/agents/${input.agent_id}/revive`));
+
+    expect(body(rotated)).toEqual({ agent_id: input.agent_id, bid_secret: expect.not.stringMatching(first) });
+    expect(body(killed).kill_switch_active).toBe(true);
+    expect(listedWhileKilled).toEqual([]);
+    expect(body(revived).kill_switch_active).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import type { Task } from "../domain/tasks/task.types.js";
 import { bearerMatches } from "./auth.js";
 import { errorResponse, jsonResponse, responseForError } from "./responses.js";
 
-export interface ReadApiOptions {
+export interface RestApiOptions {
   agents: AgentService;
   tasks: TaskService;
   ledger: LedgerService;
@@ -38,6 +38,10 @@ function route(method: string, rawPath: string): Route | "method" | undefined {
     ["GET", /^\/agents\/([^/]+)\/ledger\/?$/, "agentLedger"],
     ["GET", /^\/agents\/([^/]+)\/?$/, "agent"],
     ["GET", /^\/agents\/?$/, "agentsByCapability"],
+    ["POST", /^\/agents\/?$/, "registerAgent"],
+    ["POST", /^\/agents\/([^/]+)\/rotate-secret\/?$/, "rotateSecret"],
+    ["POST", /^\/agents\/([^/]+)\/kill\/?$/, "kill"],
+    ["POST", /^\/agents\/([^/]+)\/revive\/?$/, "revive"],
   ];
   let pathMatched = false;
   for (const [verb, pattern, name] of table) {
@@ -57,6 +61,33 @@ function decodeParam(value: string): string | undefined {
   }
 }
 
+/** Registration bodies are small; anything larger is refused before parsing. */
+export const MAX_JSON_BODY_BYTES = 16 * 1024;
+
+type Parsed = { ok: true; value: unknown } | { ok: false; response: APIGatewayProxyStructuredResultV2 };
+
+/** Decodes and parses a JSON request body, or gives the precise 4xx response. */
+function jsonBody(event: APIGatewayProxyEventV2, contentType: string | undefined): Parsed {
+  if (!contentType || !/^application\/json\b/i.test(contentType)) {
+    return {
+      ok: false,
+      response: errorResponse(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json"),
+    };
+  }
+  const raw = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
+  if (raw.length > MAX_JSON_BODY_BYTES) {
+    return {
+      ok: false,
+      response: errorResponse(413, "PAYLOAD_TOO_LARGE", `Body is larger than ${MAX_JSON_BODY_BYTES} bytes`),
+    };
+  }
+  try {
+    return { ok: true, value: JSON.parse(raw.toString("utf8")) as unknown };
+  } catch {
+    return { ok: false, response: errorResponse(400, "MALFORMED_JSON", "Body is not valid JSON") };
+  }
+}
+
 const limitOf = (query: Record<string, string | undefined>) => {
   const raw = query.limit;
   if (raw === undefined) return undefined;
@@ -65,11 +96,13 @@ const limitOf = (query: Record<string, string | undefined>) => {
 };
 
 /**
- * The bearer-token read API: `GET /tasks/{url-encoded issue url}`, `GET /tasks/{…}/ledger`,
- * `GET /agents/{id}`, `GET /agents/{id}/ledger` (newest first, paginated) and
- * `GET /agents?capability=x` (paginated). Errors are JSON `{ "error": { "code", "message" } }`.
+ * The bearer-token REST API: `GET /tasks/{url-encoded issue url}`, `GET /tasks/{…}/ledger`,
+ * `GET /agents/{id}`, `GET /agents/{id}/ledger` (newest first, paginated), `GET /agents?capability=x`
+ * (paginated), `POST /agents` (register or update; a new agent's bid secret is returned once),
+ * `POST /agents/{id}/rotate-secret`, `POST /agents/{id}/kill` and `/revive`.
+ * Errors are JSON `{ "error": { "code", "message" } }`.
  */
-export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadApiOptions) {
+export function createRestApi({ agents, tasks, ledger, apiToken, logger }: RestApiOptions) {
   return async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext?.http?.method ?? "GET";
     const rawPath = event.rawPath ?? "/";
@@ -117,6 +150,7 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
             bids: record.bids,
             award: record.award ?? null,
             ledger: record.ledger,
+            rejections: record.rejections,
           });
         }
         case "taskLedger": {
@@ -130,6 +164,23 @@ export function createReadApi({ agents, tasks, ledger, apiToken, logger }: ReadA
           const history = await ledger.agentHistory(id, page);
           return jsonResponse(200, { agent_id: id, items: history.items, cursor: history.cursor ?? null });
         }
+        case "registerAgent": {
+          const body = jsonBody(event, headers["content-type"]);
+          if (!body.ok) return body.response;
+          const { profile, created, secret } = await agents.register(body.value);
+          // The bid-signing secret is in this one response, for a new agent only; never logged.
+          return jsonResponse(created ? 201 : 200, {
+            agent: agentView(profile),
+            ...(secret !== undefined ? { bid_secret: secret } : {}),
+          });
+        }
+        case "rotateSecret": {
+          const { agent_id, secret } = await agents.rotateSecret(id);
+          return jsonResponse(200, { agent_id, bid_secret: secret });
+        }
+        case "kill":
+        case "revive":
+          return jsonResponse(200, agentView(await agents.setKillSwitch(id, matched.name === "kill")));
         default: {
           if (!query.capability) {
             return errorResponse(400, "VALIDATION_FAILED", "Query parameter 'capability' is required");
