@@ -27,6 +27,8 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts", "test/infra/**/*.test.ts"],
           env: offlineEnv,
+          // CDK synthesis in test/infra takes seconds on a loaded 2-core machine.
+          testTimeout: 30_000,
         },
       },
       {

@@ -172,7 +172,7 @@ export function registrationItems(
   input: ReturnType<typeof registration>,
   timestamp: string,
 ): Array<Record<string, unknown>> {
-  const reg = agentRegistrationSchema({ allowLocalQueues: true }).parse(input);
+  const reg = agentRegistrationSchema({ allowLoopback: true }).parse(input);
   const { agentProfile, capabilityEdge } = service.entities;
   const common = {
     agent_id: reg.agent_id,

@@ -116,7 +116,7 @@ export async function main(options: BenchOptions): Promise<number> {
     const taskRepo = createTaskRepository({ service });
     const agents = createAgentService({
       agents: createAgentRepository({ service }),
-      endpointPolicy: { allowLocalQueues: true },
+      endpointPolicy: { allowLoopback: true },
     });
     const ledger = createLedgerService({ tasks: taskRepo });
     const tasks = createTaskService({ tasks: taskRepo });

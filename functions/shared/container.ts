@@ -38,7 +38,7 @@ export function buildMarketplaceServices(config: Config) {
   return {
     agents: createAgentService({
       agents: agentRepository,
-      endpointPolicy: { allowLocalQueues: config.local },
+      endpointPolicy: { allowLoopback: config.local },
     }),
     tasks: createTaskService({ tasks: taskRepository }),
     ledger: createLedgerService({ tasks: taskRepository }),

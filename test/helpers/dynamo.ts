@@ -53,7 +53,7 @@ export function servicesFor(table: TestTable, now?: () => Date) {
   return {
     agentRepo,
     taskRepo,
-    agents: createAgentService({ agents: agentRepo, endpointPolicy: { allowLocalQueues: true } }),
+    agents: createAgentService({ agents: agentRepo, endpointPolicy: { allowLoopback: true } }),
     ledger: createLedgerService({ tasks: taskRepo }),
     tasks: createTaskService({ tasks: taskRepo }),
   };

@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   buildIntakeWorker,
   buildMarketplaceServices,
-  buildRestApi,
   buildReceiverDeps,
+  buildRestApi,
 } from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createSqsEventSource } from "../../src/local/sqs-event-source.js";

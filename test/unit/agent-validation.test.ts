@@ -3,8 +3,8 @@ import { agentRegistrationSchema } from "../../src/domain/agents/agent.schema.js
 import { ValidationError } from "../../src/domain/errors.js";
 import { parseOrThrow } from "../../src/domain/validation.js";
 
-const strict = agentRegistrationSchema({ allowLocalQueues: false });
-const local = agentRegistrationSchema({ allowLocalQueues: true });
+const strict = agentRegistrationSchema({ allowLoopback: false });
+const local = agentRegistrationSchema({ allowLoopback: true });
 
 const valid = {
   agent_id: "A-Brain-v4-llama3-local",
@@ -71,6 +71,18 @@ describe("agent registration validation", () => {
     ["local queue when not allowed", "http://127.0.0.1:9324/000000000000/agent-q"],
   ])("rejects a bidding_endpoint that is not SQS or https (%s)", (_label, bidding_endpoint) => {
     expect(issuesFor({ ...valid, bidding_endpoint }).map((i) => i.path)).toEqual(["bidding_endpoint"]);
+  });
+
+  it("in local mode only, accepts a plain-http loopback server as an https agent", () => {
+    expect(
+      parseOrThrow(local, { ...valid, bidding_endpoint: "http://127.0.0.1:8123/bids" }, "x").endpoint_kind,
+    ).toBe("https");
+    expect(() =>
+      parseOrThrow(strict, { ...valid, bidding_endpoint: "http://127.0.0.1:8123/bids" }, "x"),
+    ).toThrow(/bidding_endpoint/);
+    expect(() => parseOrThrow(local, { ...valid, bidding_endpoint: "http://10.0.0.8/bids" }, "x")).toThrow(
+      /bidding_endpoint/,
+    );
   });
 
   it("classifies https endpoints, and local emulator queues only when allowed", () => {

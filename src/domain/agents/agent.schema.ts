@@ -35,24 +35,29 @@ const LOCAL_QUEUE_URL =
 export type EndpointKind = "sqs" | "https";
 
 export interface BiddingEndpointPolicy {
-  /** Accept `http://127.0.0.1:<port>/<account>/<queue>` queue URLs of the local SQS emulator. */
-  allowLocalQueues: boolean;
+  /** Local mode: accept the SQS emulator's loopback queue URLs, and plain-http loopback servers as HTTPS agents. */
+  allowLoopback: boolean;
 }
 
 /** Classifies a bidding endpoint, or returns an error message when it is not acceptable. */
+const isLoopbackHost = (host: string) => host === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 export function classifyBiddingEndpoint(
   value: string,
   policy: BiddingEndpointPolicy,
 ): { kind: EndpointKind } | { error: string } {
   if (SQS_QUEUE_URL.test(value)) return { kind: "sqs" };
-  if (policy.allowLocalQueues && LOCAL_QUEUE_URL.test(value)) return { kind: "sqs" };
+  if (policy.allowLoopback && LOCAL_QUEUE_URL.test(value)) return { kind: "sqs" };
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     return { error: "must be an SQS queue URL or an https URL" };
   }
-  if (url.protocol !== "https:") return { error: "must be an SQS queue URL or an https URL" };
+  // Local mode: a plain-http loopback server stands in for an agent's HTTPS endpoint.
+  const loopbackHttp = policy.allowLoopback && url.protocol === "http:" && isLoopbackHost(url.hostname);
+  if (url.protocol !== "https:" && !loopbackHttp)
+    return { error: "must be an SQS queue URL or an https URL" };
   if (url.username || url.password) return { error: "must not carry credentials" };
   return { kind: "https" };
 }

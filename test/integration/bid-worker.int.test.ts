@@ -1,0 +1,490 @@
+import type { EmfOutput } from "@aws-lambda-powertools/metrics/types";
+import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import {
+  GetQueueAttributesCommand,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+} from "@aws-sdk/client-sqs";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import { type BidService, createBidService } from "../../src/domain/bidding/bid.service.js";
+import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
+import { signBody } from "../../src/domain/bidding/signing.js";
+import type { Bid } from "../../src/domain/tasks/task.types.js";
+import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
+import { createObservability } from "../../src/observability.js";
+import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
+import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
+import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
+import { agentInput, issueUrl } from "../helpers/factories.js";
+import { MAX_RECEIVE_COUNT, type TestQueue, useTestQueue } from "../helpers/sqs.js";
+
+/** Pinned deadlines: every send happens long before FUTURE and long after PAST. */
+const FUTURE = "2099-01-01T00:00:00.000Z";
+const PAST = "2021-01-01T00:00:00.000Z";
+
+interface TestAgent {
+  id: string;
+  secret: string;
+}
+
+/**
+ * The bid worker end to end: agents put signed messages on a real bids queue (SQS emulator, with a
+ * DLQ at maxReceiveCount 5), a local event source mapping feeds the worker's batch handler, and the
+ * outcome is read back from DynamoDB Local through the task service.
+ */
+describe("bids queue → bid worker → DynamoDB", () => {
+  let table: TestTable;
+  let queue: TestQueue;
+  let services: ReturnType<typeof servicesFor>;
+  let bidding: BiddingRepository;
+  let bids: BidService;
+  let handle: ReturnType<typeof createBidBatchHandler>;
+  /** The seam to the award service: records the early-award requests it gets. */
+  const awardCalls: string[] = [];
+  const emitted: EmfOutput[] = [];
+
+  beforeAll(async () => {
+    table = await useTestTable();
+    queue = await useTestQueue("bids");
+    services = servicesFor(table);
+    bidding = createBiddingRepository({ service: table.service });
+    bids = createBidService({
+      agents: services.agentRepo,
+      tasks: services.taskRepo,
+      bidding,
+      awards: {
+        awardIfDue: async (taskId) => {
+          awardCalls.push(taskId);
+        },
+      },
+    });
+    const { logger, metrics } = createObservability({
+      logLevel: "SILENT",
+      metricsSink: (emf) => emitted.push(emf),
+    });
+    handle = createBidBatchHandler({ bids, logger, metrics });
+  });
+
+  afterEach(async () => {
+    // Every message is settled by the end of each test: acknowledged or, for the poison one, in the DLQ.
+    expect(await depth(queue.queueUrl)).toBe(0);
+  });
+
+  async function agent(): Promise<TestAgent> {
+    const input = agentInput({ capabilities: ["python"] });
+    const { secret } = await services.agents.register(input);
+    if (!secret) throw new Error("registration returned no secret");
+    return { id: input.agent_id, secret };
+  }
+
+  /** An OPEN task with a budget and a bid deadline, with `invited` agents invited. */
+  async function openTask(invited: TestAgent[], options: { budget?: number; deadline?: string } = {}) {
+    const url = issueUrl();
+    await services.tasks.create({
+      task_id: url,
+      title: "Make the flaky test deterministic",
+      required_capabilities: ["python"],
+      budget: options.budget ?? 100,
+      bid_deadline: options.deadline ?? FUTURE,
+    });
+    await bidding.invite(
+      url,
+      invited.map((a) => a.id),
+    );
+    return url;
+  }
+
+  const bid = (url: string, from: TestAgent, amount = 80, estimate = 3600) => ({
+    type: "BID",
+    task_id: url,
+    agent_id: from.id,
+    bid_amount: amount,
+    estimated_completion_sec: estimate,
+  });
+
+  /**
+   * An agent's SendMessage to the bids queue; `secret` signs the exact body into the signature
+   * attribute (`attribute` overrides its name). Returns the SQS message id.
+   */
+  async function send(
+    message: object | string,
+    options: { secret?: string; attribute?: string } = {},
+  ): Promise<string> {
+    const body = typeof message === "string" ? message : JSON.stringify(message);
+    const attributes: Record<string, MessageAttributeValue> | undefined = options.secret
+      ? {
+          [options.attribute ?? SIGNATURE_ATTRIBUTE]: {
+            DataType: "String",
+            StringValue: signBody(options.secret, body),
+          },
+        }
+      : undefined;
+    const { MessageId } = await queue.client.send(
+      new SendMessageCommand({
+        QueueUrl: queue.queueUrl,
+        MessageBody: body,
+        ...(attributes ? { MessageAttributes: attributes } : {}),
+      }),
+    );
+    if (!MessageId) throw new Error("SendMessage returned no MessageId");
+    return MessageId;
+  }
+
+  /** Runs the worker over everything on the bids queue, as the Lambda event source mapping would. */
+  async function work(handler = handle): Promise<number> {
+    return createSqsEventSource({ client: queue.client, queueUrl: queue.queueUrl, handler }).drain();
+  }
+
+  async function depth(queueUrl: string): Promise<number> {
+    const { Attributes } = await queue.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    return (
+      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+    );
+  }
+
+  async function bidOf(url: string, agentId: string): Promise<Bid | undefined> {
+    const record = await services.tasks.get(url);
+    return record.bids.find((b) => b.agent_id === agentId);
+  }
+
+  async function rejectionsOn(url: string) {
+    return (await services.tasks.get(url)).rejections;
+  }
+
+  it("accepts a valid signed bid onto the agent's bid item and asks for an early award", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+
+    const messageId = await send(bid(url, a, 80, 5400), { secret: a.secret });
+    await work();
+
+    expect(await bidOf(url, a.id)).toMatchObject({
+      status: "ACCEPTED",
+      bid_amount: 80,
+      estimated_completion_sec: 5400,
+      answered_at: expect.any(String),
+    });
+    expect(await rejectionsOn(url)).toEqual([]);
+    expect(awardCalls).toContain(url);
+    expect(messageId).toBeTypeOf("string");
+  });
+
+  it("rejects forged, unsigned and wrongly named signatures, recording each reason on the task", async () => {
+    const a = await agent();
+    const other = await agent();
+    const url = await openTask([a]);
+
+    const forged = await send(bid(url, a), { secret: other.secret });
+    const unsigned = await send(bid(url, a));
+    // SQS attribute names are case-sensitive: this one is not the signature attribute.
+    const lowercase = await send(bid(url, a), { secret: a.secret, attribute: "x-agentforge-signature" });
+    await work();
+
+    const rejections = await rejectionsOn(url);
+    const byMessage = new Map(rejections.map((r) => [r.message_id, r]));
+    expect(byMessage.get(forged)).toMatchObject({
+      type: "BID_REJECTION",
+      agent_id: a.id,
+      message_type: "BID",
+      reason: expect.stringMatching(/^BAD_SIGNATURE: /),
+    });
+    expect(byMessage.get(unsigned)?.reason).toBe(`UNSIGNED: no ${SIGNATURE_ATTRIBUTE} message attribute`);
+    expect(byMessage.get(lowercase)?.reason).toMatch(/^UNSIGNED: /);
+    expect(rejections).toHaveLength(3);
+    expect((await bidOf(url, a.id))?.status).toBe("INVITED");
+    expect(awardCalls).not.toContain(url);
+  });
+
+  it("rejects a bid sent after the deadline as LATE, judged by the queue's SentTimestamp", async () => {
+    const a = await agent();
+    const url = await openTask([a], { deadline: PAST });
+    const before = Date.now();
+
+    await send(bid(url, a), { secret: a.secret });
+    await work();
+
+    const [rejection] = await rejectionsOn(url);
+    expect(rejection?.reason).toMatch(new RegExp(`^LATE: sent at .+, after the bid deadline ${PAST}$`));
+    // received_at is when the queue accepted the message, not when the worker ran.
+    expect(Date.parse(rejection?.received_at ?? "")).toBeGreaterThanOrEqual(before - 1000);
+    expect((await bidOf(url, a.id))?.status).toBe("INVITED");
+  });
+
+  it("queue lag never makes a bid late: one sent before the deadline counts even if processed after it", async () => {
+    const a = await agent();
+    const url = await openTask([a], { deadline: new Date(Date.now() + 1500).toISOString() });
+
+    await send(bid(url, a, 60), { secret: a.secret });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await work();
+
+    expect(await bidOf(url, a.id)).toMatchObject({ status: "ACCEPTED", bid_amount: 60 });
+  });
+
+  it("rejects an over-budget bid as OVER_BUDGET", async () => {
+    const a = await agent();
+    const url = await openTask([a], { budget: 100 });
+
+    await send(bid(url, a, 150), { secret: a.secret });
+    await work();
+
+    expect((await rejectionsOn(url)).map((r) => r.reason)).toEqual([
+      "OVER_BUDGET: bid 150 is over the budget 100",
+    ]);
+    expect((await bidOf(url, a.id))?.status).toBe("INVITED");
+  });
+
+  it("rejects a resent identical bid as DUPLICATE, keeping the stored one", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+
+    await send(bid(url, a, 80), { secret: a.secret });
+    await work();
+    const first = await bidOf(url, a.id);
+    await send(bid(url, a, 80), { secret: a.secret });
+    await work();
+
+    expect((await rejectionsOn(url)).map((r) => r.reason)).toEqual([
+      "DUPLICATE: the same bid (80, 3600 s) is already stored",
+    ]);
+    expect(await bidOf(url, a.id)).toEqual(first);
+  });
+
+  it("rejects uninvited and unknown agents as NOT_INVITED and UNKNOWN_AGENT", async () => {
+    const invited = await agent();
+    const uninvited = await agent();
+    const url = await openTask([invited]);
+    const stranger: TestAgent = { id: "never-registered", secret: "made-up" };
+
+    await send(bid(url, uninvited), { secret: uninvited.secret });
+    await send(bid(url, stranger), { secret: stranger.secret });
+    await work();
+
+    const reasons = (await rejectionsOn(url)).map((r) => [r.agent_id, r.reason]);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        [uninvited.id, `NOT_INVITED: agent ${uninvited.id} was not invited to bid on this task`],
+        [stranger.id, `UNKNOWN_AGENT: no agent ${stranger.id}`],
+      ]),
+    );
+    expect(reasons).toHaveLength(2);
+    const record = await services.tasks.get(url);
+    expect(record.bids.map((b) => b.agent_id)).toEqual([invited.id]);
+  });
+
+  it("records a malformed message that names a task; acknowledges one that names none without a trace", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const missing = issueUrl();
+
+    await send({ ...bid(url, a), bid_amount: "eighty" }, { secret: a.secret });
+    await send("{not json", { secret: a.secret });
+    await send(bid(missing, a), { secret: a.secret });
+    await work();
+
+    expect(await rejectionsOn(url)).toEqual([
+      expect.objectContaining({
+        agent_id: a.id,
+        message_type: "BID",
+        reason: "MALFORMED: bid_amount: must be a number",
+      }),
+    ]);
+    // An unknown task gets no partition: nobody can create items under TASK#<any url> by sending junk.
+    const { Items = [] } = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: "PK = :pk",
+        ExpressionAttributeValues: { ":pk": { S: `TASK#${missing}` } },
+      }),
+    );
+    expect(Items).toEqual([]);
+    expect(await depth(queue.dlqUrl)).toBe(0);
+  });
+
+  it("a later, different valid bid replaces the earlier one on the same single bid item", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+
+    await send(bid(url, a, 90, 7200), { secret: a.secret });
+    await work();
+    await send(bid(url, a, 75, 3600), { secret: a.secret });
+    await work();
+
+    const record = await services.tasks.get(url);
+    expect(record.bids).toEqual([
+      expect.objectContaining({
+        agent_id: a.id,
+        status: "ACCEPTED",
+        bid_amount: 75,
+        estimated_completion_sec: 3600,
+      }),
+    ]);
+    expect(record.rejections).toEqual([]);
+  });
+
+  it("records a DECLINE and asks for an early award", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+
+    await send({ type: "DECLINE", task_id: url, agent_id: a.id }, { secret: a.secret });
+    await work();
+
+    expect((await bidOf(url, a.id))?.status).toBe("DECLINED");
+    expect(awardCalls.filter((id) => id === url)).toHaveLength(1);
+  });
+
+  it("asks for an early award after each stored answer and never after a rejection", async () => {
+    const a = await agent();
+    const b = await agent();
+    const c = await agent();
+    const url = await openTask([a, b, c]);
+
+    await send(bid(url, a, 70), { secret: a.secret });
+    await send(bid(url, b, 500), { secret: b.secret });
+    await send({ type: "DECLINE", task_id: url, agent_id: c.id }, { secret: c.secret });
+    await send(bid(url, c, 50), { secret: a.secret });
+    await work();
+
+    expect(awardCalls.filter((id) => id === url)).toHaveLength(2);
+    expect((await rejectionsOn(url)).map((r) => r.reason.split(":")[0]).sort()).toEqual([
+      "BAD_SIGNATURE",
+      "OVER_BUDGET",
+    ]);
+  });
+
+  it("a COST_REPORT from the awardee sets actual_cost; from anyone else it is NOT_AWARDED; bidding is closed", async () => {
+    const winner = await agent();
+    const loser = await agent();
+    const url = await openTask([winner, loser]);
+    await send(bid(url, winner, 80), { secret: winner.secret });
+    await work();
+    await services.taskRepo.createAward({
+      task_id: url,
+      agent_id: winner.id,
+      bid_amount: 80,
+      status: "AWARDED",
+    });
+
+    const report = (from: TestAgent, cost: number) => ({
+      type: "COST_REPORT",
+      task_id: url,
+      agent_id: from.id,
+      actual_cost: cost,
+    });
+    await send(report(winner, 72.5), { secret: winner.secret });
+    await send(report(loser, 10), { secret: loser.secret });
+    await send(bid(url, loser, 60), { secret: loser.secret });
+    await work();
+
+    const record = await services.tasks.get(url);
+    expect(record.award).toMatchObject({ agent_id: winner.id, status: "AWARDED", actual_cost: 72.5 });
+    expect(record.rejections.map((r) => [r.agent_id, r.message_type, r.reason.split(":")[0]])).toEqual(
+      expect.arrayContaining([
+        [loser.id, "COST_REPORT", "NOT_AWARDED"],
+        [loser.id, "BID", "BIDDING_CLOSED"],
+      ]),
+    );
+    expect(record.rejections).toHaveLength(2);
+    expect((await bidOf(url, loser.id))?.status).toBe("INVITED");
+  });
+
+  it("counts accepted bids and rejections by reason", () => {
+    const names = emitted.flatMap((emf) =>
+      emf._aws.CloudWatchMetrics.flatMap((d) =>
+        d.Metrics.map((m) => `${m.Name}${"reason" in emf ? `/${String(emf.reason)}` : ""}`),
+      ),
+    );
+
+    expect(new Set(names)).toEqual(
+      new Set([
+        "BidsAccepted",
+        "BidsDeclined",
+        "CostReportsRecorded",
+        ...[
+          "BAD_SIGNATURE",
+          "UNSIGNED",
+          "LATE",
+          "OVER_BUDGET",
+          "DUPLICATE",
+          "NOT_INVITED",
+          "UNKNOWN_AGENT",
+          "MALFORMED",
+          "UNKNOWN_TASK",
+          "NOT_AWARDED",
+          "BIDDING_CLOSED",
+        ].map((reason) => `BidsRejected/${reason}`),
+      ]),
+    );
+  });
+
+  it("a poison message fails only itself: the rest of its batch is processed and it ends in the DLQ", async () => {
+    const a = await agent();
+    const b = await agent();
+    const c = await agent();
+    const url = await openTask([a, b, c]);
+    const poison = new Set<string>();
+    // Fault injection around the real service: one message id always throws, as a transient failure
+    // that never clears would.
+    const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
+    const faulty = createBidBatchHandler({
+      bids: {
+        receive: (input) =>
+          poison.has(input.messageId)
+            ? Promise.reject(new Error("downstream unavailable"))
+            : bids.receive(input),
+      },
+      logger,
+      metrics,
+    });
+    await queue.client.send(
+      new SetQueueAttributesCommand({ QueueUrl: queue.queueUrl, Attributes: { VisibilityTimeout: "1" } }),
+    );
+    try {
+      await send(bid(url, a, 70), { secret: a.secret });
+      poison.add(await send(bid(url, b, 65), { secret: b.secret }));
+      await send(bid(url, c, 400), { secret: c.secret });
+
+      const source = createSqsEventSource({
+        client: queue.client,
+        queueUrl: queue.queueUrl,
+        handler: faulty,
+      });
+      const first = await source.pollOnce();
+      let receives = 1;
+      for (let i = 0; i < 20 && (await depth(queue.dlqUrl)) === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        receives += (await source.pollOnce()).received;
+      }
+
+      expect(first).toEqual({ received: 3, failed: 1 });
+      expect(receives).toBe(MAX_RECEIVE_COUNT);
+      expect(await bidOf(url, a.id)).toMatchObject({ status: "ACCEPTED", bid_amount: 70 });
+      expect((await bidOf(url, b.id))?.status).toBe("INVITED");
+      expect((await rejectionsOn(url)).map((r) => [r.agent_id, r.reason.split(":")[0]])).toEqual([
+        [c.id, "OVER_BUDGET"],
+      ]);
+      const { Messages = [] } = await queue.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue.dlqUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ["All"],
+        }),
+      );
+      expect(Messages.map((m) => JSON.parse(m.Body ?? "{}").agent_id)).toEqual([b.id]);
+      expect(Messages[0]?.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue).toMatch(/^sha256=/);
+    } finally {
+      await queue.client.send(
+        new SetQueueAttributesCommand({ QueueUrl: queue.queueUrl, Attributes: { VisibilityTimeout: "30" } }),
+      );
+    }
+  });
+});

@@ -1,0 +1,371 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  type Message,
+  ReceiveMessageCommand,
+} from "@aws-sdk/client-sqs";
+import type { DynamoDBRecord } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { buildDispatcher } from "../../functions/bidding/dispatcher.handler.js";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import {
+  createEndpointSender,
+  createHttpsEndpointSender,
+} from "../../src/adapters/endpoints/https-endpoint-sender.js";
+import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
+import { loadConfig } from "../../src/config.js";
+import { createDispatchService, type DispatchService } from "../../src/domain/bidding/dispatch.service.js";
+import { type BidRequest, SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
+import {
+  generateAgentSecret,
+  signTimestamped,
+  verifyBodySignature,
+} from "../../src/domain/bidding/signing.js";
+import { NotFoundError } from "../../src/domain/errors.js";
+import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
+import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
+import { issueUrl } from "../helpers/factories.js";
+import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
+
+/**
+ * Bid dispatch against DynamoDB Local and the SQS emulator. Agents are real consumers: each SQS agent
+ * has its own queue, read back with ReceiveMessage, and the HTTPS-kind agents are a plain Node HTTP
+ * server on 127.0.0.1 (local mode allows loopback over http). Capabilities are unique per test so
+ * tests sharing the table never see each other's agents.
+ */
+describe("bid dispatch over real queues and an HTTP endpoint", () => {
+  let table: TestTable;
+  let bids: TestQueue;
+  let services: ReturnType<typeof servicesFor>;
+  let bidding: BiddingRepository;
+  let dispatcher: DispatchService;
+  const agentQueues: string[] = [];
+
+  /** The HTTP agents: answers chosen per path, every request recorded. */
+  let server: Server;
+  let httpBase: string;
+  const httpStatus = new Map<string, number>();
+  const httpHits: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
+
+  beforeAll(async () => {
+    vi.stubEnv("POWERTOOLS_LOG_LEVEL", "SILENT");
+    vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
+    table = await useTestTable();
+    bids = await useTestQueue("bids");
+    services = servicesFor(table);
+    bidding = createBiddingRepository({ service: table.service });
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const path = req.url ?? "";
+        httpHits.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(httpStatus.get(path) ?? 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    httpBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    dispatcher = createDispatchService({
+      agents: services.agentRepo,
+      bidding,
+      tasks: services.taskRepo,
+      sender: createEndpointSender({
+        sqs: createSqsEndpointSender({ client: bids.client }),
+        https: createHttpsEndpointSender({ allowLoopback: true, timeoutMs: 2000 }),
+      }),
+      bidsQueueUrl: bids.queueUrl,
+      retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    });
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await Promise.all(
+      agentQueues.map((QueueUrl) => bids.client.send(new DeleteQueueCommand({ QueueUrl })).catch(() => {})),
+    );
+  });
+
+  const uniqueCap = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
+
+  async function createAgentQueue(name: string): Promise<string> {
+    const { QueueUrl } = await bids.client.send(
+      new CreateQueueCommand({ QueueName: `agentforge-test-agent-${name}-${randomUUID().slice(0, 8)}` }),
+    );
+    if (!QueueUrl) throw new Error("emulator returned no queue URL");
+    agentQueues.push(QueueUrl);
+    return QueueUrl;
+  }
+
+  /** Receives and deletes everything on an agent's queue, as the agent would. */
+  async function consume(queueUrl: string): Promise<Message[]> {
+    const received: Message[] = [];
+    for (;;) {
+      const { Messages = [] } = await bids.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          MessageAttributeNames: ["All"],
+        }),
+      );
+      if (Messages.length === 0) return received;
+      received.push(...Messages);
+      await bids.client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+    }
+  }
+
+  /** An agent on its own new SQS queue, registered through the agent service. */
+  async function sqsAgent(name: string, capabilities: string[]) {
+    const queueUrl = await createAgentQueue(name);
+    const agentId = `${name}-${randomUUID().slice(0, 8)}`;
+    const { secret } = await services.agents.register({
+      agent_id: agentId,
+      capabilities,
+      cost_model: "green",
+      bidding_endpoint: queueUrl,
+    });
+    if (!secret) throw new Error("registration returned no secret");
+    return { agentId, queueUrl, secret };
+  }
+
+  /**
+   * An HTTPS-kind agent served by the local HTTP server. Registration validation accepts only
+   * `https:` URLs for this kind (a loopback `http:` URL would be taken for an emulator queue), so this
+   * one is saved through the repository, with a secret generated as the service does.
+   */
+  async function httpAgent(name: string, capabilities: string[], status = 200) {
+    const agentId = `${name}-${randomUUID().slice(0, 8)}`;
+    const path = `/agents/${agentId}/bid-requests`;
+    httpStatus.set(path, status);
+    const { secret } = await services.agentRepo.saveRegistration(
+      {
+        agent_id: agentId,
+        capabilities: [...capabilities].sort(),
+        cost_model: "yellow",
+        bidding_endpoint: `${httpBase}${path}`,
+        endpoint_kind: "https",
+      },
+      { secretIfNew: generateAgentSecret() },
+    );
+    if (!secret) throw new Error("registration returned no secret");
+    return { agentId, path, secret };
+  }
+
+  async function openTask(capabilities: string[], budget?: number) {
+    const { task } = await services.tasks.create({
+      task_id: issueUrl(),
+      title: "Retry webhook deliveries with backoff",
+      required_capabilities: capabilities,
+      ...(budget !== undefined ? { budget } : {}),
+      bid_deadline: new Date(Date.now() + 300_000).toISOString(),
+    });
+    return task;
+  }
+
+  async function bidItems(taskId: string) {
+    const record = await services.taskRepo.getTaskRecord(taskId, { consistent: true });
+    return Object.fromEntries(
+      (record?.bids ?? []).map((b) => [
+        b.agent_id,
+        { status: b.delivery_status, attempts: b.delivery_attempts, error: b.delivery_error },
+      ]),
+    );
+  }
+
+  const hitsOn = (path: string) => httpHits.filter((h) => h.path === path);
+
+  it("of five agents, exactly the three capable, listed ones get a signed BID_REQUEST", async () => {
+    const python = uniqueCap("python");
+    const sql = uniqueCap("sql");
+    const first = await sqsAgent("capable-a", [python, sql]);
+    const second = await sqsAgent("capable-b", [python, sql, uniqueCap("go")]);
+    const web = await httpAgent("capable-http", [python, sql]);
+    const killed = await sqsAgent("killed", [python, sql]);
+    await services.agents.setKillSwitch(killed.agentId, true);
+    const incapable = await sqsAgent("python-only", [python]);
+    const task = await openTask([python, sql], 40);
+
+    const summary = await dispatcher.dispatch(task.task_id);
+
+    const expected: BidRequest = {
+      type: "BID_REQUEST",
+      task_id: task.task_id,
+      title: "Retry webhook deliveries with backoff",
+      capabilities: [python, sql].sort(),
+      budget: 40,
+      deadline: task.bid_deadline ?? "",
+      reply_to: bids.queueUrl,
+    };
+    expect(summary).toMatchObject({ invited: 3, newly_invited: 3, delivered: 3, failed: 0, failures: [] });
+    for (const agent of [first, second]) {
+      const messages = await consume(agent.queueUrl);
+      expect(messages).toHaveLength(1);
+      const body = messages[0]?.Body ?? "";
+      expect(JSON.parse(body)).toEqual(expected);
+      const signature = messages[0]?.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
+      expect(verifyBodySignature(agent.secret, body, signature)).toBe(true);
+      expect(verifyBodySignature(killed.secret, body, signature)).toBe(false);
+    }
+    expect(await consume(killed.queueUrl)).toEqual([]);
+    expect(await consume(incapable.queueUrl)).toEqual([]);
+
+    const [hit] = hitsOn(web.path);
+    expect(hitsOn(web.path)).toHaveLength(1);
+    expect(hit?.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(hit?.body ?? "")).toEqual(expected);
+    const header = String(hit?.headers[SIGNATURE_ATTRIBUTE.toLowerCase()]);
+    const t = Number(/^t=(\d+),v1=[0-9a-f]{64}$/.exec(header)?.[1]);
+    expect(Math.abs(t - Date.now() / 1000)).toBeLessThan(60);
+    expect(header).toBe(signTimestamped(web.secret, hit?.body ?? "", t));
+
+    expect(await bidItems(task.task_id)).toEqual({
+      [first.agentId]: { status: "DELIVERED", attempts: 1 },
+      [second.agentId]: { status: "DELIVERED", attempts: 1 },
+      [web.agentId]: { status: "DELIVERED", attempts: 1 },
+    });
+  });
+
+  it("failing endpoints are recorded FAILED with their attempts; a re-run resends only what is missing", async () => {
+    const cap = uniqueCap("rust");
+    const healthy = await sqsAgent("healthy", [cap]);
+    const deleted = await sqsAgent("deleted-queue", [cap]);
+    await bids.client.send(new DeleteQueueCommand({ QueueUrl: deleted.queueUrl }));
+    const broken = await httpAgent("http-500", [cap], 500);
+    const task = await openTask([cap]);
+
+    const first = await dispatcher.dispatch(task.task_id);
+
+    expect(first).toMatchObject({ invited: 3, delivered: 1, failed: 2 });
+    expect(await bidItems(task.task_id)).toEqual({
+      [healthy.agentId]: { status: "DELIVERED", attempts: 1 },
+      // No such queue cannot be fixed by retrying: one attempt.
+      [deleted.agentId]: {
+        status: "FAILED",
+        attempts: 1,
+        error: expect.stringContaining("QueueDoesNotExist"),
+      },
+      [broken.agentId]: {
+        status: "FAILED",
+        attempts: 3,
+        error: `HTTP 500 from ${new URL(httpBase).host}`,
+      },
+    });
+    expect(hitsOn(broken.path)).toHaveLength(3);
+    expect(await consume(healthy.queueUrl)).toHaveLength(1);
+
+    // The endpoint recovers; dispatch runs again (a redelivered stream record, say).
+    httpStatus.set(broken.path, 200);
+    const second = await dispatcher.dispatch(task.task_id);
+
+    expect(second).toMatchObject({
+      invited: 3,
+      newly_invited: 0,
+      delivered: 1,
+      failed: 1,
+      already_delivered: 1,
+    });
+    expect(await consume(healthy.queueUrl)).toEqual([]);
+    expect(hitsOn(broken.path)).toHaveLength(4);
+    expect(await bidItems(task.task_id)).toMatchObject({
+      [healthy.agentId]: { status: "DELIVERED", attempts: 1 },
+      [broken.agentId]: { status: "DELIVERED", attempts: 1 },
+      [deleted.agentId]: { status: "FAILED", attempts: 1 },
+    });
+  });
+
+  it("a task that is not OPEN is not dispatched", async () => {
+    const cap = uniqueCap("java");
+    const agent = await sqsAgent("would-bid", [cap]);
+    const noBids = await openTask([cap]);
+    await bidding.closeWithoutBids(noBids.task_id);
+    const awarded = await openTask([cap]);
+    await services.taskRepo.createAward({
+      task_id: awarded.task_id,
+      agent_id: agent.agentId,
+      bid_amount: 10,
+      status: "AWARDED",
+    });
+
+    const results = [await dispatcher.dispatch(noBids.task_id), await dispatcher.dispatch(awarded.task_id)];
+
+    expect(results).toMatchObject([
+      { skipped: "NOT_OPEN", task_status: "NO_BIDS", invited: 0 },
+      { skipped: "NOT_OPEN", task_status: "AWARDED", invited: 0 },
+    ]);
+    expect(await consume(agent.queueUrl)).toEqual([]);
+    expect(await bidItems(noBids.task_id)).toEqual({});
+    expect(await bidItems(awarded.task_id)).toEqual({});
+  });
+
+  it("an unknown task is a NotFoundError", async () => {
+    await expect(dispatcher.dispatch(issueUrl())).rejects.toThrow(NotFoundError);
+  });
+
+  it("the Lambda handler's wiring dispatches a new task from its stream record and ignores the rest", async () => {
+    const cap = uniqueCap("kotlin");
+    const agent = await sqsAgent("via-stream", [cap]);
+    const task = await openTask([cap]);
+    const { handle } = buildDispatcher(
+      loadConfig({
+        AGENTFORGE_LOCAL: "true",
+        TABLE_NAME: table.tableName,
+        DYNAMODB_ENDPOINT: table.endpoint,
+        SQS_ENDPOINT: bids.endpoint,
+        BIDS_QUEUE_URL: bids.queueUrl,
+      }),
+    );
+    // The stream carries the stored items as written; read them back raw to build the records.
+    const image = async (SK: string) => {
+      const { Item } = await table.raw.send(
+        new GetItemCommand({
+          TableName: table.tableName,
+          Key: { PK: { S: `TASK#${task.task_id}` }, SK: { S: SK } },
+          ConsistentRead: true,
+        }),
+      );
+      return Item as NonNullable<DynamoDBRecord["dynamodb"]>["NewImage"];
+    };
+    const record = (sequence: string, eventName: DynamoDBRecord["eventName"], NewImage: unknown) =>
+      ({
+        eventID: randomUUID(),
+        eventName,
+        eventVersion: "1.1",
+        eventSource: "aws:dynamodb",
+        awsRegion: "us-east-1",
+        dynamodb: { NewImage, SequenceNumber: sequence, StreamViewType: "NEW_AND_OLD_IMAGES" },
+        eventSourceARN: `arn:aws:dynamodb:us-east-1:000000000000:table/${table.tableName}/stream/x`,
+      }) as DynamoDBRecord;
+    const taskImage = await image("TASK");
+
+    const response = await handle({
+      Records: [
+        record("100", "INSERT", taskImage),
+        record("101", "INSERT", await image("BID_WINDOW")),
+        record("102", "MODIFY", taskImage),
+      ],
+    });
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    const messages = await consume(agent.queueUrl);
+    expect(messages.map((m) => JSON.parse(m.Body ?? "{}").type)).toEqual(["BID_REQUEST"]);
+    expect(
+      verifyBodySignature(
+        agent.secret,
+        messages[0]?.Body ?? "",
+        messages[0]?.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+      ),
+    ).toBe(true);
+    expect(await bidItems(task.task_id)).toEqual({ [agent.agentId]: { status: "DELIVERED", attempts: 1 } });
+  });
+});

@@ -1,0 +1,289 @@
+import { describe, expect, it } from "vitest";
+import { type BidServiceOptions, createBidService } from "../../src/domain/bidding/bid.service.js";
+import type { BidRejection } from "../../src/domain/bidding/bidding.types.js";
+import { signBody } from "../../src/domain/bidding/signing.js";
+import { ConflictError } from "../../src/domain/errors.js";
+import type { Bid, TaskRecord } from "../../src/domain/tasks/task.types.js";
+
+const TASK_ID = "https://github.com/octo-org/octo-repo/issues/9";
+const SECRET = "agent-a-secret";
+const SENT_AT = "2025-07-01T12:01:00.000Z";
+
+/**
+ * In-memory stand-ins for the ports, enough to pin down the service's order of checks and its error
+ * handling. The DynamoDB behaviour behind them is covered by test/integration/bid-worker.int.test.ts.
+ */
+function harness(
+  options: { bids?: Partial<Bid>[]; awardIfDue?: () => Promise<void>; accept?: () => Promise<void> } = {},
+) {
+  const record: TaskRecord = {
+    task: {
+      type: "TASK",
+      task_id: TASK_ID,
+      title: "t",
+      status: "OPEN",
+      required_capabilities: ["python"],
+      budget: 100,
+      bid_deadline: "2025-07-01T12:05:00.000Z",
+      version: 1,
+      created_at: "2025-07-01T12:00:00.000Z",
+      updated_at: "2025-07-01T12:00:00.000Z",
+    },
+    bids: (options.bids ?? [{}]).map((b) => ({
+      type: "BID",
+      task_id: TASK_ID,
+      agent_id: "agent-a",
+      status: "INVITED",
+      invited_at: "2025-07-01T12:00:01.000Z",
+      delivery_status: "DELIVERED",
+      updated_at: "2025-07-01T12:00:01.000Z",
+      ...b,
+    })),
+    ledger: [],
+    rejections: [],
+  };
+  const rejections: Omit<BidRejection, "type">[] = [];
+  const calls: string[] = [];
+  const deps: BidServiceOptions = {
+    agents: { getSecret: async (id) => ({ "agent-a": SECRET, "agent-b": "agent-b-secret" })[id] },
+    tasks: { getTaskRecord: async (id) => (id === TASK_ID ? record : undefined) },
+    bidding: {
+      acceptBid:
+        options.accept ??
+        (async (_t, _a, b) => {
+          calls.push(`accept ${b.bid_amount}`);
+        }),
+      declineBid: async () => {
+        calls.push("decline");
+      },
+      recordRejection: async (r) => {
+        rejections.push(r);
+      },
+      recordCostReport: async (_t, agentId) => {
+        if (agentId !== "agent-a") throw new ConflictError("NOT_AWARDED: no", { reason: "NOT_AWARDED" });
+        calls.push("cost");
+      },
+    },
+    awards: {
+      awardIfDue:
+        options.awardIfDue ??
+        (async (id) => {
+          calls.push(`award? ${id}`);
+        }),
+    },
+    now: () => new Date("2025-07-01T12:02:00.000Z"),
+  };
+  return { service: createBidService(deps), rejections, calls };
+}
+
+function signed(message: Record<string, unknown>, secret = SECRET) {
+  const body = JSON.stringify(message);
+  return { body, signature: signBody(secret, body), messageId: "m-1", sentAt: SENT_AT };
+}
+
+const bid = (overrides: Record<string, unknown> = {}) => ({
+  type: "BID",
+  task_id: TASK_ID,
+  agent_id: "agent-a",
+  bid_amount: 80,
+  estimated_completion_sec: 3600,
+  ...overrides,
+});
+
+describe("bid service", () => {
+  it("stores a valid bid, then asks for an early award", async () => {
+    const { service, calls, rejections } = harness();
+
+    const receipt = await service.receive(signed(bid()));
+
+    expect(receipt).toEqual({
+      status: "accepted",
+      task_id: TASK_ID,
+      agent_id: "agent-a",
+      message_type: "BID",
+    });
+    expect(calls).toEqual(["accept 80", `award? ${TASK_ID}`]);
+    expect(rejections).toEqual([]);
+  });
+
+  it("stores a decline, then asks for an early award", async () => {
+    const { service, calls } = harness();
+
+    const receipt = await service.receive(signed({ type: "DECLINE", task_id: TASK_ID, agent_id: "agent-a" }));
+
+    expect(receipt.status).toBe("declined");
+    expect(calls).toEqual(["decline", `award? ${TASK_ID}`]);
+  });
+
+  it("a failing early award does not fail the stored bid", async () => {
+    const { service } = harness({ awardIfDue: () => Promise.reject(new Error("throttled")) });
+
+    const receipt = await service.receive(signed(bid()));
+
+    expect(receipt).toMatchObject({ status: "accepted", award_error: "Error: throttled" });
+  });
+
+  it("records a rejection on the task as `<REASON>: <detail>`, keyed by the SQS message and time", async () => {
+    const { service, rejections, calls } = harness();
+
+    const receipt = await service.receive(signed(bid({ bid_amount: 150 })));
+
+    expect(receipt).toEqual({
+      status: "rejected",
+      reason: "OVER_BUDGET",
+      detail: "bid 150 is over the budget 100",
+      recorded: true,
+      task_id: TASK_ID,
+      agent_id: "agent-a",
+      message_type: "BID",
+    });
+    expect(rejections).toEqual([
+      {
+        task_id: TASK_ID,
+        received_at: SENT_AT,
+        message_id: "m-1",
+        agent_id: "agent-a",
+        message_type: "BID",
+        reason: "OVER_BUDGET: bid 150 is over the budget 100",
+      },
+    ]);
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    [
+      "MALFORMED before anything else",
+      { ...signed(bid({ bid_amount: -1, agent_id: "ghost" })) },
+      "MALFORMED",
+    ],
+    [
+      "UNKNOWN_AGENT before the signature",
+      { ...signed(bid({ agent_id: "ghost" })), signature: undefined },
+      "UNKNOWN_AGENT",
+    ],
+    ["UNSIGNED", { ...signed(bid()), signature: undefined }, "UNSIGNED"],
+    ["UNSIGNED for an empty attribute", { ...signed(bid()), signature: "" }, "UNSIGNED"],
+    ["BAD_SIGNATURE with another secret", signed(bid(), "other-secret"), "BAD_SIGNATURE"],
+    [
+      "BAD_SIGNATURE before LATE or OVER_BUDGET",
+      { ...signed(bid({ bid_amount: 150 }), "x"), sentAt: "2030-01-01T00:00:00Z" },
+      "BAD_SIGNATURE",
+    ],
+    [
+      "LATE for a signed bid sent after the deadline",
+      { ...signed(bid()), sentAt: "2030-01-01T00:00:00Z" },
+      "LATE",
+    ],
+  ])("%s", async (_, input, reason) => {
+    const { service, rejections } = harness();
+
+    const receipt = await service.receive(input);
+
+    expect(receipt).toMatchObject({ status: "rejected", reason, recorded: true });
+    expect(rejections.map((r) => r.reason.split(":")[0])).toEqual([reason]);
+  });
+
+  it("NOT_INVITED when the agent has no bid item", async () => {
+    const { service } = harness({ bids: [{ agent_id: "agent-z" }] });
+
+    expect(await service.receive({ ...signed(bid()), sentAt: "2030-01-01T00:00:00Z" })).toMatchObject({
+      reason: "NOT_INVITED",
+    });
+  });
+
+  it("verifies the signature over the exact raw body, not a re-serialisation", async () => {
+    const { service } = harness();
+    const body = JSON.stringify(bid(), null, 2);
+    const compact = JSON.stringify(bid());
+
+    expect(
+      await service.receive({ body, signature: signBody(SECRET, body), messageId: "m", sentAt: SENT_AT }),
+    ).toMatchObject({ status: "accepted" });
+    expect(
+      await service.receive({ body, signature: signBody(SECRET, compact), messageId: "m", sentAt: SENT_AT }),
+    ).toMatchObject({ reason: "BAD_SIGNATURE" });
+  });
+
+  it("does not record UNKNOWN_TASK, nor MALFORMED messages that name no existing task", async () => {
+    const { service, rejections } = harness();
+    const other = "https://github.com/octo-org/octo-repo/issues/404";
+
+    const receipts = [
+      await service.receive(signed(bid({ task_id: other }))),
+      await service.receive({ body: "{not json", messageId: "m", sentAt: SENT_AT }),
+      await service.receive(signed({ ...bid({ task_id: other }), bid_amount: "x" })),
+    ];
+
+    expect(receipts).toEqual([
+      expect.objectContaining({ reason: "UNKNOWN_TASK", recorded: false }),
+      { status: "rejected", reason: "MALFORMED", detail: "body is not JSON", recorded: false },
+      expect.objectContaining({ reason: "MALFORMED", recorded: false, task_id: other }),
+    ]);
+    expect(rejections).toEqual([]);
+  });
+
+  it("records a MALFORMED message that names an existing task", async () => {
+    const { service, rejections } = harness();
+
+    await service.receive(signed({ ...bid(), estimated_completion_sec: 1.5 }));
+
+    expect(rejections).toEqual([
+      expect.objectContaining({
+        task_id: TASK_ID,
+        agent_id: "agent-a",
+        message_type: "BID",
+        reason: "MALFORMED: estimated_completion_sec: must be a whole number of seconds",
+      }),
+    ]);
+  });
+
+  it("maps the write's BIDDING_CLOSED / NOT_INVITED conflicts (a race with the award) to rejections", async () => {
+    const closed = harness({
+      accept: () =>
+        Promise.reject(
+          new ConflictError(`BIDDING_CLOSED: task ${TASK_ID} is AWARDED`, { reason: "BIDDING_CLOSED" }),
+        ),
+    });
+
+    expect(await closed.service.receive(signed(bid()))).toMatchObject({
+      reason: "BIDDING_CLOSED",
+      detail: `task ${TASK_ID} is AWARDED`,
+    });
+    expect(closed.calls).toEqual([]);
+  });
+
+  it("throws transient failures so SQS retries the message", async () => {
+    const { service } = harness({ accept: () => Promise.reject(new Error("ProvisionedThroughputExceeded")) });
+
+    await expect(service.receive(signed(bid()))).rejects.toThrow("ProvisionedThroughputExceeded");
+  });
+
+  it("COST_REPORT: stored for the awardee, NOT_AWARDED for anyone else", async () => {
+    const { service, calls } = harness();
+    const report = { type: "COST_REPORT", task_id: TASK_ID, agent_id: "agent-a", actual_cost: 42 };
+
+    expect(await service.receive(signed(report))).toEqual({
+      status: "cost_recorded",
+      task_id: TASK_ID,
+      agent_id: "agent-a",
+      message_type: "COST_REPORT",
+    });
+    expect(await service.receive(signed({ ...report, agent_id: "agent-b" }, "agent-b-secret"))).toMatchObject(
+      {
+        status: "rejected",
+        reason: "NOT_AWARDED",
+        detail: "task is not awarded to agent agent-b",
+        recorded: true,
+      },
+    );
+    expect(calls).toEqual(["cost"]);
+  });
+
+  it("falls back to the clock when sentAt is not an instant", async () => {
+    const { service, rejections } = harness();
+
+    await service.receive({ ...signed(bid({ bid_amount: 150 })), sentAt: "yesterday" });
+
+    expect(rejections[0]?.received_at).toBe("2025-07-01T12:02:00.000Z");
+  });
+});
