@@ -31,7 +31,6 @@ export function buildBidWorker(config: Config, awards: AwardTrigger = deadlineOn
   const service = createMarketplaceService({ client, table: config.tableName });
   const bids = createBidService({
     agents: createAgentRepository({ service }),
-    tasks: createTaskRepository({ service }),
     bidding: createBiddingRepository({ service }),
     awards,
   });

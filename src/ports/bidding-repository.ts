@@ -1,7 +1,21 @@
 import type { BidRejection, DeliveryResult, DeliveryStatus } from "../domain/bidding/bidding.types.js";
+import type { Bid, Task } from "../domain/tasks/task.types.js";
+
+/** What the bid worker needs to judge one agent's message: the task and that agent's bid item. */
+export interface BiddingState {
+  task: Task;
+  /** The agent's bid item, if it was invited (at most one element). */
+  bids: Bid[];
+}
 
 /** Persistence for the bidding round of a task: invitations, answers, rejections and notices. */
 export interface BiddingRepository {
+  /**
+   * The task and, when `agentId` is given, that agent's bid item, with two strongly consistent
+   * GetItems: a bid never pays for reading the rest of the task's partition. `undefined`: no task.
+   */
+  getBiddingState(taskId: string, agentId?: string): Promise<BiddingState | undefined>;
+
   /**
    * Creates an INVITED bid item for each agent not invited yet (one conditional write each, so a
    * re-run of dispatch never resets an answer). Returns the ids that were newly invited.
@@ -13,17 +27,19 @@ export interface BiddingRepository {
 
   /**
    * Stores the agent's bid, replacing its earlier answer, in one transaction that checks the task is
-   * still OPEN. Throws ConflictError("BIDDING_CLOSED") when it is not, and
-   * ConflictError("NOT_INVITED") when the agent has no bid item.
+   * still OPEN. `sent_at` (when the queue accepted the message) orders answers: an answer sent before
+   * the stored one is a stale redelivery and is refused with ConflictError("DUPLICATE"). Throws
+   * ConflictError("BIDDING_CLOSED") when the task is not OPEN, ConflictError("NOT_INVITED") when the
+   * agent has no bid item.
    */
   acceptBid(
     taskId: string,
     agentId: string,
-    bid: { bid_amount: number; estimated_completion_sec: number },
+    bid: { bid_amount: number; estimated_completion_sec: number; sent_at: string },
   ): Promise<void>;
 
   /** Stores a DECLINE under the same conditions as {@link acceptBid}. */
-  declineBid(taskId: string, agentId: string): Promise<void>;
+  declineBid(taskId: string, agentId: string, sentAt: string): Promise<void>;
 
   /** Records a refused agent message on the task (expires with TTL). */
   recordRejection(rejection: Omit<BidRejection, "type">): Promise<void>;

@@ -53,7 +53,6 @@ describe("bids queue → bid worker → DynamoDB", () => {
     bidding = createBiddingRepository({ service: table.service });
     bids = createBidService({
       agents: services.agentRepo,
-      tasks: services.taskRepo,
       bidding,
       awards: {
         awardIfDue: async (taskId) => {
@@ -486,5 +485,31 @@ describe("bids queue → bid worker → DynamoDB", () => {
         new SetQueueAttributesCommand({ QueueUrl: queue.queueUrl, Attributes: { VisibilityTimeout: "30" } }),
       );
     }
+  });
+
+  it("an older copy of an answer, delivered after a newer one, cannot overwrite it", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const newer = JSON.stringify(bid(url, a, 70));
+    const older = JSON.stringify(bid(url, a, 90));
+    const sign = (body: string) => signBody(a.secret, body);
+
+    const first = await bids.receive({
+      body: newer,
+      signature: sign(newer),
+      messageId: "m-new",
+      sentAt: "2030-01-01T00:00:02.000Z",
+    });
+    const stale = await bids.receive({
+      body: older,
+      signature: sign(older),
+      messageId: "m-old",
+      sentAt: "2030-01-01T00:00:01.000Z",
+    });
+
+    expect(first.status).toBe("accepted");
+    expect(stale).toMatchObject({ status: "rejected", reason: "DUPLICATE" });
+    const record = await services.tasks.get(url);
+    expect(record.bids).toMatchObject([{ agent_id: a.id, bid_amount: 70 }]);
   });
 });

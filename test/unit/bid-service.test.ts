@@ -46,8 +46,9 @@ function harness(
   const calls: string[] = [];
   const deps: BidServiceOptions = {
     agents: { getSecret: async (id) => ({ "agent-a": SECRET, "agent-b": "agent-b-secret" })[id] },
-    tasks: { getTaskRecord: async (id) => (id === TASK_ID ? record : undefined) },
     bidding: {
+      getBiddingState: async (id: string, agentId?: string) =>
+        id === TASK_ID ? { task: record.task, bids: record.bids.filter((b) => b.agent_id === agentId) } : undefined,
       acceptBid:
         options.accept ??
         (async (_t, _a, b) => {

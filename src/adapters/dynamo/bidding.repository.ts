@@ -1,5 +1,6 @@
 import type { BidRejection, DeliveryResult, DeliveryStatus } from "../../domain/bidding/bidding.types.js";
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
+import type { Bid, Task } from "../../domain/tasks/task.types.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
 import { isConditionalCheckFailed } from "./dynamo-errors.js";
 import type { MarketplaceService } from "./marketplace-service.js";
@@ -23,7 +24,7 @@ export function createBiddingRepository({
   async function answer(
     taskId: string,
     agentId: string,
-    fields: { status: "ACCEPTED" | "DECLINED"; bid_amount?: number; estimated_completion_sec?: number },
+    fields: { status: "ACCEPTED" | "DECLINED"; sent_at: string; bid_amount?: number; estimated_completion_sec?: number },
   ): Promise<void> {
     const at = now().toISOString();
     const result = await service.transaction
@@ -35,6 +36,8 @@ export function createBiddingRepository({
         bid
           .patch({ task_id: taskId, agent_id: agentId })
           .set({ ...fields, answered_at: at, updated_at: at })
+          // Standard queues can deliver an older copy after a newer answer: the newest send wins.
+          .where((attr, { notExists, lte }) => `${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)}`)
           .commit(),
       ])
       .go();
@@ -48,6 +51,12 @@ export function createBiddingRepository({
       });
     }
     if (bidWrite?.code === "ConditionalCheckFailed") {
+      const { data } = await bids.get({ task_id: taskId, agent_id: agentId }).go({ consistent: true });
+      if (data) {
+        throw new ConflictError(`DUPLICATE: a newer answer (sent ${data.sent_at}) is already stored`, {
+          reason: "DUPLICATE",
+        });
+      }
       throw new ConflictError(`NOT_INVITED: agent ${agentId} was not invited to ${taskId}`, {
         reason: "NOT_INVITED",
       });
@@ -56,6 +65,17 @@ export function createBiddingRepository({
   }
 
   return {
+    async getBiddingState(taskId, agentId) {
+      const [task, bid] = await Promise.all([
+        tasks.get({ task_id: taskId }).go({ consistent: true }),
+        agentId === undefined
+          ? Promise.resolve({ data: null })
+          : bids.get({ task_id: taskId, agent_id: agentId }).go({ consistent: true }),
+      ]);
+      if (!task.data) return undefined;
+      return { task: task.data as Task, bids: bid.data ? [bid.data as Bid] : [] };
+    },
+
     async invite(taskId, agentIds) {
       const invitedAt = now().toISOString();
       const fresh = await Promise.all(
@@ -93,7 +113,7 @@ export function createBiddingRepository({
 
     acceptBid: (taskId, agentId, bid) => answer(taskId, agentId, { status: "ACCEPTED", ...bid }),
 
-    declineBid: (taskId, agentId) => answer(taskId, agentId, { status: "DECLINED" }),
+    declineBid: (taskId, agentId, sentAt) => answer(taskId, agentId, { status: "DECLINED", sent_at: sentAt }),
 
     async recordRejection(rejection: Omit<BidRejection, "type">) {
       const expiresAt = Math.floor(now().getTime() / 1000) + rejectionTtlSeconds;

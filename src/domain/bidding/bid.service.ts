@@ -61,8 +61,10 @@ export interface BidService {
 
 export interface BidServiceOptions {
   agents: Pick<AgentRepository, "getSecret">;
-  tasks: Pick<TaskRepository, "getTaskRecord">;
-  bidding: Pick<BiddingRepository, "acceptBid" | "declineBid" | "recordRejection" | "recordCostReport">;
+  bidding: Pick<
+    BiddingRepository,
+    "getBiddingState" | "acceptBid" | "declineBid" | "recordRejection" | "recordCostReport"
+  >;
   awards: AwardTrigger;
   /** Stands in for `sentAt` when that is not a valid instant. */
   now?: () => Date;
@@ -210,7 +212,6 @@ function describeError(error: unknown): string {
  */
 export function createBidService({
   agents,
-  tasks,
   bidding,
   awards,
   now = () => new Date(),
@@ -235,20 +236,24 @@ export function createBidService({
     return { status: "rejected", ...refusal, recorded: taskExists && !!claims.task_id, ...claims };
   }
 
-  async function store(message: BidMessage | DeclineMessage): Promise<Refusal | "unknown_task" | undefined> {
+  async function store(
+    message: BidMessage | DeclineMessage,
+    sentAt: string,
+  ): Promise<Refusal | "unknown_task" | undefined> {
     try {
       if (message.type === "BID") {
         await bidding.acceptBid(message.task_id, message.agent_id, {
           bid_amount: message.bid_amount,
           estimated_completion_sec: message.estimated_completion_sec,
+          sent_at: sentAt,
         });
       } else {
-        await bidding.declineBid(message.task_id, message.agent_id);
+        await bidding.declineBid(message.task_id, message.agent_id, sentAt);
       }
       return undefined;
     } catch (error) {
       const reason = conflictReason(error);
-      if (reason === "BIDDING_CLOSED" || reason === "NOT_INVITED") {
+      if (reason === "BIDDING_CLOSED" || reason === "NOT_INVITED" || reason === "DUPLICATE") {
         return { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
       }
       if (error instanceof NotFoundError) return "unknown_task";
@@ -267,7 +272,7 @@ export function createBidService({
           ...(parsed.agent_id ? { agent_id: parsed.agent_id } : {}),
           ...(parsed.message_type ? { message_type: parsed.message_type } : {}),
         };
-        const exists = claims.task_id ? (await tasks.getTaskRecord(claims.task_id)) !== undefined : false;
+        const exists = claims.task_id ? (await bidding.getBiddingState(claims.task_id)) !== undefined : false;
         return reject(input, sentAt, { reason: "MALFORMED", detail: parsed.detail }, claims, exists);
       }
 
@@ -279,7 +284,7 @@ export function createBidService({
       };
       // Both reads are needed for any valid message; issuing them together halves the latency.
       const [record, secret] = await Promise.all([
-        tasks.getTaskRecord(message.task_id, { consistent: true }),
+        bidding.getBiddingState(message.task_id, message.agent_id),
         agents.getSecret(message.agent_id),
       ]);
       if (!record) {
@@ -325,7 +330,7 @@ export function createBidService({
 
       const refusal = checkAnswer(message, record, sentAt);
       if (refusal) return reject(input, sentAt, refusal, claims, true);
-      const stored = await store(message);
+      const stored = await store(message, sentAt);
       if (stored === "unknown_task") {
         return reject(input, sentAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, claims, false);
       }

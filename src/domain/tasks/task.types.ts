@@ -34,6 +34,7 @@ export interface Bid {
   bid_amount?: number;
   estimated_completion_sec?: number;
   answered_at?: string;
+  sent_at?: string;
   notice?: "AWARD" | "REJECTION";
   notice_status?: DeliveryStatus;
   updated_at: string;

@@ -92,6 +92,8 @@ export const bidSchema = {
     bid_amount: { type: "number" },
     estimated_completion_sec: { type: "number" },
     answered_at: { type: "string" },
+    /** When the queue accepted the answer's message: orders redelivered copies. */
+    sent_at: { type: "string" },
     notice: { type: ["AWARD", "REJECTION"] as const },
     notice_status: { type: DELIVERY_STATUSES },
     updated_at: { type: "string", required: true },
