@@ -1,20 +1,34 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
+import {
+  createEndpointSender,
+  createHttpsEndpointSender,
+} from "../../src/adapters/endpoints/https-endpoint-sender.js";
+import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createAgentService } from "../../src/domain/agents/agent.service.js";
+import { createAwardService } from "../../src/domain/bidding/award.service.js";
+import { createBidService } from "../../src/domain/bidding/bid.service.js";
+import { createDispatchService } from "../../src/domain/bidding/dispatch.service.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
 import { createRestApi } from "../../src/http/rest-api.js";
 import { createWebhookReceiver, type WebhookReceiver } from "../../src/http/webhook-receiver.js";
 import { createObservability } from "../../src/observability.js";
+import type { AwardTrigger } from "../../src/ports/award-trigger.js";
+import { createAwardSweeper } from "../../src/workers/award-sweeper.js";
+import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
+import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
 
 /**
@@ -23,8 +37,8 @@ import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
  * tests and the local stack call the same builders with local endpoints.
  */
 
-/** Domain services over the marketplace table. */
-export function buildMarketplaceServices(config: Config) {
+/** SDK clients and repositories over the marketplace table, created once per container. */
+export function buildRepositories(config: Config) {
   const client = createDocumentClient(
     createDynamoClient({
       region: config.region,
@@ -33,23 +47,104 @@ export function buildMarketplaceServices(config: Config) {
     }),
   );
   const service = createMarketplaceService({ client, table: config.tableName });
-  const agentRepository = createAgentRepository({ service });
-  const taskRepository = createTaskRepository({ service });
   return {
+    agents: createAgentRepository({ service }),
+    tasks: createTaskRepository({ service }),
+    bidding: createBiddingRepository({ service }),
+    webhookState: createWebhookStateRepository({ service, deliveryTtlSeconds: config.deliveryTtlSeconds }),
+  };
+}
+
+function sqsClient(config: Config) {
+  return createSqsClient({
+    region: config.region,
+    requireLocal: config.local,
+    ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {}),
+  });
+}
+
+/** Routes marketplace messages to agents: SQS queues, and SSRF-guarded signed HTTPS (loopback only locally). */
+function endpointSender(config: Config) {
+  return createEndpointSender({
+    sqs: createSqsEndpointSender({ client: sqsClient(config) }),
+    https: createHttpsEndpointSender({ allowLoopback: config.local }),
+  });
+}
+
+function requireBidsQueue(config: Config): string {
+  // Missing configuration fails the cold start loudly rather than every record.
+  if (!config.bidsQueueUrl) throw new Error("BIDS_QUEUE_URL is not configured");
+  return config.bidsQueueUrl;
+}
+
+/** Domain services over the marketplace table. */
+export function buildMarketplaceServices(config: Config) {
+  const repositories = buildRepositories(config);
+  return {
+    repositories,
     agents: createAgentService({
-      agents: agentRepository,
+      agents: repositories.agents,
       endpointPolicy: { allowLoopback: config.local },
     }),
-    tasks: createTaskService({ tasks: taskRepository }),
-    ledger: createLedgerService({ tasks: taskRepository }),
+    tasks: createTaskService({ tasks: repositories.tasks }),
+    ledger: createLedgerService({ tasks: repositories.tasks }),
     webhooks: createWebhookService({
-      tasks: taskRepository,
-      state: createWebhookStateRepository({ service, deliveryTtlSeconds: config.deliveryTtlSeconds }),
+      tasks: repositories.tasks,
+      state: repositories.webhookState,
       marketplaceLabel: config.marketplaceLabel,
       humanInterventionLabel: config.humanInterventionLabel,
       bidWindowSeconds: config.bidWindowSeconds,
     }),
   };
+}
+
+/** The award service; the bid worker uses it for early awards and the sweeper at deadlines. */
+export function buildAwardService(config: Config, logger: Logger) {
+  const repositories = buildRepositories(config);
+  return createAwardService({
+    tasks: repositories.tasks,
+    bidding: repositories.bidding,
+    agents: repositories.agents,
+    sender: endpointSender(config),
+    bidsQueueUrl: requireBidsQueue(config),
+    logger,
+  });
+}
+
+/** Table stream consumer that sends bid requests for each new task. */
+export function buildDispatcher(config: Config) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "dispatcher" } });
+  const repositories = buildRepositories(config);
+  const dispatcher = createDispatchService({
+    agents: repositories.agents,
+    bidding: repositories.bidding,
+    tasks: repositories.tasks,
+    sender: endpointSender(config),
+    bidsQueueUrl: requireBidsQueue(config),
+  });
+  return { logger, handle: createDispatchStreamHandler({ dispatcher, logger, metrics }) };
+}
+
+/**
+ * The bids queue's batch handler. `awards` defaults to the award service, which awards a task as
+ * soon as every invited agent has answered; the sweeper awards the rest at their deadlines.
+ */
+export function buildBidWorker(config: Config, awards?: AwardTrigger) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "bid-worker" } });
+  const repositories = buildRepositories(config);
+  const bids = createBidService({
+    agents: repositories.agents,
+    bidding: repositories.bidding,
+    awards: awards ?? buildAwardService(config, logger),
+  });
+  return { logger, handle: createBidBatchHandler({ bids, logger, metrics }) };
+}
+
+/** The every-minute award sweeper. */
+export function buildAwardSweeper(config: Config) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "award-sweeper" } });
+  const awards = buildAwardService(config, logger);
+  return { logger, sweep: createAwardSweeper({ awards, logger, metrics }) };
 }
 
 export type MarketplaceServices = ReturnType<typeof buildMarketplaceServices>;
@@ -70,11 +165,7 @@ export function buildReceiverDeps(config: Config): ReceiverDeps {
     throw new Error("GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_ARN must be configured");
   }
   const { logger, metrics } = createObservability({ persistentKeys: { function: "webhook-receiver" } });
-  const client = createSqsClient({
-    region: config.region,
-    requireLocal: config.local,
-    ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {}),
-  });
+  const client = sqsClient(config);
   const receiver = createWebhookReceiver({
     secret: createSecretResolver({
       name: "GitHub webhook secret",
@@ -137,3 +228,6 @@ export function lazily<T>(build: () => T | Promise<T>): () => Promise<T> {
 export const getReceiverDeps = lazily(() => buildReceiverDeps(loadConfig()));
 export const getIntakeWorker = lazily(() => buildIntakeWorker(loadConfig()));
 export const getRestApi = lazily(() => buildRestApi(loadConfig()));
+export const getDispatcher = lazily(() => buildDispatcher(loadConfig()));
+export const getBidWorker = lazily(() => buildBidWorker(loadConfig()));
+export const getAwardSweeper = lazily(() => buildAwardSweeper(loadConfig()));

@@ -2,7 +2,7 @@ import { QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { Message } from "@aws-sdk/client-sqs";
 import type { Context } from "aws-lambda";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { buildAwardSweeper } from "../../functions/bidding/award-sweeper.handler.js";
+import { buildAwardSweeper } from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { loadConfig } from "../../src/config.js";

@@ -11,7 +11,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildDispatcher } from "../../functions/bidding/dispatcher.handler.js";
+import { buildDispatcher } from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import {
   createEndpointSender,

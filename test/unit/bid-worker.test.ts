@@ -1,7 +1,7 @@
 import type { EmfOutput } from "@aws-lambda-powertools/metrics/types";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { buildBidWorker } from "../../functions/bidding/bid-worker.handler.js";
+import { buildBidWorker } from "../../functions/shared/container.js";
 import { loadConfig } from "../../src/config.js";
 import type { BidInput, BidReceipt, BidService } from "../../src/domain/bidding/bid.service.js";
 import { createObservability } from "../../src/observability.js";
@@ -177,7 +177,12 @@ describe("bid worker batch handler", () => {
 describe("bid worker entry point", () => {
   it("builds from a local configuration without touching the network", () => {
     const worker = buildBidWorker(
-      loadConfig({ AGENTFORGE_LOCAL: "true", DYNAMODB_ENDPOINT: "http://127.0.0.1:9" }),
+      loadConfig({
+        AGENTFORGE_LOCAL: "true",
+        DYNAMODB_ENDPOINT: "http://127.0.0.1:9",
+        SQS_ENDPOINT: "http://127.0.0.1:9",
+        BIDS_QUEUE_URL: "http://127.0.0.1:9/000000000000/bids",
+      }),
     );
 
     expect(typeof worker.handle).toBe("function");
