@@ -24,7 +24,12 @@ export function createBiddingRepository({
   async function answer(
     taskId: string,
     agentId: string,
-    fields: { status: "ACCEPTED" | "DECLINED"; sent_at: string; bid_amount?: number; estimated_completion_sec?: number },
+    fields: {
+      status: "ACCEPTED" | "DECLINED";
+      sent_at: string;
+      bid_amount?: number;
+      estimated_completion_sec?: number;
+    },
   ): Promise<void> {
     const at = now().toISOString();
     const result = await service.transaction
@@ -37,7 +42,10 @@ export function createBiddingRepository({
           .patch({ task_id: taskId, agent_id: agentId })
           .set({ ...fields, answered_at: at, updated_at: at })
           // Standard queues can deliver an older copy after a newer answer: the newest send wins.
-          .where((attr, { notExists, lte }) => `${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)}`)
+          .where(
+            (attr, { notExists, lte }) =>
+              `${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)}`,
+          )
           .commit(),
       ])
       .go();

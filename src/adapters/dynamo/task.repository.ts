@@ -240,10 +240,11 @@ export function createTaskRepository({
 
     async createAward(input: NewAward): Promise<Award> {
       const awardedAt = now().toISOString();
-      const award: Award = { type: "AWARD", ...input, awarded_at: awardedAt };
+      const { bid_sent_at: bidSentAt, ...fields } = input;
+      const award: Award = { type: "AWARD", ...fields, awarded_at: awardedAt };
       const result = await service.transaction
-        .write(({ award: awards, task, bidWindow: windows }) => [
-          awards.create({ ...input, awarded_at: awardedAt }).commit(),
+        .write(({ award: awards, task, bidWindow: windows, bid }) => [
+          awards.create({ ...fields, awarded_at: awardedAt }).commit(),
           task
             .patch({ task_id: input.task_id })
             .set({
@@ -253,10 +254,18 @@ export function createTaskRepository({
             .where((attr, { eq }) => eq(attr.status, "OPEN"))
             .commit(),
           windows.delete({ task_id: input.task_id }).commit(),
+          ...(bidSentAt === undefined
+            ? []
+            : [
+                bid
+                  .check({ task_id: input.task_id, agent_id: input.agent_id })
+                  .where((attr, { eq }) => eq(attr.sent_at, bidSentAt))
+                  .commit(),
+              ]),
         ])
         .go();
       if (!result.canceled) return award;
-      const [awardWrite, taskWrite] = result.data as Array<{ code: string }>;
+      const [awardWrite, taskWrite, , bidCheck] = result.data as Array<{ code: string }>;
       if (awardWrite?.code === "ConditionalCheckFailed") {
         throw new ConflictError(`Task ${input.task_id} already has an award`);
       }
@@ -264,6 +273,11 @@ export function createTaskRepository({
         const task = await getTask(input.task_id);
         if (!task) throw new NotFoundError("task", input.task_id);
         throw new ConflictError(`Task ${input.task_id} is ${task.status}, not OPEN`);
+      }
+      if (bidCheck?.code === "ConditionalCheckFailed") {
+        throw new ConflictError(`BID_CHANGED: ${input.agent_id} revised its bid on ${input.task_id}`, {
+          reason: "BID_CHANGED",
+        });
       }
       throw new Error(`Award transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
     },

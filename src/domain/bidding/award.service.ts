@@ -211,6 +211,9 @@ interface PlannedNotice {
  * 5. The deciding run re-reads the bids (final, since none can be written once the task left OPEN) and
  *    sends each notice with retries, recording DELIVERED/FAILED on the bidder's item.
  */
+/** Re-rankings allowed when the winner keeps revising its bid during the award. */
+const MAX_AWARD_ROUNDS = 3;
+
 export function createAwardService({
   tasks,
   bidding,
@@ -334,7 +337,7 @@ export function createAwardService({
     return { kind: "SETTLED", task_id: taskId, status: record.task.status, notices };
   }
 
-  async function awardAt(taskId: string, at: Date): Promise<AwardOutcome> {
+  async function awardAt(taskId: string, at: Date, rounds = 1): Promise<AwardOutcome> {
     const record = await readRecord(taskId);
     if (!record) return { kind: "NOT_FOUND", task_id: taskId };
     const { task } = record;
@@ -377,8 +380,16 @@ export function createAwardService({
         bid_amount: best.bid.bid_amount,
         estimated_completion_sec: best.bid.estimated_completion_sec,
         status,
+        ...(best.bid.sent_at ? { bid_sent_at: best.bid.sent_at } : {}),
       });
     } catch (error) {
+      // The winner revised its bid after this run ranked it: rank again with what is stored now.
+      if (
+        error instanceof ConflictError &&
+        (error.details as { reason?: string } | undefined)?.reason === "BID_CHANGED"
+      ) {
+        if (rounds < MAX_AWARD_ROUNDS) return awardAt(taskId, at, rounds + 1);
+      }
       if (error instanceof ConflictError) return settle(taskId, at);
       throw error;
     }

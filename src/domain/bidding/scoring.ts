@@ -13,7 +13,8 @@ import type { PerformanceTotals } from "../agents/performance.js";
  * score = 0.4 × price + 0.3 × success + 0.2 × quality + 0.1 × speed, computed from the exact components
  * and rounded to 6 decimals (so scores that are equal on paper compare equal despite floating point).
  *
- * Ranking: higher score first; then lower price; then earlier `answered_at`; then `agent_id` ascending.
+ * Ranking: higher score first; then lower price; then the earlier bid (`sent_at`, when the bids queue
+ * accepted it, else `answered_at`); then `agent_id` ascending.
  *
  * Why the prior: a raw success rate shuts out new agents (0 outcomes → rate 0) or, if the empty case
  * is given 1, lets a brand-new agent beat every proven one. The Bayesian average starts every agent at
@@ -41,6 +42,8 @@ export interface ScorableBid {
   estimated_completion_sec: number;
   /** ISO timestamp of the agent's latest answer. */
   answered_at: string;
+  /** When the bids queue accepted that answer: independent of worker lag, so preferred for ties. */
+  sent_at?: string;
 }
 
 /** What the rule reads from an agent's record; an agent without one is scored as new. */
@@ -114,14 +117,14 @@ export function scoreBid(
   return { score, components };
 }
 
-/** The deterministic order: score desc, price asc, answered_at asc, agent_id asc. */
+/** The deterministic order: score desc, price asc, earlier bid (sent_at, else answered_at), agent_id asc. */
 export function compareCandidates(
   a: Omit<RankedCandidate, "rank">,
   b: Omit<RankedCandidate, "rank">,
 ): number {
   if (a.score !== b.score) return b.score - a.score;
   if (a.bid.bid_amount !== b.bid.bid_amount) return a.bid.bid_amount - b.bid.bid_amount;
-  const at = Date.parse(a.bid.answered_at) - Date.parse(b.bid.answered_at);
+  const at = Date.parse(a.bid.sent_at ?? a.bid.answered_at) - Date.parse(b.bid.sent_at ?? b.bid.answered_at);
   if (at !== 0 && !Number.isNaN(at)) return at;
   if (a.bid.agent_id === b.bid.agent_id) return 0;
   return a.bid.agent_id < b.bid.agent_id ? -1 : 1;

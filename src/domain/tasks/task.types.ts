@@ -58,6 +58,11 @@ export interface NewAward {
   bid_amount: number;
   estimated_completion_sec?: number;
   status: Award["status"];
+  /**
+   * The winning bid's `sent_at` as ranked. The award transaction checks the bid item still holds it,
+   * so a bid revised between ranking and commit cannot be awarded at its old price.
+   */
+  bid_sent_at?: string;
 }
 
 /** Everything stored under `TASK#<url>`, read with one Query. Ledger entries are oldest first. */
