@@ -48,7 +48,9 @@ function harness(
     agents: { getSecret: async (id) => ({ "agent-a": SECRET, "agent-b": "agent-b-secret" })[id] },
     bidding: {
       getBiddingState: async (id: string, agentId?: string) =>
-        id === TASK_ID ? { task: record.task, bids: record.bids.filter((b) => b.agent_id === agentId) } : undefined,
+        id === TASK_ID
+          ? { task: record.task, bids: record.bids.filter((b) => b.agent_id === agentId) }
+          : undefined,
       acceptBid:
         options.accept ??
         (async (_t, _a, b) => {
