@@ -2,7 +2,6 @@ import type { ZodError } from "zod";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
-import type { TaskRepository } from "../../ports/task-repository.js";
 import { agentIdSchema, issueUrlSchema } from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { TaskRecord } from "../tasks/task.types.js";
