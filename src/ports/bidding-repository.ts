@@ -50,8 +50,14 @@ export interface BiddingRepository {
    */
   recordCostReport(taskId: string, agentId: string, actualCost: number): Promise<void>;
 
-  /** OPEN → NO_BIDS and closes the bid window; `false` when the task was no longer OPEN. */
+  /** OPEN → NO_BIDS; `false` when the task was no longer OPEN. The bid window stays (see below). */
   closeWithoutBids(taskId: string): Promise<boolean>;
+
+  /**
+   * Removes the task's bid window, its entry in the sweeper's index. Called once a decided task's
+   * notices are all delivered (or given up on), so a crash before then is healed by the next sweep.
+   */
+  closeBidWindow(taskId: string): Promise<void>;
 
   /** Records the award or rejection notice sent to a bidder and whether it was delivered. */
   recordNotice(

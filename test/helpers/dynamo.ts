@@ -4,6 +4,7 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, inject } from "vitest";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
+import type { RetryOptions } from "../../src/adapters/dynamo/dynamo-errors.js";
 import {
   createMarketplaceService,
   type MarketplaceService,
@@ -47,9 +48,13 @@ export async function useTestTable(): Promise<TestTable> {
 }
 
 /** Domain services wired to a test table, with an optional pinned clock. */
-export function servicesFor(table: TestTable, now?: () => Date) {
+export function servicesFor(table: TestTable, now?: () => Date, retry?: RetryOptions) {
   const agentRepo = createAgentRepository({ service: table.service, ...(now ? { now } : {}) });
-  const taskRepo = createTaskRepository({ service: table.service, ...(now ? { now } : {}) });
+  const taskRepo = createTaskRepository({
+    service: table.service,
+    ...(now ? { now } : {}),
+    ...(retry ? { retry } : {}),
+  });
   return {
     agentRepo,
     taskRepo,

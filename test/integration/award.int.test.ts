@@ -508,6 +508,30 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     expect(await inbox("veteran")).toEqual([]);
   });
 
+  it("a crash between the award and its notices is healed by the sweeper, which then closes the bid window", async () => {
+    const { taskId, deadline } = await openTask("2030-02-01T00:00:00.000Z");
+    await invite(taskId, ["veteran", "mediocre"]);
+    await bid(taskId, "veteran", 12);
+    await bid(taskId, "mediocre", 9);
+    // The deciding run committed the award and died before sending anything.
+    await services.taskRepo.createAward({
+      task_id: taskId,
+      agent_id: agents.mediocre.id,
+      bid_amount: 9,
+      status: "AWARDED",
+    });
+    const dueBefore = await services.taskRepo.openTasksDueBy(deadline, { limit: 100 });
+
+    clock = new Date(Date.parse(deadline) + 10 * MINUTE);
+    await awardService().sweep(clock);
+
+    expect(dueBefore.items.map((t) => t.task_id)).toContain(taskId);
+    expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["AWARD"]);
+    expect((await inbox("veteran")).map((m) => m.body.type)).toEqual(["REJECTION"]);
+    const due = await services.taskRepo.openTasksDueBy(clock.toISOString(), { limit: 100 });
+    expect(due.items.map((t) => t.task_id)).not.toContain(taskId);
+  });
+
   it("the sweeper awards due tasks through GSI3, bounded per call, and leaves tasks not yet due", async () => {
     // The earliest era of this file: no other test's deadline is this early.
     const start = "2029-01-01T00:00:00.000Z";

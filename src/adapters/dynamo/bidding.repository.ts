@@ -18,7 +18,7 @@ export function createBiddingRepository({
   rejectionTtlSeconds = 90 * 24 * 3600,
   now = () => new Date(),
 }: BiddingRepositoryOptions): BiddingRepository {
-  const { bid: bids, bidRejection, award: awards, task: tasks } = service.entities;
+  const { bid: bids, bidRejection, award: awards, task: tasks, bidWindow } = service.entities;
 
   /** Writes an answer while the task is OPEN and the agent was invited; maps each failed condition. */
   async function answer(
@@ -159,18 +159,21 @@ export function createBiddingRepository({
     },
 
     async closeWithoutBids(taskId) {
-      const at = now().toISOString();
-      const result = await service.transaction
-        .write(({ task, bidWindow }) => [
-          task
-            .patch({ task_id: taskId })
-            .set({ status: "NO_BIDS", updated_at: at })
-            .where((attr, { eq }) => eq(attr.status, "OPEN"))
-            .commit(),
-          bidWindow.delete({ task_id: taskId }).commit(),
-        ])
-        .go();
-      return !result.canceled;
+      try {
+        await tasks
+          .patch({ task_id: taskId })
+          .set({ status: "NO_BIDS", updated_at: now().toISOString() })
+          .where((attr, { eq }) => eq(attr.status, "OPEN"))
+          .go();
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    },
+
+    async closeBidWindow(taskId) {
+      await bidWindow.delete({ task_id: taskId }).go();
     },
 
     async recordNotice(taskId, agentId, notice, status: DeliveryStatus) {

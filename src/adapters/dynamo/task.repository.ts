@@ -19,6 +19,7 @@ import {
   isConditionalCheckFailed,
   RETRYABLE_TRANSACTION_CODES,
   RetryableConflict,
+  type RetryOptions,
   rethrowCursorError,
   withOptimisticRetry,
 } from "./dynamo-errors.js";
@@ -27,12 +28,15 @@ import type { MarketplaceService } from "./marketplace-service.js";
 export interface TaskRepositoryOptions {
   service: MarketplaceService;
   now?: () => Date;
+  /** Optimistic-concurrency retry limits for outcomes and evidence (see {@link RetryOptions}). */
+  retry?: RetryOptions;
 }
 
 /** DynamoDB (ElectroDB) implementation of {@link TaskRepository}. */
 export function createTaskRepository({
   service,
   now = () => new Date(),
+  retry,
 }: TaskRepositoryOptions): TaskRepository {
   const { task: tasks, agentProfile, ledgerEntry, bidWindow } = service.entities;
 
@@ -243,7 +247,7 @@ export function createTaskRepository({
       const { bid_sent_at: bidSentAt, ...fields } = input;
       const award: Award = { type: "AWARD", ...fields, awarded_at: awardedAt };
       const result = await service.transaction
-        .write(({ award: awards, task, bidWindow: windows, bid }) => [
+        .write(({ award: awards, task, bid }) => [
           awards.create({ ...fields, awarded_at: awardedAt }).commit(),
           task
             .patch({ task_id: input.task_id })
@@ -253,7 +257,6 @@ export function createTaskRepository({
             })
             .where((attr, { eq }) => eq(attr.status, "OPEN"))
             .commit(),
-          windows.delete({ task_id: input.task_id }).commit(),
           ...(bidSentAt === undefined
             ? []
             : [
@@ -265,7 +268,7 @@ export function createTaskRepository({
         ])
         .go();
       if (!result.canceled) return award;
-      const [awardWrite, taskWrite, , bidCheck] = result.data as Array<{ code: string }>;
+      const [awardWrite, taskWrite, bidCheck] = result.data as Array<{ code: string }>;
       if (awardWrite?.code === "ConditionalCheckFailed") {
         throw new ConflictError(`Task ${input.task_id} already has an award`);
       }
@@ -302,8 +305,10 @@ export function createTaskRepository({
     },
 
     recordOutcome: (entry, options = {}) =>
-      withOptimisticRetry(`record outcome for ${entry.task_id}`, () =>
-        attemptRecord(entry, options.supersedes),
+      withOptimisticRetry(
+        `record outcome for ${entry.task_id}`,
+        () => attemptRecord(entry, options.supersedes),
+        retry,
       ),
 
     async agentHistory(agentId: string, page: PageRequest = {}): Promise<Page<LedgerEntry>> {

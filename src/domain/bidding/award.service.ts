@@ -71,6 +71,8 @@ export interface AwardServiceOptions {
    * used) is resent by any later run without waiting.
    */
   noticeGraceMs?: number;
+  /** How long undelivered notices are retried by the sweeper before the task's bid window closes (default 24 h). */
+  noticeGiveUpMs?: number;
   /** Notices, and tasks in a sweep, handled at once (default 8). */
   concurrency?: number;
   /** Waits between delivery attempts (a timer by default); tests pass a no-op. */
@@ -225,6 +227,7 @@ export function createAwardService({
   logger,
   retry = {},
   noticeGraceMs = 5 * 60_000,
+  noticeGiveUpMs = 24 * 3600_000,
   concurrency = 8,
   sleep,
 }: AwardServiceOptions): AwardService {
@@ -319,14 +322,47 @@ export function createAwardService({
     const decidedAt = Date.parse(record.award?.awarded_at ?? record.task.updated_at);
     const graceOver = at.getTime() - decidedAt >= noticeGraceMs;
     const accepted = record.bids.filter((bid) => bid.status === "ACCEPTED").map((bid) => bid.agent_id);
-    if (accepted.length === 0) return [];
-    const profiles = await agents.getProfiles(accepted);
-    const due = planNotices(record, profiles).filter(({ agentId }) => {
+    const profiles =
+      accepted.length > 0 ? await agents.getProfiles(accepted) : new Map<string, AgentProfile>();
+    const planned = planNotices(record, profiles);
+    const due = planned.filter(({ agentId }) => {
       const status = bidsByAgent.get(agentId)?.notice_status;
       if (status === "DELIVERED") return false;
       return owner || status === "FAILED" || graceOver;
     });
-    return mapLimited(due, concurrency, (notice) => deliver(notice, profiles.get(notice.agentId)));
+    const results = await mapLimited(due, concurrency, (notice) =>
+      deliver(notice, profiles.get(notice.agentId)),
+    );
+    await closeWindowIfSettled(record, planned, results, at, decidedAt);
+    return results;
+  }
+
+  /**
+   * A decided task keeps its bid window, and so its place in the sweeper's index, until every notice it
+   * owes is delivered; then the window closes. An endpoint that never takes a notice is given up on
+   * after `noticeGiveUpMs`, with an error log, so the sweeper does not retry it forever.
+   */
+  async function closeWindowIfSettled(
+    record: TaskRecord,
+    planned: PlannedNotice[],
+    results: NoticeResult[],
+    at: Date,
+    decidedAt: number,
+  ): Promise<void> {
+    if (record.task.status === "OPEN") return;
+    const sent = new Map(results.map((r) => [r.agent_id, r.status]));
+    const stored = new Map(record.bids.map((bid) => [bid.agent_id, bid.notice_status]));
+    const undelivered = planned.filter(
+      ({ agentId }) => (sent.get(agentId) ?? stored.get(agentId)) !== "DELIVERED",
+    );
+    if (undelivered.length > 0 && at.getTime() - decidedAt < noticeGiveUpMs) return;
+    if (undelivered.length > 0) {
+      logger?.error("Giving up on undelivered notices", {
+        task_id: record.task.task_id,
+        agents: undelivered.map((n) => n.agentId),
+      });
+    }
+    await bidding.closeBidWindow(record.task.task_id);
   }
 
   /** Another run decided the task (or it was decided before): heal missing notices only. */
