@@ -30,6 +30,8 @@ export interface CallRecord {
   attempts: number;
   /** Items read before any filter (Query/Scan). */
   scannedCount?: number;
+  /** The request as the caller built it (document form for DocumentClient commands); not copied. */
+  input: Record<string, unknown>;
 }
 
 type Input = Record<string, unknown> & {
@@ -104,6 +106,7 @@ export class CallRecorder {
           ok: false,
           consumed: [],
           attempts: 0,
+          input,
         };
         this.scope.getStore()?.push(record);
         try {

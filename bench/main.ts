@@ -4,11 +4,21 @@ import { createDocumentClient, createDynamoClient } from "../src/adapters/dynamo
 import { createMarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
 import { createTableInput, TABLE } from "../src/adapters/dynamo/table-definition.js";
 import { createTaskRepository } from "../src/adapters/dynamo/task.repository.js";
+import { createSqsClient } from "../src/adapters/sqs/client.js";
 import { createAgentService } from "../src/domain/agents/agent.service.js";
 import type { LedgerEntry } from "../src/domain/ledger/ledger.schema.js";
 import { createLedgerService } from "../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../src/domain/tasks/task.service.js";
 import { startDynamoDbLocal } from "../src/local/dynamodb-local.js";
+import { type SqsLocal, startSqsLocal } from "../src/local/sqs-local.js";
+import {
+  type Bidder,
+  type BidThroughputResult,
+  type DispatchResult,
+  measureBidThroughput,
+  measureDispatch,
+  renderBidding,
+} from "./bidding.js";
 import {
   type Charge,
   queryCharge,
@@ -47,6 +57,9 @@ const BATCH_CONCURRENCY = 8;
 const SERVICE_SEEDING_BUDGET_MS = 120_000;
 const PAGE = 25;
 const CONTENTION_OUTCOMES = 50;
+/** Bid pipeline figures: signed bids per throughput round, and agents a task is dispatched to. */
+const BIDDERS = 200;
+const DISPATCH_AGENTS = 100;
 
 interface PatternResult {
   name: string;
@@ -98,6 +111,7 @@ export async function main(options: BenchOptions): Promise<number> {
   log("starting DynamoDB Local (in memory)");
   const local = await startDynamoDbLocal();
   const clients: DynamoDBClient[] = [];
+  let sqsLocal: SqsLocal | undefined;
   try {
     const recorder = new CallRecorder();
     // The repositories' client: every request it sends is recorded.
@@ -114,8 +128,9 @@ export async function main(options: BenchOptions): Promise<number> {
     await side.send(new CreateTableCommand(createTableInput(tableName)));
     const service = createMarketplaceService({ client: doc, table: tableName });
     const taskRepo = createTaskRepository({ service });
+    const agentRepo = createAgentRepository({ service });
     const agents = createAgentService({
-      agents: createAgentRepository({ service }),
+      agents: agentRepo,
       endpointPolicy: { allowLoopback: true },
     });
     const ledger = createLedgerService({ tasks: taskRepo });
@@ -127,9 +142,12 @@ export async function main(options: BenchOptions): Promise<number> {
     const sizer = new ItemSizer(side, tableName);
 
     let population = 0;
+    /** Bid-signing secrets, returned once by registration; the bid figures sign with them. */
+    const secrets = new Map<string, string>();
     const register = async (input: ReturnType<typeof registration>) => {
       const result = await agents.register(input);
       if (result.created) population += 1;
+      if (result.secret) secrets.set(input.agent_id, result.secret);
       return result;
     };
 
@@ -517,6 +535,37 @@ export async function main(options: BenchOptions): Promise<number> {
     log(`  seeded in ${ms(seedMs)}`);
     const secondPage = await capabilityPage();
 
+    // ---- Bid pipeline: worker throughput vs its write floor; task creation to bid requests -----
+    log("starting the SQS emulator; measuring bid throughput");
+    sqsLocal = await startSqsLocal();
+    const sqs = createSqsClient({ endpoint: sqsLocal.endpoint, requireLocal: true });
+    let bidThroughput: BidThroughputResult;
+    let dispatch: DispatchResult;
+    try {
+      const biddingContext = {
+        recorder,
+        service,
+        doc,
+        tableName,
+        agentRepo,
+        taskRepo,
+        agents,
+        tasks,
+        sqs,
+        log,
+      };
+      const bidders: Bidder[] = phaseA.slice(0, BIDDERS).map(({ agent_id }) => {
+        const secret = secrets.get(agent_id);
+        if (!secret) throw new Error(`no secret kept for ${agent_id}`);
+        return { id: agent_id, secret };
+      });
+      bidThroughput = await measureBidThroughput(biddingContext, bidders, 5000);
+      log(`measuring dispatch to ${DISPATCH_AGENTS} SQS agents`);
+      dispatch = await measureDispatch(biddingContext, DISPATCH_AGENTS, 6000);
+    } finally {
+      sqs.destroy();
+    }
+
     // ---- Report -----------------------------------------------------------------------------
     const scans = recorder.scans;
     const totalMs = performance.now() - started;
@@ -524,7 +573,9 @@ export async function main(options: BenchOptions): Promise<number> {
       "min = theoretical minimum for the calls made and the stored item sizes (see bench/run.ts); reads of the profile are strongly consistent because the repositories read before a conditional write.",
       "GSI minimums assume index propagation is billed as standard writes (1 WCU per KB per index entry), not doubled for transactions.",
       "DynamoDB Local reports table and per-GSI capacity; GetItem and Query match the minimum exactly (so do PutItem and strongly consistent queries, in a separate probe). TransactWriteItems does not: Local doubles per-item units (GSI entries included) but counts items with identical per-item capacity once (probed: 4 puts of 300 B report 2 WCU where AWS bills 8), so multi-item transactions report less than the AWS minimum here.",
-      "A cancelled transaction returns an error without ConsumedCapacity, so retried attempts in the contention runs are counted but their cost is not reported. The 5 PutItem requests are the bid seeding for pattern 8.",
+      "A cancelled transaction returns an error without ConsumedCapacity, so retried attempts in the contention runs are counted but their cost is not reported. 5 of the PutItem requests are the bid seeding for pattern 8; the rest are bid invitations.",
+      `Bid throughput: ${BIDDERS} signed BIDs per path per round, ${bidThroughput.concurrency} in flight, each path on fresh INVITED bid items of its own task, paths rotated per round, after an unreported warm-up of ${Math.ceil(BIDDERS / 4)} bids per path. "worker" calls the bid service's receive() (early award stubbed); "worker via SQS" drains a bids queue on the in-process SQS emulator with ${bidThroughput.sqsPollers} pollers running the Lambda batch handler (batches of ${bidThroughput.sqsBatchSize}, records in order), timed from the first poll (messages enqueued beforehand); "floor" sends acceptBid's TransactWriteItems straight through the DocumentClient. Retried = worker messages that threw and were handed over again / floor transactions cancelled by TransactionConflict and resent.`,
+      'Dispatch: t0 is just before tasks.create(); dispatch() is called directly (on AWS the table stream invokes it). "Last enqueued" is the newest BID_REQUEST\'s SentTimestamp after t0; "All confirmed" is when ReceiveMessage had found every queue\'s message (type, task and signature checked), after dispatch() returned. The emulator runs in this process and shares its CPU; its ApproximateNumberOfMessages counts in-flight messages, so receipt is checked by ReceiveMessage instead.',
     ];
     const result = {
       dynamodbLocal: local.endpoint,
@@ -534,6 +585,8 @@ export async function main(options: BenchOptions): Promise<number> {
       requestsByOperation: Object.fromEntries(recorder.totals),
       patterns,
       contention,
+      bidThroughput,
+      dispatch,
       scale: {
         phaseA: { agents: options.baseAgents, method: "agent service register()", ms: phaseAMs },
         phaseB: { agents: needed, method, detail: seedDetail, ms: seedMs, projectedServiceMs: projectedMs },
@@ -643,6 +696,11 @@ export async function main(options: BenchOptions): Promise<number> {
         `         next ${needed.toLocaleString("en-US")} via ${seedDetail}: ${ms(seedMs)} (the service was projected at ${ms(projectedMs)})`,
       );
 
+      out.push(
+        heading("Bid pipeline: bids accepted per second, worker vs direct-write floor; dispatch latency"),
+      );
+      out.push(...renderBidding(bidThroughput, dispatch));
+
       out.push(heading("Scans"));
       out.push(
         `Scan requests: ${scans}${scans === 0 ? " (none)" : "  <-- FAIL"}   requests by operation: ${[...recorder.totals].map(([k, v]) => `${k} ${v}`).join(", ")}`,
@@ -655,6 +713,10 @@ export async function main(options: BenchOptions): Promise<number> {
     return scans === 0 ? 0 : 1;
   } finally {
     for (const client of clients) client.destroy();
+    if (sqsLocal) {
+      log("stopping the SQS emulator");
+      await sqsLocal.stop();
+    }
     log("stopping DynamoDB Local");
     await local.stop();
   }

@@ -25,6 +25,12 @@
  *   profile read before a conditional write is included), so it checks the reported numbers
  *   rather than proposing a different design.
  *
+ * The bid pipeline section (bench/bidding.ts) also starts the SQS emulator in this process and
+ * reports, side by side in the same run: bids accepted per second through the bid worker (directly
+ * and through a bids queue) against the floor of sending acceptBid's own TransactWriteItems straight
+ * through the SDK, as per-round ratios; and the time from task creation until every one of 100
+ * capable agents' queues holds its BID_REQUEST.
+ *
  * The run fails (exit 1) if any Scan was sent.
  */
 

@@ -42,9 +42,10 @@ export function createBiddingRepository({
           .patch({ task_id: taskId, agent_id: agentId })
           .set({ ...fields, answered_at: at, updated_at: at })
           // Standard queues can deliver an older copy after a newer answer: the newest send wins.
+          // Parenthesised: ElectroDB ANDs its own existence checks in front of this clause.
           .where(
             (attr, { notExists, lte }) =>
-              `${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)}`,
+              `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`,
           )
           .commit(),
       ])

@@ -1,0 +1,770 @@
+/**
+ * The bid pipeline's two figures, measured on DynamoDB Local and the in-process SQS emulator:
+ *
+ * 1. Bids accepted per second through the bid worker (the real bid service, called directly and,
+ *    separately, fed from a bids queue through the Lambda batch handler) beside a floor: the same
+ *    TransactWriteItems that `acceptBid` sends, issued straight through the DocumentClient. Every path
+ *    answers fresh INVITED bid items of its own task, at the same concurrency, and the paths alternate
+ *    over several rounds so drift on a noisy machine lands on all of them; ratios are per round.
+ * 2. Time from task creation to every capable agent's queue holding its BID_REQUEST, with the real
+ *    dispatch service, repositories and SQS endpoint sender.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
+import type { MarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
+import { createSqsEndpointSender } from "../src/adapters/endpoints/sqs-endpoint-sender.js";
+import type { AgentService } from "../src/domain/agents/agent.service.js";
+import { type BidInput, type BidReceipt, createBidService } from "../src/domain/bidding/bid.service.js";
+import {
+  createDispatchService,
+  DEFAULT_DISPATCH_CONCURRENCY,
+  type DispatchSummary,
+} from "../src/domain/bidding/dispatch.service.js";
+import { SIGNATURE_ATTRIBUTE } from "../src/domain/bidding/messages.js";
+import { signBody, verifyBodySignature } from "../src/domain/bidding/signing.js";
+import type { TaskService } from "../src/domain/tasks/task.service.js";
+import { createSqsEventSource } from "../src/local/sqs-event-source.js";
+import { createObservability } from "../src/observability.js";
+import type { AgentRepository } from "../src/ports/agent-repository.js";
+import type { TaskRepository } from "../src/ports/task-repository.js";
+import { createBidBatchHandler } from "../src/workers/bid-worker.js";
+import { type CallRecord, type CallRecorder, reportedUnits } from "./capture.js";
+import { forEachConcurrent, issueUrl } from "./fixtures.js";
+import { ms, renderTable } from "./report.js";
+
+/** Requests in flight on every path of figure 1 (DynamoDB Local and Node share 2 cores). */
+export const BID_CONCURRENCY = 16;
+/** Rounds of figure 1; each runs every path once, in a rotated order. */
+export const BID_ROUNDS = 5;
+/** Figure 2: dispatch runs (a new task each time, the same 100 agents and queues). */
+export const DISPATCH_RUNS = 3;
+/** A bid message the bid service could not settle (it threw) is handed over again, as SQS would. */
+const MAX_REDELIVERIES = 10;
+/** Far enough ahead that every message is on time. */
+const BID_DEADLINE = "2099-01-01T00:00:00.000Z";
+
+export interface Bidder {
+  id: string;
+  secret: string;
+}
+
+export interface BiddingBenchContext {
+  recorder: CallRecorder;
+  service: MarketplaceService;
+  /** The recorded DocumentClient the repositories use; the floor sends through it too. */
+  doc: DynamoDBDocumentClient;
+  tableName: string;
+  agentRepo: AgentRepository;
+  taskRepo: TaskRepository;
+  agents: AgentService;
+  tasks: TaskService;
+  sqs: SQSClient;
+  log: (message: string) => void;
+}
+
+type BidPath = "worker" | "worker via SQS" | "floor";
+
+export interface BidRun {
+  round: number;
+  path: BidPath;
+  bids: number;
+  accepted: number;
+  /** Bid messages that threw (worker) or transactions cancelled by a conflict (floor), then retried. */
+  retried: number;
+  ms: number;
+  bidsPerSecond: number;
+  dynamoCalls: number;
+  callsPerBid: number;
+  callsByOperation: Record<string, number>;
+  /** Stored ACCEPTED bid items on the round's task afterwards (read back unrecorded). */
+  storedAccepted: number;
+  reportedWcu: number;
+}
+
+export interface BidThroughputResult {
+  bidders: number;
+  concurrency: number;
+  sqsPollers: number;
+  sqsBatchSize: number;
+  runs: BidRun[];
+  /** worker / floor bids per second, per round. */
+  ratios: Array<{ round: number; worker: number; sqs: number }>;
+  medianRatio: { worker: number; sqs: number };
+  /** Whether the floor's request has acceptBid's recorded expressions, names, keys and placeholders. */
+  floorMatchesAcceptBid: { identical: boolean; differences: string[] };
+  acceptBidRequest: { conditionCheck: string; updateCondition: string };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+const byOperation = (calls: CallRecord[]) => {
+  const counts: Record<string, number> = {};
+  for (const call of calls) counts[call.command] = (counts[call.command] ?? 0) + 1;
+  return counts;
+};
+
+export const formatOperations = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .map(([op, n]) => `${op} ${n}`)
+    .join(", ");
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
+
+interface BidFields {
+  bid_amount: number;
+  estimated_completion_sec: number;
+  sent_at: string;
+}
+
+/**
+ * The TransactWriteItems `acceptBid` sends, written out by hand: a ConditionCheck that the TASK item
+ * is OPEN, and an Update of the BID item that ElectroDB's `patch` guards with attribute_exists on both
+ * keys, plus the repository's newest-send-wins condition on `sent_at`. The expression strings are
+ * ElectroDB's, verbatim (AND binds tighter than OR, so the existence test only guards the first
+ * branch; `sent_at <= :v` is false on a missing item anyway). Checked against a recorded request.
+ */
+function floorRequest(table: string, taskId: string, agentId: string, bid: BidFields, at: string) {
+  return {
+    TransactItems: [
+      {
+        ConditionCheck: {
+          Key: { PK: `TASK#${taskId}`, SK: "TASK" },
+          TableName: table,
+          ConditionExpression: "#status = :status0",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":status0": "OPEN" },
+        },
+      },
+      {
+        Update: {
+          UpdateExpression:
+            "SET #status = :status_u0, #bid_amount = :bid_amount_u0, #estimated_completion_sec = :estimated_completion_sec_u0, #sent_at = :sent_at_u0, #answered_at = :answered_at_u0, #updated_at = :updated_at_u0, #task_id = :task_id_u0, #agent_id = :agent_id_u0, #__edb_e__ = :__edb_e___u0, #__edb_v__ = :__edb_v___u0",
+          ExpressionAttributeNames: {
+            "#PK": "PK",
+            "#SK": "SK",
+            "#sent_at": "sent_at",
+            "#status": "status",
+            "#bid_amount": "bid_amount",
+            "#estimated_completion_sec": "estimated_completion_sec",
+            "#answered_at": "answered_at",
+            "#updated_at": "updated_at",
+            "#task_id": "task_id",
+            "#agent_id": "agent_id",
+            "#__edb_e__": "__edb_e__",
+            "#__edb_v__": "__edb_v__",
+          },
+          ExpressionAttributeValues: {
+            ":sent_at0": bid.sent_at,
+            ":status_u0": "ACCEPTED",
+            ":sent_at_u0": bid.sent_at,
+            ":bid_amount_u0": bid.bid_amount,
+            ":estimated_completion_sec_u0": bid.estimated_completion_sec,
+            ":answered_at_u0": at,
+            ":updated_at_u0": at,
+            ":task_id_u0": taskId,
+            ":agent_id_u0": agentId,
+            ":__edb_e___u0": "bid",
+            ":__edb_v___u0": "1",
+          },
+          TableName: table,
+          Key: { PK: `TASK#${taskId}`, SK: `BID#${agentId}` },
+          ConditionExpression:
+            "attribute_exists(#PK) AND attribute_exists(#SK) AND (attribute_not_exists(#sent_at) OR #sent_at <= :sent_at0)",
+        },
+      },
+    ],
+  };
+}
+
+/** An update expression with the clauses of each action (SET, REMOVE, ...) in sorted order. */
+function canonicalUpdate(expression: string): string {
+  return expression
+    .trim()
+    .split(/\s+(?=(?:SET|REMOVE|ADD|DELETE)\s)/)
+    .map((part) => {
+      const [verb = "", ...rest] = part.split(" ");
+      return `${verb} ${rest.join(" ").split(/,\s*/).sort().join(", ")}`;
+    })
+    .sort()
+    .join(" ");
+}
+
+/**
+ * Differences between two TransactWriteItems requests in everything but the values of time
+ * placeholders (`*_at*`), which differ by construction, and the order of SET clauses: action kinds
+ * and order, tables, keys, expressions, attribute names, placeholder names and all other values.
+ */
+function requestDifferences(recorded: Record<string, unknown>, floor: Record<string, unknown>): string[] {
+  const normalise = (request: Record<string, unknown>) =>
+    ((request.TransactItems as Array<Record<string, Record<string, unknown>>> | undefined) ?? []).map(
+      (action) =>
+        Object.fromEntries(
+          Object.entries(action).map(([kind, body]) => {
+            const values = (body.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+            const sortedValues = Object.fromEntries(
+              Object.keys(values)
+                .sort()
+                .map((k) => [k, /_at/.test(k) ? "<time>" : values[k]]),
+            );
+            const names = (body.ExpressionAttributeNames ?? {}) as Record<string, unknown>;
+            const sortedNames = Object.fromEntries(
+              Object.keys(names)
+                .sort()
+                .map((k) => [k, names[k]]),
+            );
+            const rest = Object.fromEntries(
+              Object.keys(body)
+                .filter((k) => k !== "ExpressionAttributeValues" && k !== "ExpressionAttributeNames")
+                .sort()
+                .map((k) => [k, k === "UpdateExpression" ? canonicalUpdate(String(body[k])) : body[k]]),
+            );
+            return [
+              kind,
+              { ...rest, ExpressionAttributeNames: sortedNames, ExpressionAttributeValues: sortedValues },
+            ];
+          }),
+        ),
+    );
+  const a = normalise(recorded);
+  const b = normalise(floor);
+  const differences: string[] = [];
+  if (a.length !== b.length) differences.push(`${a.length} actions recorded, ${b.length} in the floor`);
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = JSON.stringify(a[i]);
+    const y = JSON.stringify(b[i]);
+    if (x !== y) differences.push(`action ${i}: recorded ${x} / floor ${y}`);
+  }
+  return differences;
+}
+
+function isConflict(error: unknown): boolean {
+  const e = error as { name?: string; CancellationReasons?: Array<{ Code?: string }> };
+  return (
+    e.name === "TransactionConflictException" ||
+    (e.name === "TransactionCanceledException" &&
+      (e.CancellationReasons ?? []).some((r) => r.Code === "TransactionConflict"))
+  );
+}
+
+/** Figure 1: the bid worker's throughput beside the floor of its own conditional writes. */
+export async function measureBidThroughput(
+  ctx: BiddingBenchContext,
+  bidders: Bidder[],
+  firstIssue: number,
+): Promise<BidThroughputResult> {
+  const { recorder, service, doc, tableName, agentRepo, taskRepo, tasks, sqs, log } = ctx;
+  const bidding = createBiddingRepository({ service });
+  const bidService = createBidService({
+    agents: agentRepo,
+    bidding,
+    awards: { awardIfDue: async () => {} },
+  });
+  let issue = firstIssue;
+
+  /** A fresh OPEN task (with bid window) with every bidder of `group` invited: fresh INVITED bid items. */
+  const freshTask = async (title: string, group: Bidder[]) => {
+    const ids = group.map((b) => b.id);
+    const taskId = issueUrl(issue++);
+    await tasks.create({
+      task_id: taskId,
+      title,
+      required_capabilities: ["python"],
+      budget: 100,
+      bid_deadline: BID_DEADLINE,
+    });
+    const invited = await bidding.invite(taskId, ids);
+    if (invited.length !== ids.length) throw new Error(`invited ${invited.length} of ${ids.length}`);
+    return taskId;
+  };
+  const bidFor = (i: number) => ({ bid_amount: 10 + (i % 50), estimated_completion_sec: 3600 + i });
+  const messagesFor = (taskId: string, group: Bidder[]) =>
+    group.map((b, i) => {
+      const body = JSON.stringify({ type: "BID", task_id: taskId, agent_id: b.id, ...bidFor(i) });
+      return { body, signature: signBody(b.secret, body) };
+    });
+  const storedAccepted = async (taskId: string) => {
+    const record = await taskRepo.getTaskRecord(taskId, { consistent: true });
+    return record?.bids.filter((b) => b.status === "ACCEPTED").length ?? 0;
+  };
+
+  // The bids queue for the SQS path. The visibility timeout outlasts any batch here: a shorter one
+  // lets the emulator hand out a message again while its batch is still being processed.
+  const { QueueUrl: bidsQueueUrl } = await sqs.send(
+    new CreateQueueCommand({ QueueName: "agentforge-bench-bids", Attributes: { VisibilityTimeout: "30" } }),
+  );
+  if (!bidsQueueUrl) throw new Error("the SQS emulator returned no queue URL");
+  const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
+  const SQS_BATCH = 10;
+  /** Message ids the worker settled (a receipt, not a throw), so a redelivered copy counts once. */
+  const sqsSettled = new Set<string>();
+  let sqsAccepted = 0;
+  let sqsThrown = 0;
+  const countingService = {
+    async receive(input: BidInput): Promise<BidReceipt> {
+      try {
+        const receipt = await bidService.receive(input);
+        sqsSettled.add(input.messageId);
+        if (receipt.status === "accepted") sqsAccepted += 1;
+        return receipt;
+      } catch (error) {
+        sqsThrown += 1;
+        throw error;
+      }
+    },
+  };
+  const source = createSqsEventSource({
+    client: sqs,
+    queueUrl: bidsQueueUrl,
+    handler: createBidBatchHandler({ bids: countingService, logger, metrics }),
+    batchSize: SQS_BATCH,
+  });
+  await source.pollOnce(); // resolves the queue ARN once, outside any measurement
+
+  let recordedAcceptBid: Record<string, unknown> | undefined;
+  let recordedFor: { taskId: string; agentId: string; bid: BidFields } | undefined;
+
+  const runWorker = async (round: number, group: Bidder[]): Promise<BidRun> => {
+    const taskId = await freshTask(`Bid throughput, worker, round ${round}`, group);
+    const sentAt = new Date().toISOString();
+    const inputs: BidInput[] = messagesFor(taskId, group).map((m) => ({
+      ...m,
+      messageId: randomUUID(),
+      sentAt,
+    }));
+    let accepted = 0;
+    let retried = 0;
+    const m = await recorder.measure(() =>
+      forEachConcurrent(inputs, BID_CONCURRENCY, async (input) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const receipt = await bidService.receive(input);
+            if (receipt.status === "accepted") accepted += 1;
+            return;
+          } catch (error) {
+            if (attempt >= MAX_REDELIVERIES) throw error;
+            retried += 1;
+          }
+        }
+      }),
+    );
+    if (!recordedAcceptBid && round > 0) {
+      const tx = m.calls.find((c) => c.command === "TransactWriteItems" && c.ok);
+      if (tx) {
+        recordedAcceptBid = tx.input;
+        const update = (tx.input.TransactItems as Array<{ Update?: { Key?: { SK?: string } } }>)[1]?.Update;
+        const agentId = update?.Key?.SK?.replace(/^BID#/, "") ?? "";
+        const i = group.findIndex((b) => b.id === agentId);
+        recordedFor = { taskId, agentId, bid: { ...bidFor(i), sent_at: sentAt } };
+      }
+    }
+    return summarise(round, "worker", inputs.length, accepted, retried, m, await storedAccepted(taskId));
+  };
+
+  const runSqs = async (round: number, group: Bidder[]): Promise<BidRun> => {
+    const taskId = await freshTask(`Bid throughput, SQS worker, round ${round}`, group);
+    const messages = messagesFor(taskId, group);
+    for (let i = 0; i < messages.length; i += 10) {
+      const { Failed = [] } = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: bidsQueueUrl,
+          Entries: messages.slice(i, i + 10).map((m, j) => ({
+            Id: String(j),
+            MessageBody: m.body,
+            MessageAttributes: { [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: m.signature } },
+          })),
+        }),
+      );
+      if (Failed.length > 0) throw new Error(`SendMessageBatch: ${Failed.length} entries failed`);
+    }
+    sqsSettled.clear();
+    sqsAccepted = 0;
+    sqsThrown = 0;
+    const giveUp = performance.now() + 60_000;
+    const m = await recorder.measure(() =>
+      Promise.all(
+        Array.from({ length: BID_CONCURRENCY }, async () => {
+          while (sqsSettled.size < messages.length) {
+            if (performance.now() > giveUp) throw new Error("the bids queue did not drain within 60 s");
+            const { received } = await source.pollOnce();
+            if (received === 0) await sleep(5);
+          }
+        }),
+      ),
+    );
+    return summarise(
+      round,
+      "worker via SQS",
+      messages.length,
+      sqsAccepted,
+      sqsThrown,
+      m,
+      await storedAccepted(taskId),
+    );
+  };
+
+  const runFloor = async (round: number, group: Bidder[]): Promise<BidRun> => {
+    const taskId = await freshTask(`Bid throughput, floor, round ${round}`, group);
+    const sentAt = new Date().toISOString();
+    let accepted = 0;
+    let retried = 0;
+    const m = await recorder.measure(() =>
+      forEachConcurrent(group, BID_CONCURRENCY, async (b, i) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const at = new Date().toISOString();
+            await doc.send(
+              new TransactWriteCommand(
+                floorRequest(tableName, taskId, b.id, { ...bidFor(i), sent_at: sentAt }, at),
+              ),
+            );
+            accepted += 1;
+            return;
+          } catch (error) {
+            if (attempt >= MAX_REDELIVERIES || !isConflict(error)) throw error;
+            retried += 1;
+          }
+        }
+      }),
+    );
+    return summarise(round, "floor", group.length, accepted, retried, m, await storedAccepted(taskId));
+  };
+
+  const summarise = (
+    round: number,
+    path: BidPath,
+    bids: number,
+    accepted: number,
+    retried: number,
+    m: { calls: CallRecord[]; ms: number },
+    stored: number,
+  ): BidRun => {
+    if (stored !== bids)
+      throw new Error(`${path}, round ${round}: ${stored} of ${bids} bids stored ACCEPTED`);
+    const reported = reportedUnits(m.calls);
+    return {
+      round,
+      path,
+      bids,
+      accepted,
+      retried,
+      ms: m.ms,
+      bidsPerSecond: accepted / (m.ms / 1000),
+      dynamoCalls: m.calls.length,
+      callsPerBid: m.calls.length / bids,
+      callsByOperation: byOperation(m.calls),
+      storedAccepted: stored,
+      reportedWcu: Object.values(reported).reduce((sum, u) => sum + u.wcu, 0),
+    };
+  };
+
+  type Path = (round: number, group: Bidder[]) => Promise<BidRun>;
+  const order: Path[] = [runWorker, runSqs, runFloor];
+  // Round 0 warms every path up (JIT, connections, Local's caches) on a quarter of the bidders.
+  for (const path of order) await path(0, bidders.slice(0, Math.ceil(bidders.length / 4)));
+  const runs: BidRun[] = [];
+  for (let round = 1; round <= BID_ROUNDS; round++) {
+    for (let k = 0; k < order.length; k++) {
+      const run = await (order[(round - 1 + k) % order.length] as Path)(round, bidders);
+      log(`  round ${round}, ${run.path}: ${run.accepted} bids in ${ms(run.ms)}`);
+      runs.push(run);
+    }
+  }
+
+  const ratios = Array.from({ length: BID_ROUNDS }, (_, i) => {
+    const rate = (path: BidPath) =>
+      runs.find((r) => r.round === i + 1 && r.path === path)?.bidsPerSecond ?? 0;
+    return {
+      round: i + 1,
+      worker: rate("worker") / rate("floor"),
+      sqs: rate("worker via SQS") / rate("floor"),
+    };
+  });
+
+  if (!recordedAcceptBid || !recordedFor) throw new Error("no committed acceptBid transaction was recorded");
+  const { taskId, agentId, bid } = recordedFor;
+  const differences = requestDifferences(
+    recordedAcceptBid,
+    floorRequest(tableName, taskId, agentId, bid, new Date().toISOString()),
+  );
+  const actions = recordedAcceptBid.TransactItems as Array<Record<string, { ConditionExpression?: string }>>;
+  return {
+    bidders: bidders.length,
+    concurrency: BID_CONCURRENCY,
+    sqsPollers: BID_CONCURRENCY,
+    sqsBatchSize: SQS_BATCH,
+    runs,
+    ratios,
+    medianRatio: { worker: median(ratios.map((r) => r.worker)), sqs: median(ratios.map((r) => r.sqs)) },
+    floorMatchesAcceptBid: { identical: differences.length === 0, differences },
+    acceptBidRequest: {
+      conditionCheck: actions[0]?.ConditionCheck?.ConditionExpression ?? "?",
+      updateCondition: actions[1]?.Update?.ConditionExpression ?? "?",
+    },
+  };
+}
+
+export interface DispatchRun {
+  run: number;
+  agents: number;
+  delivered: number;
+  failed: number;
+  createMs: number;
+  dispatchMs: number;
+  /** From just before `tasks.create` to the newest BID_REQUEST's SentTimestamp (1 ms resolution). */
+  lastEnqueuedMs: number;
+  /** From just before `tasks.create` until polling had found every BID_REQUEST. */
+  allConfirmedMs: number;
+  createCalls: Record<string, number>;
+  dispatchCalls: Record<string, number>;
+  dispatchCallsPerAgent: number;
+}
+
+export interface DispatchResult {
+  agents: number;
+  capability: string;
+  dispatchConcurrency: number;
+  registrationMs: number;
+  runs: DispatchRun[];
+  median: { dispatchMs: number; lastEnqueuedMs: number; allConfirmedMs: number };
+}
+
+/**
+ * Figure 2: registers `agents` agents sharing one capability, each with its own queue on the SQS
+ * emulator as bidding endpoint, then per run creates a task requiring that capability (t0) and runs
+ * the dispatch service; the clock stops when ReceiveMessage has found every agent's BID_REQUEST
+ * (checked for type, task and the agent's signature). Messages are deleted after the clock stops.
+ */
+export async function measureDispatch(
+  ctx: BiddingBenchContext,
+  agentCount: number,
+  firstIssue: number,
+): Promise<DispatchResult> {
+  const { recorder, service, agentRepo, taskRepo, agents, tasks, sqs, log } = ctx;
+  const capability = "bench-dispatch";
+  const queues = await Promise.all(
+    Array.from({ length: agentCount }, async (_, i) => {
+      const { QueueUrl } = await sqs.send(
+        new CreateQueueCommand({ QueueName: `agentforge-bench-agent-${String(i).padStart(3, "0")}` }),
+      );
+      if (!QueueUrl) throw new Error("the SQS emulator returned no queue URL");
+      return QueueUrl;
+    }),
+  );
+  const registered = await recorder.measure(async () => {
+    const secrets: string[] = [];
+    await forEachConcurrent(queues, BID_CONCURRENCY, async (queueUrl, i) => {
+      const { secret } = await agents.register({
+        agent_id: `bench-dispatch-${String(i).padStart(3, "0")}`,
+        capabilities: [capability],
+        cost_model: "green",
+        bidding_endpoint: queueUrl,
+      });
+      if (!secret) throw new Error(`agent ${i} was already registered`);
+      secrets[i] = secret;
+    });
+    return secrets;
+  });
+  const secrets = registered.result;
+  log(`  ${agentCount} SQS agents registered in ${ms(registered.ms)}`);
+
+  const bidsQueue = await sqs.send(new CreateQueueCommand({ QueueName: "agentforge-bench-dispatch-bids" }));
+  const dispatcher = createDispatchService({
+    agents: agentRepo,
+    bidding: createBiddingRepository({ service }),
+    tasks: taskRepo,
+    sender: createSqsEndpointSender({ client: sqs }),
+    bidsQueueUrl: bidsQueue.QueueUrl ?? "",
+  });
+
+  /** Receives each queue's message until all are found; returns the messages by queue index. */
+  const confirm = async (taskId: string): Promise<Message[]> => {
+    const found: Array<Message | undefined> = new Array(agentCount).fill(undefined);
+    const giveUp = performance.now() + 30_000;
+    while (found.some((m) => m === undefined)) {
+      if (performance.now() > giveUp) throw new Error("not every agent queue got its BID_REQUEST in 30 s");
+      const missing = found.flatMap((m, i) => (m === undefined ? [i] : []));
+      await forEachConcurrent(missing, BID_CONCURRENCY, async (i) => {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queues[i],
+            MaxNumberOfMessages: 1,
+            WaitTimeSeconds: 0,
+            MessageAttributeNames: ["All"],
+            AttributeNames: ["All"],
+          }),
+        );
+        const [message] = Messages;
+        if (!message) return;
+        const body = JSON.parse(message.Body ?? "{}") as { type?: string; task_id?: string };
+        const signature = message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
+        if (body.type !== "BID_REQUEST" || body.task_id !== taskId) {
+          throw new Error(`queue ${i}: unexpected message ${message.Body}`);
+        }
+        if (!verifyBodySignature(secrets[i] ?? "", message.Body ?? "", signature)) {
+          throw new Error(`queue ${i}: BID_REQUEST not signed with the agent's secret`);
+        }
+        found[i] = message;
+      });
+    }
+    return found as Message[];
+  };
+
+  const runs: DispatchRun[] = [];
+  for (let run = 1; run <= DISPATCH_RUNS; run++) {
+    const taskId = issueUrl(firstIssue + run - 1);
+    const wallT0 = Date.now();
+    const t0 = performance.now();
+    const created = await recorder.measure(() =>
+      tasks.create({
+        task_id: taskId,
+        title: `Dispatch to ${agentCount} agents, run ${run}`,
+        required_capabilities: [capability],
+        bid_deadline: BID_DEADLINE,
+      }),
+    );
+    const dispatched = await recorder.measure(() => dispatcher.dispatch(taskId));
+    const messages = await confirm(taskId);
+    const allConfirmedMs = performance.now() - t0;
+    const summary: DispatchSummary = dispatched.result;
+    const lastSent = Math.max(...messages.map((m) => Number(m.Attributes?.SentTimestamp ?? Number.NaN)));
+    await Promise.all(
+      messages.map((m, i) =>
+        sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queues[i],
+            Entries: [{ Id: "0", ReceiptHandle: m.ReceiptHandle }],
+          }),
+        ),
+      ),
+    );
+    if (summary.delivered !== agentCount) {
+      throw new Error(`dispatch delivered ${summary.delivered} of ${agentCount}: ${JSON.stringify(summary)}`);
+    }
+    runs.push({
+      run,
+      agents: summary.invited,
+      delivered: summary.delivered,
+      failed: summary.failed,
+      createMs: created.ms,
+      dispatchMs: dispatched.ms,
+      lastEnqueuedMs: lastSent - wallT0,
+      allConfirmedMs,
+      createCalls: byOperation(created.calls),
+      dispatchCalls: byOperation(dispatched.calls),
+      dispatchCallsPerAgent: dispatched.calls.length / agentCount,
+    });
+    log(
+      `  dispatch run ${run}: ${summary.delivered} delivered, all confirmed ${ms(allConfirmedMs)} after t0`,
+    );
+  }
+  return {
+    agents: agentCount,
+    capability,
+    dispatchConcurrency: DEFAULT_DISPATCH_CONCURRENCY,
+    registrationMs: registered.ms,
+    runs,
+    median: {
+      dispatchMs: median(runs.map((r) => r.dispatchMs)),
+      lastEnqueuedMs: median(runs.map((r) => r.lastEnqueuedMs)),
+      allConfirmedMs: median(runs.map((r) => r.allConfirmedMs)),
+    },
+  };
+}
+
+/** Text report of both figures. */
+export function renderBidding(bid: BidThroughputResult, dispatch: DispatchResult): string[] {
+  const out: string[] = [];
+  out.push(
+    renderTable(
+      ["Round", "Path", "Bids", "Accepted", "Retried", "Wall", "Bids/s", "DDB calls/bid", "WCU rep", "Calls"],
+      bid.runs.map((r) => [
+        String(r.round),
+        r.path,
+        String(r.bids),
+        String(r.accepted),
+        String(r.retried),
+        ms(r.ms),
+        r.bidsPerSecond.toFixed(0),
+        r.callsPerBid.toFixed(2),
+        String(r.reportedWcu),
+        formatOperations(r.callsByOperation),
+      ]),
+    ),
+  );
+  out.push(
+    `\nRatio to the floor (bids/s ÷ floor writes/s, same round): ${bid.ratios
+      .map((r) => `round ${r.round}: worker ${r.worker.toFixed(2)}, via SQS ${r.sqs.toFixed(2)}`)
+      .join("; ")}`,
+  );
+  out.push(
+    `Median ratio: worker/floor ${bid.medianRatio.worker.toFixed(2)}, worker via SQS/floor ${bid.medianRatio.sqs.toFixed(2)}`,
+  );
+  const paths: BidPath[] = ["worker", "worker via SQS", "floor"];
+  out.push(
+    `Median bids/s: ${paths
+      .map(
+        (p) => `${p} ${median(bid.runs.filter((r) => r.path === p).map((r) => r.bidsPerSecond)).toFixed(0)}`,
+      )
+      .join(", ")}`,
+  );
+  out.push(
+    `Floor request vs acceptBid's recorded TransactWriteItems: ${
+      bid.floorMatchesAcceptBid.identical
+        ? "identical tables, keys, expressions, names and placeholders"
+        : `DIFFERENT\n    ${bid.floorMatchesAcceptBid.differences.join("\n    ")}`
+    }`,
+  );
+  out.push(
+    `  ConditionCheck TASK: ${bid.acceptBidRequest.conditionCheck}\n  Update BID:          ${bid.acceptBidRequest.updateCondition}`,
+  );
+
+  out.push(
+    `\nDispatch: ${dispatch.agents} agents with capability "${dispatch.capability}", each with its own queue on the SQS emulator; dispatch concurrency ${dispatch.dispatchConcurrency}`,
+  );
+  out.push(
+    renderTable(
+      [
+        "Run",
+        "Invited",
+        "Delivered",
+        "Create task",
+        "dispatch()",
+        "Last enqueued",
+        "All confirmed",
+        "DDB calls/agent",
+      ],
+      dispatch.runs.map((r) => [
+        String(r.run),
+        String(r.agents),
+        String(r.delivered),
+        ms(r.createMs),
+        ms(r.dispatchMs),
+        ms(r.lastEnqueuedMs),
+        ms(r.allConfirmedMs),
+        r.dispatchCallsPerAgent.toFixed(2),
+      ]),
+    ),
+  );
+  const last = dispatch.runs.at(-1);
+  if (last) {
+    out.push(
+      `Median: dispatch() ${ms(dispatch.median.dispatchMs)}, last BID_REQUEST enqueued ${ms(dispatch.median.lastEnqueuedMs)} after t0, all confirmed ${ms(dispatch.median.allConfirmedMs)} after t0`,
+    );
+    out.push(`Calls per run: create task ${formatOperations(last.createCalls)}`);
+    out.push(`               dispatch()  ${formatOperations(last.dispatchCalls)}`);
+  }
+  return out;
+}
