@@ -1,9 +1,9 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import type { BidReceipt, BidService } from "../domain/bidding/bid.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../domain/bidding/messages.js";
+import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 
 export const BID_METRICS = {
   accepted: "BidsAccepted",
@@ -109,23 +109,7 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
   };
 }
 
-/**
- * The bids queue's batch handler: Powertools batch processing with partial batch responses, so a
- * failed record fails only itself. Lambda and the local stack run this same function.
- */
+/** The queue's batch handler: see {@link createInOrderSqsBatchHandler}. */
 export function createBidBatchHandler(options: BidWorkerOptions) {
-  const recordHandler = createBidRecordHandler(options);
-  const processor = new BatchProcessor(EventType.SQS);
-  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    try {
-      // In order, not in parallel: an agent that sends a bid and then a better one in the same batch
-      // means the later one, and its bid item must end up holding it.
-      return await processPartialResponse(event, recordHandler, processor, {
-        processInParallel: false,
-        ...(context ? { context } : {}),
-      });
-    } finally {
-      if (options.metrics.hasStoredMetrics()) options.metrics.publishStoredMetrics();
-    }
-  };
+  return createInOrderSqsBatchHandler(createBidRecordHandler(options), options.metrics);
 }

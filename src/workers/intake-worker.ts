@@ -1,9 +1,9 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { type IntakeMessage, intakeMessageSchema } from "../domain/webhooks/intake-message.js";
 import type { Effect, WebhookService } from "../domain/webhooks/webhook.service.js";
+import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 
 export const INTAKE_METRICS = {
   processed: "WebhookDeliveriesProcessed",
@@ -95,23 +95,7 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
   };
 }
 
-/**
- * The intake queue's batch handler: Powertools batch processing with partial batch responses, so a
- * failed record fails only itself. Lambda and the local stack run this same function.
- */
+/** The queue's batch handler: see {@link createInOrderSqsBatchHandler}. */
 export function createIntakeBatchHandler(options: IntakeWorkerOptions) {
-  const recordHandler = createIntakeRecordHandler(options);
-  const processor = new BatchProcessor(EventType.SQS);
-  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    try {
-      // In order, not in parallel: GitHub sends a task's events in order, and keeping that order within
-      // a batch avoids needless superseding ledger entries (results would be correct either way).
-      return await processPartialResponse(event, recordHandler, processor, {
-        processInParallel: false,
-        ...(context ? { context } : {}),
-      });
-    } finally {
-      options.metrics.publishStoredMetrics();
-    }
-  };
+  return createInOrderSqsBatchHandler(createIntakeRecordHandler(options), options.metrics);
 }
