@@ -60,27 +60,30 @@ export async function useTestQueue(purpose = "intake"): Promise<TestQueue> {
     client.destroy();
   });
 
-  async function drain(): Promise<Message[]> {
-    const received: Message[] = [];
-    for (;;) {
-      const { Messages = [] } = await client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 0,
-          MessageAttributeNames: ["All"],
-        }),
-      );
-      if (Messages.length === 0) return received;
-      received.push(...Messages);
-      await client.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-        }),
-      );
-    }
-  }
+  const drain = () => drainQueue(client, queueUrl);
 
   return { endpoint, client, queueUrl, dlqUrl, drain };
+}
+
+/** Receives and deletes every message currently visible on a queue, attributes included, as a consumer would. */
+export async function drainQueue(client: SQSClient, queueUrl: string): Promise<Message[]> {
+  const received: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    if (Messages.length === 0) return received;
+    received.push(...Messages);
+    await client.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
+  }
 }

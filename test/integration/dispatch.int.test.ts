@@ -30,7 +30,7 @@ import { NotFoundError } from "../../src/domain/errors.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
-import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
+import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
  * Bid dispatch against DynamoDB Local and the SQS emulator. Agents are real consumers: each SQS agent
@@ -103,27 +103,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
   }
 
   /** Receives and deletes everything on an agent's queue, as the agent would. */
-  async function consume(queueUrl: string): Promise<Message[]> {
-    const received: Message[] = [];
-    for (;;) {
-      const { Messages = [] } = await bids.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 0,
-          MessageAttributeNames: ["All"],
-        }),
-      );
-      if (Messages.length === 0) return received;
-      received.push(...Messages);
-      await bids.client.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-        }),
-      );
-    }
-  }
+  const consume = (queueUrl: string): Promise<Message[]> => drainQueue(bids.client, queueUrl);
 
   /** An agent on its own new SQS queue, registered through the agent service. */
   async function sqsAgent(name: string, capabilities: string[]) {
