@@ -1,5 +1,6 @@
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createAgentRepository } from "../src/adapters/dynamo/agent.repository.js";
+import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../src/adapters/dynamo/client.js";
 import { createMarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
 import { createTableInput, TABLE } from "../src/adapters/dynamo/table-definition.js";
@@ -128,6 +129,7 @@ export async function main(options: BenchOptions): Promise<number> {
     await side.send(new CreateTableCommand(createTableInput(tableName)));
     const service = createMarketplaceService({ client: doc, table: tableName });
     const taskRepo = createTaskRepository({ service });
+    const biddingRepo = createBiddingRepository({ service });
     const agentRepo = createAgentRepository({ service });
     const agents = createAgentService({
       agents: agentRepo,
@@ -135,8 +137,9 @@ export async function main(options: BenchOptions): Promise<number> {
     });
     const ledger = createLedgerService({ tasks: taskRepo });
     const tasks = createTaskService({ tasks: taskRepo });
-    // Only a task's awardee can be credited with an outcome; bidding is not built yet, so award directly.
+    // Only a task's awardee can be credited with an outcome; these tasks are awarded directly.
     const award = async (task_id: string, agent_id: string): Promise<void> => {
+      await biddingRepo.beginClosing(task_id);
       await taskRepo.createAward({ task_id, agent_id, bid_amount: 20, status: "AWARDED" });
     };
     const sizer = new ItemSizer(side, tableName);

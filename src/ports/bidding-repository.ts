@@ -50,7 +50,13 @@ export interface BiddingRepository {
    */
   recordCostReport(taskId: string, agentId: string, actualCost: number): Promise<void>;
 
-  /** OPEN → NO_BIDS; `false` when the task was no longer OPEN. The bid window stays (see below). */
+  /**
+   * OPEN → CLOSING: stops taking bids so the award ranks a final set. `false` when the task was not
+   * OPEN (another run got there first, or it is decided).
+   */
+  beginClosing(taskId: string): Promise<boolean>;
+
+  /** CLOSING → NO_BIDS; `false` when the task was not CLOSING. The bid window stays (see below). */
   closeWithoutBids(taskId: string): Promise<boolean>;
 
   /**

@@ -26,8 +26,8 @@ export interface TaskRepository {
   applyEvidence(taskId: string, patch: EvidencePatch): Promise<Task | undefined>;
 
   /**
-   * Writes the task's one award and moves the task to AWARDED or PENDING_APPROVAL, in one
-   * transaction. The bid window stays until the award's notices are delivered (the award service
+   * Writes the task's one award and moves the task from CLOSING to AWARDED or PENDING_APPROVAL, in
+   * one transaction that also checks the winner is still active and not kill-switched. The bid window stays until the award's notices are delivered (the award service
    * closes it), so the sweeper keeps visiting a task whose notices a crash left unsent. Throws ConflictError if the task already has an award or is no longer OPEN.
    */
   createAward(award: NewAward): Promise<Award>;

@@ -3,6 +3,7 @@ import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from "@aw
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, inject } from "vitest";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import type { RetryOptions } from "../../src/adapters/dynamo/dynamo-errors.js";
 import {
@@ -14,6 +15,7 @@ import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.
 import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
+import type { NewAward } from "../../src/domain/tasks/task.types.js";
 
 export interface TestTable {
   tableName: string;
@@ -55,9 +57,18 @@ export function servicesFor(table: TestTable, now?: () => Date, retry?: RetryOpt
     ...(now ? { now } : {}),
     ...(retry ? { retry } : {}),
   });
+  const bidding = createBiddingRepository({ service: table.service, ...(now ? { now } : {}) });
   return {
     agentRepo,
     taskRepo,
+    /**
+     * Awards a task directly, as the award service would after closing its bidding (OPEN → CLOSING):
+     * for tests of what happens after an award, without running a bidding round.
+     */
+    award: async (input: NewAward) => {
+      await bidding.beginClosing(input.task_id);
+      return taskRepo.createAward(input);
+    },
     agents: createAgentService({ agents: agentRepo, endpointPolicy: { allowLoopback: true } }),
     ledger: createLedgerService({ tasks: taskRepo }),
     tasks: createTaskService({ tasks: taskRepo }),

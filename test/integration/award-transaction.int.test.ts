@@ -33,13 +33,14 @@ describe("the award transaction", () => {
     return { url, agentId: agent.agent_id, bidding };
   }
 
-  it("refuses to award a bid that was revised after it was ranked, writing nothing", async () => {
+  it("refuses to award a bid that is not the one ranked, writing nothing", async () => {
     const { url, agentId, bidding } = await taskWithBid();
     await bidding.acceptBid(url, agentId, {
       bid_amount: 70,
       estimated_completion_sec: 60,
       sent_at: "2030-01-01T00:00:02.000Z",
     });
+    await bidding.beginClosing(url);
 
     const stale = services.taskRepo.createAward({
       task_id: url,
@@ -52,12 +53,13 @@ describe("the award transaction", () => {
     await expect(stale).rejects.toThrow(ConflictError);
     await expect(stale).rejects.toMatchObject({ details: { reason: "BID_CHANGED" } });
     const record = await services.tasks.get(url);
-    expect(record.task.status).toBe("OPEN");
+    expect(record.task.status).toBe("CLOSING");
     expect(record.award).toBeUndefined();
   });
 
   it("awards exactly once when runs race, and never from a task that left OPEN", async () => {
-    const { url, agentId } = await taskWithBid();
+    const { url, agentId, bidding } = await taskWithBid();
+    await bidding.beginClosing(url);
     const award = () =>
       services.taskRepo.createAward({
         task_id: url,
@@ -74,5 +76,28 @@ describe("the award transaction", () => {
       results.filter((r) => r.status === "rejected").every((r) => r.reason instanceof ConflictError),
     ).toBe(true);
     expect((await services.tasks.get(url)).award).toMatchObject({ agent_id: agentId, bid_amount: 50 });
+  });
+
+  it("once closing, the task takes no more bids, and a kill-switched winner cannot be awarded", async () => {
+    const { url, agentId, bidding } = await taskWithBid();
+    await bidding.beginClosing(url);
+
+    const late = bidding.acceptBid(url, agentId, {
+      bid_amount: 10,
+      estimated_completion_sec: 60,
+      sent_at: "2030-01-01T00:00:03.000Z",
+    });
+    await expect(late).rejects.toMatchObject({ details: { reason: "BIDDING_CLOSED" } });
+    await services.agents.setKillSwitch(agentId, true);
+    const award = services.taskRepo.createAward({
+      task_id: url,
+      agent_id: agentId,
+      bid_amount: 50,
+      status: "AWARDED",
+      bid_sent_at: "2030-01-01T00:00:01.000Z",
+    });
+
+    await expect(award).rejects.toMatchObject({ details: { reason: "BID_CHANGED" } });
+    expect((await services.tasks.get(url)).award).toBeUndefined();
   });
 });

@@ -75,7 +75,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
         title: "seed",
         required_capabilities: ["python"],
       });
-      await services.taskRepo.createAward({
+      await services.award({
         task_id: taskId,
         agent_id: agentId,
         bid_amount: 10,
@@ -291,7 +291,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bid(taskId, "newcomer", 12);
     clock = new Date(deadline);
     // The award run committed, delivered one rejection, failed another, then crashed.
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: taskId,
       agent_id: agents.veteran.id,
       bid_amount: 10,
@@ -514,7 +514,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bid(taskId, "veteran", 12);
     await bid(taskId, "mediocre", 9);
     // The deciding run committed the award and died before sending anything.
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: taskId,
       agent_id: agents.mediocre.id,
       bid_amount: 9,

@@ -366,7 +366,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
     const url = await openTask([winner, loser]);
     await send(bid(url, winner, 80), { secret: winner.secret });
     await work();
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: winner.id,
       bid_amount: 80,

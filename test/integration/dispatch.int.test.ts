@@ -268,9 +268,10 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     const cap = uniqueCap("java");
     const agent = await sqsAgent("would-bid", [cap]);
     const noBids = await openTask([cap]);
+    await bidding.beginClosing(noBids.task_id);
     await bidding.closeWithoutBids(noBids.task_id);
     const awarded = await openTask([cap]);
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: awarded.task_id,
       agent_id: agent.agentId,
       bid_amount: 10,

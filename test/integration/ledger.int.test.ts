@@ -26,7 +26,7 @@ describe("outcome ledger on DynamoDB Local", () => {
   async function newTask(agentId: string): Promise<string> {
     const url = issueUrl();
     await services.tasks.create({ task_id: url, title: `Task ${url}`, required_capabilities: ["python"] });
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: agentId,
       bid_amount: 10,

@@ -51,7 +51,7 @@ describe("REST API over DynamoDB Local", () => {
     api = createRestApi({ ...services, apiToken: async () => TOKEN, logger });
     await services.agents.register(agent);
     await services.tasks.create({ task_id: url, title: "Read me", required_capabilities: ["python"] });
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: agent.agent_id,
       bid_amount: 12,

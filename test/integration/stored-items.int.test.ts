@@ -103,7 +103,7 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
       required_capabilities: ["python"],
     });
 
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: "ledger-agent",
       bid_amount: 12.5,

@@ -119,7 +119,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     expect((await send("issues", payload)).statusCode).toBe(202);
     await work();
     const url: string = payload.issue.html_url;
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: agent.agent_id,
       bid_amount: 20,

@@ -1,4 +1,4 @@
-import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import examples from "@octokit/webhooks-examples";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
@@ -78,7 +78,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const payload = issuePayload("opened", ["agentforge", "cap:python"]);
     await webhooks.process(message("issues", payload));
     const url: string = payload.issue.html_url;
-    await services.taskRepo.createAward({
+    await services.award({
       task_id: url,
       agent_id: agent.agent_id,
       bid_amount: bidAmount,
@@ -378,12 +378,20 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const payload = issuePayload("opened", ["agentforge", "cap:python"]);
     await webhooks.process(message("issues", payload));
     const url: string = payload.issue.html_url;
-    await services.taskRepo.createAward({
+    await services.agents.register(agentInput({ agent_id: "deleted-agent" }));
+    await services.award({
       task_id: url,
       agent_id: "deleted-agent",
       bid_amount: 5,
       status: "AWARDED",
     });
+    // Ops removed the profile after the award (there is no API for it: a raw delete).
+    await table.raw.send(
+      new DeleteItemCommand({
+        TableName: table.tableName,
+        Key: { PK: { S: "AGENT#deleted-agent" }, SK: { S: "PROFILE" } },
+      }),
+    );
     const delivery = closed(url, "2025-07-01T11:00:00Z");
 
     const result = await webhooks.process(delivery);

@@ -159,12 +159,26 @@ export function createBiddingRepository({
       }
     },
 
+    async beginClosing(taskId) {
+      try {
+        await tasks
+          .patch({ task_id: taskId })
+          .set({ status: "CLOSING", updated_at: now().toISOString() })
+          .where((attr, { eq }) => eq(attr.status, "OPEN"))
+          .go();
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    },
+
     async closeWithoutBids(taskId) {
       try {
         await tasks
           .patch({ task_id: taskId })
           .set({ status: "NO_BIDS", updated_at: now().toISOString() })
-          .where((attr, { eq }) => eq(attr.status, "OPEN"))
+          .where((attr, { eq }) => eq(attr.status, "CLOSING"))
           .go();
         return true;
       } catch (error) {

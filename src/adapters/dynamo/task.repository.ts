@@ -247,7 +247,7 @@ export function createTaskRepository({
       const { bid_sent_at: bidSentAt, ...fields } = input;
       const award: Award = { type: "AWARD", ...fields, awarded_at: awardedAt };
       const result = await service.transaction
-        .write(({ award: awards, task, bid }) => [
+        .write(({ award: awards, task, bid, agentProfile }) => [
           awards.create({ ...fields, awarded_at: awardedAt }).commit(),
           task
             .patch({ task_id: input.task_id })
@@ -255,7 +255,12 @@ export function createTaskRepository({
               status: input.status === "AWARDED" ? "AWARDED" : "PENDING_APPROVAL",
               updated_at: awardedAt,
             })
-            .where((attr, { eq }) => eq(attr.status, "OPEN"))
+            .where((attr, { eq }) => eq(attr.status, "CLOSING"))
+            .commit(),
+          // The winner must still be eligible when the award commits, not only when it was ranked.
+          agentProfile
+            .check({ agent_id: input.agent_id })
+            .where((attr, { eq }) => `${eq(attr.status, "active")} AND ${eq(attr.kill_switch_active, false)}`)
             .commit(),
           ...(bidSentAt === undefined
             ? []
@@ -268,14 +273,19 @@ export function createTaskRepository({
         ])
         .go();
       if (!result.canceled) return award;
-      const [awardWrite, taskWrite, bidCheck] = result.data as Array<{ code: string }>;
+      const [awardWrite, taskWrite, profileCheck, bidCheck] = result.data as Array<{ code: string }>;
       if (awardWrite?.code === "ConditionalCheckFailed") {
         throw new ConflictError(`Task ${input.task_id} already has an award`);
       }
       if (taskWrite?.code === "ConditionalCheckFailed") {
         const task = await getTask(input.task_id);
         if (!task) throw new NotFoundError("task", input.task_id);
-        throw new ConflictError(`Task ${input.task_id} is ${task.status}, not OPEN`);
+        throw new ConflictError(`Task ${input.task_id} is ${task.status}, not CLOSING`);
+      }
+      if (profileCheck?.code === "ConditionalCheckFailed") {
+        throw new ConflictError(`BID_CHANGED: ${input.agent_id} is no longer eligible`, {
+          reason: "BID_CHANGED",
+        });
       }
       if (bidCheck?.code === "ConditionalCheckFailed") {
         throw new ConflictError(`BID_CHANGED: ${input.agent_id} revised its bid on ${input.task_id}`, {

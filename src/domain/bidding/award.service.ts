@@ -349,7 +349,14 @@ export function createAwardService({
     at: Date,
     decidedAt: number,
   ): Promise<void> {
-    if (record.task.status === "OPEN") return;
+    // Undecided, or awaiting approval: the window stays so the sweeper heals the notices that follow.
+    if (
+      record.task.status === "OPEN" ||
+      record.task.status === "CLOSING" ||
+      record.task.status === "PENDING_APPROVAL"
+    ) {
+      return;
+    }
     const sent = new Map(results.map((r) => [r.agent_id, r.status]));
     const stored = new Map(record.bids.map((bid) => [bid.agent_id, bid.notice_status]));
     const undelivered = planned.filter(
@@ -377,11 +384,18 @@ export function createAwardService({
     const record = await readRecord(taskId);
     if (!record) return { kind: "NOT_FOUND", task_id: taskId };
     const { task } = record;
-    if (task.status !== "OPEN") {
+    if (task.status !== "OPEN" && task.status !== "CLOSING") {
       const notices = await sendNotices(record, at, false);
       return { kind: "SETTLED", task_id: taskId, status: task.status, notices };
     }
-    if (!deadlinePassed(task, at) && !allAnswered(record.bids)) return { kind: "NOT_DUE", task_id: taskId };
+    if (task.status === "OPEN") {
+      if (!deadlinePassed(task, at) && !allAnswered(record.bids)) return { kind: "NOT_DUE", task_id: taskId };
+      // Stop taking bids first, then rank what is stored: no bid can land between ranking and award.
+      // A run that crashes here leaves the task CLOSING; the next run (the bid window is still due)
+      // carries on from the final set of bids.
+      await bidding.beginClosing(taskId);
+      return awardAt(taskId, at, rounds);
+    }
 
     const accepted = record.bids.filter(hasScorableFields);
     const profiles = await agents.getProfiles(accepted.map((bid) => bid.agent_id));

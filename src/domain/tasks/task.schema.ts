@@ -2,7 +2,12 @@ import { z } from "zod";
 import { capabilitiesSchema } from "../agents/agent.schema.js";
 import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
 
-export const TASK_STATUSES = ["OPEN", "PENDING_APPROVAL", "AWARDED", "NO_BIDS", "CLOSED"] as const;
+/**
+ * OPEN takes bids; CLOSING means an award run has stopped taking bids and is ranking the final set
+ * (bids then get BIDDING_CLOSED, so none can slip in between ranking and the award); then AWARDED,
+ * PENDING_APPROVAL or NO_BIDS.
+ */
+export const TASK_STATUSES = ["OPEN", "CLOSING", "PENDING_APPROVAL", "AWARDED", "NO_BIDS", "CLOSED"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const newTaskSchema = z.strictObject({
