@@ -147,7 +147,8 @@ export function createRestApi({ agents, tasks, ledger, apiToken, logger }: RestA
           const record = await tasks.get(id);
           return jsonResponse(200, {
             task: taskView(record.task),
-            bids: record.bids,
+            // Delivery error text can carry AWS account and role details: ops read it in the logs/table.
+            bids: record.bids.map(({ delivery_error: _error, ...bid }) => bid),
             award: record.award ?? null,
             ledger: record.ledger,
             rejections: record.rejections,

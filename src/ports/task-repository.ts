@@ -33,10 +33,13 @@ export interface TaskRepository {
   createAward(award: NewAward): Promise<Award>;
 
   /**
-   * The task with its bids, award and ledger, from one Query on `TASK#<url>`; `consistent` for
-   * read-modify-write callers that must see their own writes.
+   * The task with its bids, award, ledger and its newest `rejections` (default 100, oldest first),
+   * all under `TASK#<url>`; `consistent` for read-modify-write callers that must see their own writes.
    */
-  getTaskRecord(taskId: string, options?: { consistent?: boolean }): Promise<TaskRecord | undefined>;
+  getTaskRecord(
+    taskId: string,
+    options?: { consistent?: boolean; rejections?: number },
+  ): Promise<TaskRecord | undefined>;
 
   /**
    * Appends a ledger entry and folds it into the winner's performance history in one transaction.

@@ -512,4 +512,24 @@ describe("bids queue → bid worker → DynamoDB", () => {
     const record = await services.tasks.get(url);
     expect(record.bids).toMatchObject([{ agent_id: a.id, bid_amount: 70 }]);
   });
+
+  it("a task record carries only the newest 100 rejections, so a flood of refused messages cannot grow every read", async () => {
+    const url = await openTask([]);
+    for (let i = 0; i < 105; i++) {
+      await bidding.recordRejection({
+        task_id: url,
+        received_at: new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString(),
+        message_id: `flood-${i}`,
+        reason: "UNSIGNED: no signature",
+      });
+    }
+
+    const record = await services.tasks.get(url);
+    const withoutRejections = await services.taskRepo.getTaskRecord(url, { rejections: 0 });
+
+    expect(record.rejections).toHaveLength(100);
+    expect(record.rejections[0]?.message_id).toBe("flood-5");
+    expect(record.rejections.at(-1)?.message_id).toBe("flood-104");
+    expect(withoutRejections?.rejections).toEqual([]);
+  });
 });

@@ -32,6 +32,9 @@ export interface TaskRepositoryOptions {
   retry?: RetryOptions;
 }
 
+/** Rejection records returned with a task record unless asked otherwise: the newest ones. */
+const DEFAULT_REJECTIONS = 100;
+
 /** DynamoDB (ElectroDB) implementation of {@link TaskRepository}. */
 export function createTaskRepository({
   service,
@@ -297,20 +300,31 @@ export function createTaskRepository({
 
     async getTaskRecord(
       taskId: string,
-      options: { consistent?: boolean } = {},
+      options: { consistent?: boolean; rejections?: number } = {},
     ): Promise<TaskRecord | undefined> {
-      const { data } = await service.collections
-        .taskRecord({ task_id: taskId })
-        .go({ pages: "all", consistent: options.consistent ?? false });
-      const [task] = data.task as Task[];
-      if (!task) return undefined;
-      const [award] = data.award as Award[];
+      const consistent = options.consistent ?? false;
+      const key = { task_id: taskId };
+      // One request per item kind, in parallel, rather than one Query over the whole partition: the
+      // partition also holds rejection records, which anyone allowed to send to the bids queue can
+      // add, so they are read newest first and capped instead of paid for on every read.
+      const [task, award, bids, ledger, rejections] = await Promise.all([
+        tasks.get(key).go({ consistent }),
+        service.entities.award.get(key).go({ consistent }),
+        service.entities.bid.query.primary(key).go({ pages: "all", consistent }),
+        ledgerEntry.query.primary(key).go({ pages: "all", consistent }),
+        (options.rejections ?? DEFAULT_REJECTIONS) > 0
+          ? service.entities.bidRejection.query
+              .primary(key)
+              .go({ order: "desc", limit: options.rejections ?? DEFAULT_REJECTIONS, consistent })
+          : Promise.resolve({ data: [] }),
+      ]);
+      if (!task.data) return undefined;
       return {
-        task,
-        bids: data.bid as Bid[],
-        ...(award ? { award } : {}),
-        ledger: data.ledgerEntry as LedgerEntry[],
-        rejections: data.bidRejection as BidRejection[],
+        task: task.data as Task,
+        bids: bids.data as Bid[],
+        ...(award.data ? { award: award.data as Award } : {}),
+        ledger: ledger.data as LedgerEntry[],
+        rejections: (rejections.data as BidRejection[]).reverse(),
       };
     },
 

@@ -234,7 +234,7 @@ export function createAwardService({
   const { attempts = 3, baseDelayMs = 200, maxDelayMs = 2000 } = retry;
 
   async function readRecord(taskId: string): Promise<TaskRecord | undefined> {
-    return tasks.getTaskRecord(taskId, { consistent: true });
+    return tasks.getTaskRecord(taskId, { consistent: true, rejections: 0 });
   }
 
   /**

@@ -175,7 +175,7 @@ export function createDispatchService({
 
   return {
     async dispatch(taskId) {
-      const record = await tasks.getTaskRecord(taskId, { consistent: true });
+      const record = await tasks.getTaskRecord(taskId, { consistent: true, rejections: 0 });
       if (!record) throw new NotFoundError("task", taskId);
       const { task } = record;
       const summary: DispatchSummary = {

@@ -45,7 +45,7 @@ export function createWebhookService(options: WebhookServiceOptions) {
   /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
   async function reconcile(taskId: string): Promise<Effect> {
     for (let round = 1; ; round++) {
-      const record = await tasks.getTaskRecord(taskId, { consistent: true });
+      const record = await tasks.getTaskRecord(taskId, { consistent: true, rejections: 0 });
       if (!record) return { kind: "ignored", task_id: taskId, reason: "not a marketplace task" };
       const desired = record.task.evidence ? desiredOutcome(record.task.evidence) : undefined;
       if (!desired) return { kind: "outcome_unchanged", task_id: taskId };
