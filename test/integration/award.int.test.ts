@@ -11,6 +11,7 @@ import {
   type AwardCandidate,
   type AwardServiceOptions,
   createAwardService,
+  DEADLINE_GRACE_MS,
 } from "../../src/domain/bidding/award.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
 import { verifyBodySignature } from "../../src/domain/bidding/signing.js";
@@ -200,7 +201,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bidding.declineBid(taskId, agents.decliner.id, clock.toISOString());
     const awards = awardService();
 
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     const outcome = await awards.evaluate(taskId);
 
     // price = 9 / bid, speed = 1800 / estimate; success and quality smoothed with K = 3:
@@ -221,7 +222,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       bid_amount: 10,
       estimated_completion_sec: 1800,
       status: "AWARDED",
-      awarded_at: deadline,
+      awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
     });
     expect(noticeStates(stored.bids)).toEqual({
       [agents.newcomer.id]: ["AWARD", "DELIVERED"],
@@ -238,7 +239,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       task_id: taskId,
       agent_id: agents.newcomer.id,
       bid_amount: 10,
-      awarded_at: deadline,
+      awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
       reply_to: bidsQueue.queueUrl,
     });
     expect(verifyBodySignature(agents.newcomer.secret, award?.raw ?? "", award?.signature)).toBe(true);
@@ -266,7 +267,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bid(taskId, "veteran", 10);
     await bid(taskId, "mediocre", 10);
     await bid(taskId, "newcomer", 10);
-    clock = new Date(Date.parse(deadline) + 1000);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS + 1000);
 
     const outcomes = await Promise.all(Array.from({ length: 5 }, () => awardService().evaluate(taskId)));
 
@@ -289,7 +290,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bid(taskId, "veteran", 10);
     await bid(taskId, "mediocre", 11);
     await bid(taskId, "newcomer", 12);
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     // The award run committed, delivered one rejection, failed another, then crashed.
     await services.award({
       task_id: taskId,
@@ -307,7 +308,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     expect(await inbox("newcomer")).toHaveLength(1);
     expect(await inbox("veteran")).toEqual([]);
 
-    clock = new Date(Date.parse(deadline) + 5 * MINUTE);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS + 5 * MINUTE);
     const healed = await awards.evaluate(taskId);
     const again = await awards.evaluate(taskId);
 
@@ -316,7 +317,11 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     ]);
     expect(again.kind === "SETTLED" && again.notices).toEqual([]);
     expect((await inbox("veteran")).map((m) => m.body)).toEqual([
-      expect.objectContaining({ type: "AWARD", agent_id: agents.veteran.id, awarded_at: deadline }),
+      expect.objectContaining({
+        type: "AWARD",
+        agent_id: agents.veteran.id,
+        awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
+      }),
     ]);
     expect(await inbox("mediocre")).toEqual([]);
     expect(await inbox("newcomer")).toEqual([]);
@@ -367,7 +372,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     const { taskId, deadline } = await openTask("2030-06-01T00:00:00.000Z");
     await invite(taskId, ["decliner", "silent"]);
     await bidding.declineBid(taskId, agents.decliner.id, clock.toISOString());
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
 
@@ -387,7 +392,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     // Within budget the veteran would win: 0.4 × 10/10.5 + 0.3 × 6.1/7 + 0.2 × 5.4/7 + 0.1 > 0.73.
     await bid(taskId, "veteran", 10.5);
     await bid(taskId, "mediocre", 10);
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
 
@@ -407,7 +412,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     const { taskId, deadline } = await openTask("2030-07-15T00:00:00.000Z", { budget: 5 });
     await invite(taskId, ["veteran"]);
     await bid(taskId, "veteran", 6);
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
 
@@ -424,7 +429,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bid(taskId, "veteran", 10);
     await bid(taskId, "mediocre", 10);
     await services.agents.setKillSwitch(agents.veteran.id, true);
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     try {
       const outcome = await awardService().evaluate(taskId);
 
@@ -455,7 +460,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       estimated_completion_sec: 3600,
       sent_at: clock.toISOString(),
     });
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
 
@@ -478,7 +483,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await invite(taskId, ["veteran", "newcomer"]);
     await bid(taskId, "veteran", 90);
     await bid(taskId, "newcomer", 95);
-    clock = new Date(deadline);
+    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     const seen: Array<{ candidate: AwardCandidate; task: Task }> = [];
     const approval: ApprovalPolicy = {
       decide(candidate, task) {

@@ -160,8 +160,14 @@ function withinBudget(task: Task, amount: number): boolean {
   return task.budget === undefined || amount <= task.budget;
 }
 
+/**
+ * Bids sent before the deadline may still be in the bids queue when it passes; the award waits this
+ * long after the deadline so that they are judged (by their send time) before bidding closes.
+ */
+export const DEADLINE_GRACE_MS = 30_000;
+
 function deadlinePassed(task: Task, at: Date): boolean {
-  return task.bid_deadline !== undefined && Date.parse(task.bid_deadline) <= at.getTime();
+  return task.bid_deadline !== undefined && Date.parse(task.bid_deadline) + DEADLINE_GRACE_MS <= at.getTime();
 }
 
 /** Every invited agent answered (an agent keeps its item, so a revised bid still counts as one). */

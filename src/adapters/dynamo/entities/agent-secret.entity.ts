@@ -2,7 +2,8 @@ import { ENTITY_VERSION, SERVICE_NAME } from "./model.js";
 
 /**
  * `AGENT#<agent_id>` / `SECRET`: the agent's bid-signing secret, kept off the profile so that no
- * profile read, capability query or stream consumer of profiles ever carries it.
+ * profile read or capability query ever carries it. It is stored as plain text (DynamoDB encrypts at
+ * rest), so the table stream and backups do contain it; envelope encryption with KMS is the next step.
  */
 export const agentSecretSchema = {
   model: { entity: "agent_secret", version: ENTITY_VERSION, service: SERVICE_NAME },
