@@ -20,6 +20,12 @@ const envSchema = z.object({
   INTAKE_QUEUE_URL: optionalUrl,
   /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
   BIDS_QUEUE_URL: optionalUrl,
+  /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
+  MARKETPLACE_ACCOUNT_ID: z
+    .string()
+    .regex(/^\d{12}$/, "must be a 12-digit AWS account id")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
   /** Issues with this label become marketplace tasks. */
   MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
   HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
@@ -65,6 +71,7 @@ export interface Config {
   sqsEndpoint?: string;
   intakeQueueUrl?: string;
   bidsQueueUrl?: string;
+  marketplaceAccountId?: string;
   marketplaceLabel: string;
   humanInterventionLabel: string;
   webhookMaxBodyBytes: number;
@@ -98,6 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.SQS_ENDPOINT ? { sqsEndpoint: e.SQS_ENDPOINT } : {}),
     ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
     ...(e.BIDS_QUEUE_URL ? { bidsQueueUrl: e.BIDS_QUEUE_URL } : {}),
+    ...(e.MARKETPLACE_ACCOUNT_ID ? { marketplaceAccountId: e.MARKETPLACE_ACCOUNT_ID } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,
     humanInterventionLabel: e.HUMAN_INTERVENTION_LABEL,
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,

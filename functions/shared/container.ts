@@ -66,7 +66,11 @@ function sqsClient(config: Config) {
 /** Routes marketplace messages to agents: SQS queues, and SSRF-guarded signed HTTPS (loopback only locally). */
 function endpointSender(config: Config) {
   return createEndpointSender({
-    sqs: createSqsEndpointSender({ client: sqsClient(config) }),
+    sqs: createSqsEndpointSender({
+      client: sqsClient(config),
+      // Agents' queues may live in any region; locally everything goes to the emulator.
+      ...(config.sqsEndpoint ? {} : { clientForRegion: (region: string) => createSqsClient({ region }) }),
+    }),
     https: createHttpsEndpointSender({ allowLoopback: config.local }),
   });
 }
@@ -84,7 +88,10 @@ export function buildMarketplaceServices(config: Config) {
     repositories,
     agents: createAgentService({
       agents: repositories.agents,
-      endpointPolicy: { allowLoopback: config.local },
+      endpointPolicy: {
+        allowLoopback: config.local,
+        forbiddenAccountIds: config.marketplaceAccountId ? [config.marketplaceAccountId] : [],
+      },
     }),
     tasks: createTaskService({ tasks: repositories.tasks }),
     ledger: createLedgerService({ tasks: repositories.tasks }),

@@ -85,6 +85,19 @@ describe("agent registration validation", () => {
     );
   });
 
+  it("refuses a queue in the marketplace's own account", () => {
+    const guarded = agentRegistrationSchema({ allowLoopback: false, forbiddenAccountIds: ["123456789012"] });
+
+    expect(() => parseOrThrow(guarded, valid, "x")).toThrow(/marketplace's/);
+    expect(
+      parseOrThrow(
+        guarded,
+        { ...valid, bidding_endpoint: "https://sqs.us-east-1.amazonaws.com/210987654321/q" },
+        "x",
+      ).endpoint_kind,
+    ).toBe("sqs");
+  });
+
   it("classifies https endpoints, and local emulator queues only when allowed", () => {
     expect(
       parseOrThrow(strict, { ...valid, bidding_endpoint: "https://agent.example.com/bids" }, "x")

@@ -8,11 +8,33 @@ import type { AgentEndpoint, EndpointSender } from "../../ports/endpoint-sender.
  * this service's role `sqs:SendMessage`). The body carries the same signature scheme agents use, so
  * an agent can verify a message really comes from the marketplace.
  */
-export function createSqsEndpointSender({ client }: { client: SQSClient }): EndpointSender {
+export function createSqsEndpointSender({
+  client,
+  clientForRegion,
+}: {
+  client: SQSClient;
+  /**
+   * A client for another region. Requests are signed for the client's region, so a queue in another
+   * region needs its own client; without this option every queue goes through `client`.
+   */
+  clientForRegion?: (region: string) => SQSClient;
+}): EndpointSender {
+  const byRegion = new Map<string, SQSClient>();
+  function clientFor(queueUrl: string): SQSClient {
+    const region = /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(queueUrl)?.[1];
+    if (!region || !clientForRegion) return client;
+    let regional = byRegion.get(region);
+    if (!regional) {
+      regional = clientForRegion(region);
+      byRegion.set(region, regional);
+    }
+    return regional;
+  }
+
   return {
     async send(endpoint: AgentEndpoint, message, secret) {
       const body = JSON.stringify(message);
-      await client.send(
+      await clientFor(endpoint.bidding_endpoint).send(
         new SendMessageCommand({
           QueueUrl: endpoint.bidding_endpoint,
           MessageBody: body,

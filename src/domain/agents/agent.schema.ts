@@ -37,6 +37,8 @@ export type EndpointKind = "sqs" | "https";
 export interface BiddingEndpointPolicy {
   /** Local mode: accept the SQS emulator's loopback queue URLs, and plain-http loopback servers as HTTPS agents. */
   allowLoopback: boolean;
+  /** AWS accounts whose queues may not be registered (the marketplace's own). */
+  forbiddenAccountIds?: readonly string[];
 }
 
 /** Classifies a bidding endpoint, or returns an error message when it is not acceptable. */
@@ -46,7 +48,13 @@ export function classifyBiddingEndpoint(
   value: string,
   policy: BiddingEndpointPolicy,
 ): { kind: EndpointKind } | { error: string } {
-  if (SQS_QUEUE_URL.test(value)) return { kind: "sqs" };
+  if (SQS_QUEUE_URL.test(value)) {
+    const account = /amazonaws\.com(?:\.cn)?\/(\d{12})\//.exec(value)?.[1];
+    if (account && policy.forbiddenAccountIds?.includes(account)) {
+      return { error: "must be a queue in the agent's own account, not the marketplace's" };
+    }
+    return { kind: "sqs" };
+  }
   if (policy.allowLoopback && LOCAL_QUEUE_URL.test(value)) return { kind: "sqs" };
   let url: URL;
   try {
