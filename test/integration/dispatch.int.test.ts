@@ -4,10 +4,8 @@ import type { AddressInfo } from "node:net";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import {
   CreateQueueCommand,
-  DeleteMessageBatchCommand,
   DeleteQueueCommand,
   type Message,
-  ReceiveMessageCommand,
 } from "@aws-sdk/client-sqs";
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";

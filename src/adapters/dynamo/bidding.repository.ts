@@ -1,5 +1,6 @@
 import type { BidRejection, DeliveryResult, DeliveryStatus } from "../../domain/bidding/bidding.types.js";
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
+import type { TaskStatus } from "../../domain/tasks/task.schema.js";
 import type { Bid, Task } from "../../domain/tasks/task.types.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
 import { isConditionalCheckFailed } from "./dynamo-errors.js";
@@ -71,6 +72,21 @@ export function createBiddingRepository({
       });
     }
     throw new Error(`Bid transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
+  }
+
+  /** Moves the task's status `from` → `to`; `false` when it was not `from` (someone else moved it). */
+  async function transition(taskId: string, from: TaskStatus, to: TaskStatus): Promise<boolean> {
+    try {
+      await tasks
+        .patch({ task_id: taskId })
+        .set({ status: to, updated_at: now().toISOString() })
+        .where((attr, { eq }) => eq(attr.status, from))
+        .go();
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
   }
 
   return {
@@ -159,33 +175,9 @@ export function createBiddingRepository({
       }
     },
 
-    async beginClosing(taskId) {
-      try {
-        await tasks
-          .patch({ task_id: taskId })
-          .set({ status: "CLOSING", updated_at: now().toISOString() })
-          .where((attr, { eq }) => eq(attr.status, "OPEN"))
-          .go();
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw error;
-      }
-    },
+    beginClosing: (taskId) => transition(taskId, "OPEN", "CLOSING"),
 
-    async closeWithoutBids(taskId) {
-      try {
-        await tasks
-          .patch({ task_id: taskId })
-          .set({ status: "NO_BIDS", updated_at: now().toISOString() })
-          .where((attr, { eq }) => eq(attr.status, "CLOSING"))
-          .go();
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw error;
-      }
-    },
+    closeWithoutBids: (taskId) => transition(taskId, "CLOSING", "NO_BIDS"),
 
     async closeBidWindow(taskId) {
       await bidWindow.delete({ task_id: taskId }).go();
