@@ -2,11 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
-import {
-  CreateQueueCommand,
-  DeleteQueueCommand,
-  type Message,
-} from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, DeleteQueueCommand, type Message } from "@aws-sdk/client-sqs";
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildDispatcher } from "../../functions/shared/container.js";
