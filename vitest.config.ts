@@ -34,7 +34,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.int.test.ts"],
+          include: ["test/integration/**/*.int.test.ts", "test/contracts/**/*.test.ts"],
           env: offlineEnv,
           globalSetup: ["test/helpers/global-setup.ts"],
           testTimeout: 60_000,

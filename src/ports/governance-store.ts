@@ -1,0 +1,99 @@
+import type {
+  AgentSnapshot,
+  AgentTrust,
+  ApprovalRequest,
+  ApprovalStatus,
+  AuditEntry,
+  AuditEntryInput,
+  AuditLevel,
+  AuditVerification,
+  Escrow,
+  EscrowResolver,
+  EscrowStatus,
+  HealthMetric,
+  HealthSummary,
+  NewApprovalRequest,
+  NewEscrow,
+} from "../domain/governance/governance.types.js";
+import type { Page, PageRequest } from "./pagination.js";
+
+/**
+ * Everything governance writes, inside one database transaction: either all of it commits or none.
+ * Methods throw {@link ConflictError} (domain/errors.ts) for a refused state change and
+ * {@link NotFoundError} for a missing row; anything else is an outage and should be retried.
+ */
+export interface GovernanceTx {
+  audit: {
+    /** Appends one row to the hash chain (serialised with every other append). */
+    append(entry: AuditEntryInput): Promise<AuditEntry>;
+  };
+  escrows: {
+    /** Creates the escrow unless one with this id exists; returns the stored row either way. */
+    create(escrow: NewEscrow): Promise<{ escrow: Escrow; created: boolean }>;
+    get(id: string): Promise<Escrow | undefined>;
+    /** The row, locked for the rest of the transaction. */
+    getForUpdate(id: string): Promise<Escrow | undefined>;
+    /**
+     * Moves an escrow to `to`. Illegal moves (see domain/governance/escrow.ts; the database enforces the
+     * same table with a trigger) throw ConflictError. Final states set `settled_at` = `at`.
+     */
+    transition(id: string, to: EscrowStatus, resolvedBy: EscrowResolver, at: string): Promise<Escrow>;
+  };
+  agents: {
+    /** Inserts or updates the agent unless the stored `profile_version` is newer. Returns the stored row. */
+    upsert(snapshot: AgentSnapshot, at: string): Promise<AgentTrust>;
+    get(agentId: string): Promise<AgentTrust | undefined>;
+    setTrust(
+      agentId: string,
+      trust: { trust_score: number; audit_level: AuditLevel; last_probe_score?: number | null },
+      at: string,
+    ): Promise<AgentTrust>;
+  };
+  health: {
+    record(metric: HealthMetric): Promise<void>;
+    /** Averages over metrics recorded at or after `since`; undefined when there are none. */
+    summary(agentId: string, since: string): Promise<HealthSummary | undefined>;
+  };
+  approvals: {
+    /** Creates the request unless one with this id exists; returns the stored row either way. */
+    create(request: NewApprovalRequest): Promise<{ request: ApprovalRequest; created: boolean }>;
+    get(id: string): Promise<ApprovalRequest | undefined>;
+    /** pending → approved/rejected; anything else throws ConflictError. */
+    decide(
+      id: string,
+      decision: Exclude<ApprovalStatus, "pending">,
+      reviewer: string,
+      at: string,
+      note: string | null,
+    ): Promise<ApprovalRequest>;
+  };
+}
+
+/**
+ * The PostgreSQL side of the marketplace: audit log, escrow, health metrics, trust and approvals.
+ * Implemented once over a small SQL client, with PGlite (embedded) and `pg` (server) clients.
+ */
+export interface GovernanceStore {
+  transaction<T>(fn: (tx: GovernanceTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction that also records `eventKey` as applied. A key seen before is not
+   * applied again: returns false without calling `fn`. This is what makes stream projection exactly
+   * once however often a record is delivered.
+   */
+  applyOnce(eventKey: string, fn: (tx: GovernanceTx) => Promise<void>): Promise<boolean>;
+  /** Walks the whole audit chain in `seq` order and checks every link and signature. */
+  verifyAudit(): Promise<AuditVerification>;
+  /** Audit rows in `seq` order, optionally for one agent. */
+  listAudit(options?: { agentId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
+  listApprovals(status: ApprovalStatus | undefined, page?: PageRequest): Promise<Page<ApprovalRequest>>;
+  listEscrows(filter: { taskId?: string; agentId?: string; status?: EscrowStatus }): Promise<Escrow[]>;
+  /** Escrows `pending` since before `createdBefore`, oldest first. */
+  listExpiredEscrows(createdBefore: string, limit: number): Promise<Escrow[]>;
+  /** Agents the health prober should check (active, not kill-switched), ordered by id. */
+  listProbeTargets(page?: PageRequest): Promise<Page<AgentTrust>>;
+  /** Whether `eventKey` was applied (for tests and the outage drill). */
+  wasApplied(eventKey: string): Promise<boolean>;
+  /** A cheap round trip, for readiness. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
