@@ -52,6 +52,18 @@ const envSchema = z.object({
   GITHUB_WEBHOOK_SECRET_ARN: z.string().optional(),
   AGENTFORGE_API_TOKEN: z.string().optional(),
   AGENTFORGE_API_TOKEN_ARN: z.string().optional(),
+  /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
+  DATABASE_URL: z.string().optional(),
+  DATABASE_URL_SECRET_ARN: z.string().optional(),
+  /** HMAC key of the audit log's hash chain (at least 32 characters). */
+  AUDIT_HMAC_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  AUDIT_HMAC_KEY_ARN: z.string().optional(),
+  /** Local state (PGlite's database lives in `<dir>/pglite`). */
+  AGENTFORGE_DATA_DIR: z.string().optional(),
+  /** Awards above this bid amount wait for a human; unset = no amount rule (Bronze agents still wait). */
+  APPROVAL_THRESHOLD: z.coerce.number().finite().nonnegative().optional(),
+  /** Pending escrows older than this are refunded by the sweeper. */
+  ESCROW_TIMEOUT_HOURS: positiveInt(14 * 24),
   /** Set by the local stack: accepts loopback queue URLs as agent endpoints. */
   AGENTFORGE_LOCAL: z
     .enum(["true", "false", "1", "0", ""])
@@ -79,6 +91,11 @@ export interface Config {
   bidWindowSeconds: number;
   webhookSecret?: SecretSource;
   apiToken?: SecretSource;
+  databaseUrl?: SecretSource;
+  auditKey?: SecretSource;
+  dataDir?: string;
+  approvalThreshold?: number;
+  escrowTimeoutMs: number;
   local: boolean;
 }
 
@@ -98,6 +115,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = result.data;
   const webhookSecret = secretSource(e.GITHUB_WEBHOOK_SECRET, e.GITHUB_WEBHOOK_SECRET_ARN);
   const apiToken = secretSource(e.AGENTFORGE_API_TOKEN, e.AGENTFORGE_API_TOKEN_ARN);
+  const databaseUrl = secretSource(e.DATABASE_URL, e.DATABASE_URL_SECRET_ARN);
+  const auditKey = secretSource(e.AUDIT_HMAC_KEY, e.AUDIT_HMAC_KEY_ARN);
   return {
     region: e.AWS_REGION,
     tableName: e.TABLE_NAME,
@@ -113,6 +132,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bidWindowSeconds: e.BID_WINDOW_SECONDS,
     ...(webhookSecret ? { webhookSecret } : {}),
     ...(apiToken ? { apiToken } : {}),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(auditKey ? { auditKey } : {}),
+    ...(e.AGENTFORGE_DATA_DIR ? { dataDir: e.AGENTFORGE_DATA_DIR } : {}),
+    ...(e.APPROVAL_THRESHOLD !== undefined ? { approvalThreshold: e.APPROVAL_THRESHOLD } : {}),
+    escrowTimeoutMs: e.ESCROW_TIMEOUT_HOURS * 3600_000,
     local: e.AGENTFORGE_LOCAL,
   };
 }

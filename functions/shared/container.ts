@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
@@ -6,11 +7,13 @@ import { createDocumentClient, createDynamoClient } from "../../src/adapters/dyn
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
+import { createEndpointProber } from "../../src/adapters/endpoints/endpoint-prober.js";
 import {
   createEndpointSender,
   createHttpsEndpointSender,
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
+import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";
@@ -19,6 +22,14 @@ import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
 import { createBidService } from "../../src/domain/bidding/bid.service.js";
 import { createDispatchService } from "../../src/domain/bidding/dispatch.service.js";
+import { createApprovalService } from "../../src/domain/governance/approval.service.js";
+import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
+import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
+import { createHealthService } from "../../src/domain/governance/health.service.js";
+import {
+  createGovernanceProjector,
+  type GovernanceProjector,
+} from "../../src/domain/governance/projector.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
@@ -26,9 +37,11 @@ import { createRestApi } from "../../src/http/rest-api.js";
 import { createWebhookReceiver, type WebhookReceiver } from "../../src/http/webhook-receiver.js";
 import { createObservability } from "../../src/observability.js";
 import type { AwardTrigger } from "../../src/ports/award-trigger.js";
+import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createAwardSweeper } from "../../src/workers/award-sweeper.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
 import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
+import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
 
 /**
@@ -114,8 +127,126 @@ export function buildAwardService(config: Config, logger: Logger) {
     agents: repositories.agents,
     sender: endpointSender(config),
     bidsQueueUrl: requireBidsQueue(config),
+    approval: createApprovalPolicy(
+      config.approvalThreshold !== undefined ? { threshold: config.approvalThreshold } : {},
+    ),
     logger,
   });
+}
+
+/**
+ * A `DATABASE_URL` secret is either the URL itself or the JSON an RDS-managed secret holds
+ * (`username`, `password`, `host`, `port`, `dbname`).
+ */
+export function databaseUrlFromSecret(value: string): string {
+  const trimmed = value.trim();
+  if (!trimmed.startsWith("{")) return trimmed;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(trimmed) as Record<string, unknown>;
+  } catch {
+    throw new Error("The DATABASE_URL secret looks like JSON but does not parse");
+  }
+  const { username, password, host, port, dbname } = parsed;
+  if (typeof username !== "string" || typeof password !== "string" || typeof host !== "string") {
+    throw new Error("The DATABASE_URL secret JSON needs username, password and host");
+  }
+  const url = new URL(`postgres://${host}`);
+  url.username = username;
+  url.password = password;
+  if (port !== undefined) url.port = String(port);
+  url.pathname = `/${typeof dbname === "string" ? dbname : "postgres"}`;
+  url.searchParams.set("sslmode", "require");
+  return url.toString();
+}
+
+/**
+ * Opens the governance store: `pg` when DATABASE_URL (or its secret) is configured, else embedded
+ * PGlite — persisted in `<AGENTFORGE_DATA_DIR>/pglite`, or in memory. On AWS a server is required:
+ * PGlite in a Lambda's /tmp would lose the audit log with the container.
+ */
+export async function openGovernance(config: Config): Promise<GovernanceStore> {
+  if (!config.auditKey) throw new Error("AUDIT_HMAC_KEY or AUDIT_HMAC_KEY_ARN must be configured");
+  const auditKey = await createSecretResolver({
+    name: "audit HMAC key",
+    source: config.auditKey,
+    region: config.region,
+  })();
+  if (!config.databaseUrl && !config.local) {
+    throw new Error("DATABASE_URL or DATABASE_URL_SECRET_ARN must be configured outside the local stack");
+  }
+  const databaseUrl = config.databaseUrl
+    ? databaseUrlFromSecret(
+        await createSecretResolver({
+          name: "DATABASE_URL",
+          source: config.databaseUrl,
+          region: config.region,
+        })(),
+      )
+    : undefined;
+  return openGovernanceStore({
+    auditKey,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(!databaseUrl && config.dataDir ? { dataDir: join(config.dataDir, "pglite") } : {}),
+  });
+}
+
+/** Governance services over one store (opened by the caller). */
+export function buildGovernanceServices(config: Config, store: GovernanceStore, logger: Logger) {
+  const repositories = buildRepositories(config);
+  const projector = createGovernanceProjector({ store, agents: repositories.agents, logger });
+  const escrows = createEscrowService({ store, timeoutMs: config.escrowTimeoutMs, logger });
+  return {
+    store,
+    projector,
+    escrows,
+    /** Approvals need the award service (re-award on rejection, notices on approval). */
+    approvals: () =>
+      createApprovalService({
+        store,
+        tasks: repositories.tasks,
+        awards: buildAwardService(config, logger),
+        logger,
+      }),
+    health: () =>
+      createHealthService({
+        store,
+        agents: repositories.agents,
+        logger,
+        prober: createEndpointProber({
+          allowLoopback: config.local,
+          sqsClient: sqsClient(config),
+          ...(config.sqsEndpoint ? {} : { sqsClientFor: (region: string) => createSqsClient({ region }) }),
+        }),
+      }),
+  };
+}
+
+/**
+ * The governance projector on the table stream. The store is opened on the first batch, not at cold
+ * start, and a failed open is retried by the next batch: while Postgres is down the stream waits (the
+ * event source retries from the failed record) and bidding carries on.
+ */
+export function buildProjector(config: Config) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "governance-projector" } });
+  const open = lazily(
+    async () => buildGovernanceServices(config, await openGovernance(config), logger).projector,
+  );
+  const projector: GovernanceProjector = { apply: async (event) => (await open()).apply(event) };
+  return { logger, handle: createGovernanceStreamHandler({ projector, logger, metrics }) };
+}
+
+/** Scheduled jobs on the governance store: health probes, the escrow timeout sweeper, audit verify. */
+export function buildGovernanceJobs(config: Config) {
+  const { logger } = createObservability({ persistentKeys: { function: "governance-jobs" } });
+  const open = lazily(async () => buildGovernanceServices(config, await openGovernance(config), logger));
+  return {
+    logger,
+    probeHealth: async (hasTime?: () => boolean) =>
+      (await open()).health().probeAll(hasTime ? { hasTime } : {}),
+    refundExpiredEscrows: async () => (await open()).escrows.refundExpired(),
+    verifyAudit: async () => (await open()).store.verifyAudit(),
+  };
 }
 
 /** Table stream consumer that sends bid requests for each new task. */
@@ -200,6 +331,14 @@ export function buildRestApi(config: Config) {
     throw new Error("AGENTFORGE_API_TOKEN or AGENTFORGE_API_TOKEN_ARN must be configured");
   const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
   const { agents, tasks, ledger } = buildMarketplaceServices(config);
+  const governance = lazily(async () => {
+    const services = buildGovernanceServices(config, await openGovernance(config), logger);
+    return {
+      approvals: services.approvals(),
+      escrows: services.escrows,
+      verifyAudit: () => services.store.verifyAudit(),
+    };
+  });
   const apiToken = createSecretResolver({
     name: "API token",
     source: config.apiToken,
@@ -212,6 +351,7 @@ export function buildRestApi(config: Config) {
       ledger,
       apiToken,
       logger,
+      governance,
     },
   );
   return { logger, handle };
@@ -238,3 +378,5 @@ export const getRestApi = lazily(() => buildRestApi(loadConfig()));
 export const getDispatcher = lazily(() => buildDispatcher(loadConfig()));
 export const getBidWorker = lazily(() => buildBidWorker(loadConfig()));
 export const getAwardSweeper = lazily(() => buildAwardSweeper(loadConfig()));
+export const getProjector = lazily(() => buildProjector(loadConfig()));
+export const getGovernanceJobs = lazily(() => buildGovernanceJobs(loadConfig()));

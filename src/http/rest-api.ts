@@ -2,6 +2,10 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { AgentService } from "../domain/agents/agent.service.js";
 import type { AgentProfile } from "../domain/agents/agent.types.js";
+import { isDomainError } from "../domain/errors.js";
+import type { ApprovalService } from "../domain/governance/approval.service.js";
+import type { EscrowService } from "../domain/governance/escrow.service.js";
+import type { AuditVerification } from "../domain/governance/governance.types.js";
 import type { LedgerService } from "../domain/ledger/ledger.service.js";
 import type { TaskService } from "../domain/tasks/task.service.js";
 import type { Task } from "../domain/tasks/task.types.js";
@@ -15,7 +19,21 @@ export interface RestApiOptions {
   /** Resolves the API bearer token (cached by the caller). */
   apiToken: () => Promise<string>;
   logger: Logger;
+  /**
+   * The Postgres-backed routes (approvals, escrow, audit), opened on first use. When it cannot be
+   * opened, or Postgres fails mid-request, those routes answer 503 and every other route still works.
+   */
+  governance?: () => Promise<GovernanceApi>;
 }
+
+export interface GovernanceApi {
+  approvals: ApprovalService;
+  escrows: EscrowService;
+  verifyAudit(): Promise<AuditVerification>;
+}
+
+/** Header naming who made a change (kill switch, approvals): recorded in the audit log. */
+export const ACTOR_HEADER = "x-agentforge-actor";
 
 /** The public view of a profile: everything documented, none of the bookkeeping. */
 export function agentView(profile: AgentProfile) {
@@ -42,6 +60,14 @@ function route(method: string, rawPath: string): Route | "method" | undefined {
     ["POST", /^\/agents\/([^/]+)\/rotate-secret\/?$/, "rotateSecret"],
     ["POST", /^\/agents\/([^/]+)\/kill\/?$/, "kill"],
     ["POST", /^\/agents\/([^/]+)\/revive\/?$/, "revive"],
+    ["GET", /^\/approvals\/?$/, "approvals"],
+    ["GET", /^\/approvals\/([^/]+)\/?$/, "approval"],
+    ["POST", /^\/approvals\/([^/]+)\/approve\/?$/, "approve"],
+    ["POST", /^\/approvals\/([^/]+)\/reject\/?$/, "reject"],
+    ["GET", /^\/escrows\/?$/, "escrows"],
+    ["GET", /^\/escrows\/([^/]+)\/?$/, "escrow"],
+    ["POST", /^\/escrows\/([^/]+)\/resolve\/?$/, "resolveEscrow"],
+    ["GET", /^\/audit\/verify\/?$/, "auditVerify"],
   ];
   let pathMatched = false;
   for (const [verb, pattern, name] of table) {
@@ -99,10 +125,73 @@ const limitOf = (query: Record<string, string | undefined>) => {
  * The bearer-token REST API: `GET /tasks/{url-encoded issue url}`, `GET /tasks/{…}/ledger`,
  * `GET /agents/{id}`, `GET /agents/{id}/ledger` (newest first, paginated), `GET /agents?capability=x`
  * (paginated), `POST /agents` (register or update; a new agent's bid secret is returned once),
- * `POST /agents/{id}/rotate-secret`, `POST /agents/{id}/kill` and `/revive`.
+ * `POST /agents/{id}/rotate-secret`, `POST /agents/{id}/kill` and `/revive` (optional body
+ * `{ "reason" }`; who did it comes from the `X-AgentForge-Actor` header, default `api`);
+ * governance: `GET /approvals?status=`, `GET /approvals/{id}`, `POST /approvals/{id}/approve` and
+ * `/reject` (body `{ "reviewer", "note"? }`), `GET /escrows?task_id=&agent_id=&status=`,
+ * `GET /escrows/{id}`, `POST /escrows/{id}/resolve` (body `{ "resolution": "release"|"refund",
+ * "judge", "note"? }`), `GET /audit/verify`.
  * Errors are JSON `{ "error": { "code", "message" } }`.
  */
-export function createRestApi({ agents, tasks, ledger, apiToken, logger }: RestApiOptions) {
+export function createRestApi({ agents, tasks, ledger, apiToken, logger, governance }: RestApiOptions) {
+  const GOVERNANCE_ROUTES = new Set([
+    "approvals",
+    "approval",
+    "approve",
+    "reject",
+    "escrows",
+    "escrow",
+    "resolveEscrow",
+    "auditVerify",
+  ]);
+
+  async function governanceRoute(
+    name: string,
+    id: string | undefined,
+    query: Record<string, string | undefined>,
+    page: { limit?: number; cursor?: string },
+    body: () => Parsed,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    if (!governance) {
+      return errorResponse(503, "GOVERNANCE_UNAVAILABLE", "Governance (Postgres) is not configured");
+    }
+    const api = await governance();
+    switch (name) {
+      case "approvals": {
+        const result = await api.approvals.list(query.status, page);
+        return jsonResponse(200, { items: result.items, cursor: result.cursor ?? null });
+      }
+      case "approval":
+        return jsonResponse(200, await api.approvals.get(id));
+      case "approve":
+      case "reject": {
+        const parsed = body();
+        if (!parsed.ok) return parsed.response;
+        if (name === "approve") return jsonResponse(200, await api.approvals.approve(id, parsed.value));
+        return jsonResponse(200, await api.approvals.reject(id, parsed.value));
+      }
+      case "escrows":
+        return jsonResponse(200, {
+          items: await api.escrows.list({
+            ...(query.task_id ? { task_id: query.task_id } : {}),
+            ...(query.agent_id ? { agent_id: query.agent_id } : {}),
+            ...(query.status ? { status: query.status } : {}),
+          }),
+        });
+      case "escrow":
+        return jsonResponse(200, await api.escrows.get(id));
+      case "resolveEscrow": {
+        const parsed = body();
+        if (!parsed.ok) return parsed.response;
+        return jsonResponse(200, await api.escrows.resolve(id, parsed.value));
+      }
+      default: {
+        const verification = await api.verifyAudit();
+        return jsonResponse(200, verification);
+      }
+    }
+  }
+
   return async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext?.http?.method ?? "GET";
     const rawPath = event.rawPath ?? "/";
@@ -142,6 +231,23 @@ export function createRestApi({ agents, tasks, ledger, apiToken, logger }: RestA
         return errorResponse(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
       const page = { ...(limit ? { limit } : {}), ...(query.cursor ? { cursor: query.cursor } : {}) };
 
+      if (GOVERNANCE_ROUTES.has(matched.name)) {
+        try {
+          return await governanceRoute(matched.name, id, query, page, () =>
+            jsonBody(event, headers["content-type"]),
+          );
+        } catch (error) {
+          if (isDomainError(error)) throw error;
+          // Postgres down or unreachable: governance waits, the marketplace carries on.
+          logger.error("Governance route failed", { error: error as Error, method, rawPath });
+          return errorResponse(
+            503,
+            "GOVERNANCE_UNAVAILABLE",
+            "Governance (Postgres) is unavailable; try again shortly",
+          );
+        }
+      }
+
       switch (matched.name) {
         case "task": {
           const record = await tasks.get(id);
@@ -180,8 +286,20 @@ export function createRestApi({ agents, tasks, ledger, apiToken, logger }: RestA
           return jsonResponse(200, { agent_id, bid_secret: secret });
         }
         case "kill":
-        case "revive":
-          return jsonResponse(200, agentView(await agents.setKillSwitch(id, matched.name === "kill")));
+        case "revive": {
+          let reason: unknown;
+          if (event.body) {
+            const parsed = jsonBody(event, headers["content-type"]);
+            if (!parsed.ok) return parsed.response;
+            reason = (parsed.value as { reason?: unknown } | null)?.reason;
+          }
+          const actor = `api:${headers[ACTOR_HEADER] ?? "token"}`;
+          const profile = await agents.setKillSwitch(id, matched.name === "kill", {
+            actor,
+            ...(reason !== undefined ? { reason } : {}),
+          });
+          return jsonResponse(200, agentView(profile));
+        }
         default: {
           if (!query.capability) {
             return errorResponse(400, "VALIDATION_FAILED", "Query parameter 'capability' is required");

@@ -33,6 +33,21 @@ export interface TaskRepository {
   createAward(award: NewAward): Promise<Award>;
 
   /**
+   * A reviewer approved the PENDING_APPROVAL award of `agentId`: award and task become AWARDED in one
+   * transaction. Returns "ALREADY" when it was approved before (idempotent); throws ConflictError
+   * when the task's award is not this agent's pending one, NotFoundError for an unknown task.
+   */
+  approvePendingAward(taskId: string, agentId: string): Promise<"APPROVED" | "ALREADY">;
+
+  /**
+   * A reviewer rejected the PENDING_APPROVAL award of `agentId`: the award is deleted, the agent is
+   * excluded from this task, and the task goes back to CLOSING (bidding stays closed) so the award
+   * service ranks the remaining bids. Returns "ALREADY" when it was rejected before; throws
+   * ConflictError when the task's award is not this agent's pending one.
+   */
+  rejectPendingAward(taskId: string, agentId: string): Promise<"REJECTED" | "ALREADY">;
+
+  /**
    * The task with its bids, award, ledger and its newest `rejections` (default 100, oldest first),
    * all under `TASK#<url>`; `consistent` for read-modify-write callers that must see their own writes.
    */

@@ -4,38 +4,11 @@ import { createRestApi } from "../../src/http/rest-api.js";
 import { createObservability } from "../../src/observability.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl, outcomeInput } from "../helpers/factories.js";
+import { apiGet, apiPost, TEST_API_TOKEN } from "../helpers/http.js";
 
-const TOKEN = "rest-api-test-token";
-
-function get(
-  path: string,
-  token: string | null = TOKEN,
-  query?: Record<string, string>,
-): APIGatewayProxyEventV2 {
-  return {
-    version: "2.0",
-    routeKey: "$default",
-    rawPath: path,
-    rawQueryString: new URLSearchParams(query).toString(),
-    headers: token === null ? {} : { authorization: `Bearer ${token}` },
-    ...(query ? { queryStringParameters: query } : {}),
-    requestContext: { http: { method: "GET", path } },
-    isBase64Encoded: false,
-  } as unknown as APIGatewayProxyEventV2;
-}
-
-function post(path: string, body?: string, headers: Record<string, string> = {}): APIGatewayProxyEventV2 {
-  return {
-    version: "2.0",
-    routeKey: "$default",
-    rawPath: path,
-    rawQueryString: "",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
-    requestContext: { http: { method: "POST", path } },
-    ...(body === undefined ? {} : { body }),
-    isBase64Encoded: false,
-  } as unknown as APIGatewayProxyEventV2;
-}
+const TOKEN = TEST_API_TOKEN;
+const get = apiGet;
+const post = apiPost;
 
 describe("REST API over DynamoDB Local", () => {
   let table: TestTable;

@@ -1,11 +1,17 @@
 import type { AgentRegistration } from "../../domain/agents/agent.schema.js";
-import { type AgentListing, type AgentProfile, isListed } from "../../domain/agents/agent.types.js";
+import {
+  type AgentListing,
+  type AgentProfile,
+  type GOVERNANCE_PROFILE_FIELDS,
+  isListed,
+} from "../../domain/agents/agent.types.js";
 import { deriveHistory, ZERO_TOTALS } from "../../domain/agents/performance.js";
 import { NotFoundError } from "../../domain/errors.js";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
 import {
   checkCursor,
+  isConditionalCheckFailed,
   RETRYABLE_TRANSACTION_CODES,
   RetryableConflict,
   rethrowCursorError,
@@ -20,7 +26,13 @@ export interface AgentRepositoryOptions {
 
 type ProfileChange = Omit<
   AgentProfile,
-  "type" | "version" | "created_at" | "updated_at" | "performance_history" | "performance_totals"
+  | "type"
+  | "version"
+  | "created_at"
+  | "updated_at"
+  | "performance_history"
+  | "performance_totals"
+  | (typeof GOVERNANCE_PROFILE_FIELDS)[number]
 >;
 
 /** DynamoDB (ElectroDB) implementation of {@link AgentRepository}. */
@@ -140,6 +152,9 @@ export function createAgentRepository({
             endpoint_kind: registration.endpoint_kind,
             status: registration.status ?? current?.status ?? "active",
             kill_switch_active: current?.kill_switch_active ?? false,
+            ...(registration.wallet_address !== undefined || current?.wallet_address !== undefined
+              ? { wallet_address: registration.wallet_address ?? current?.wallet_address }
+              : {}),
           },
           secret,
         );
@@ -187,7 +202,7 @@ export function createAgentRepository({
       return counts;
     },
 
-    setKillSwitch: (agentId, active) =>
+    setKillSwitch: (agentId, active, change) =>
       withOptimisticRetry(`kill switch for ${agentId}`, async () => {
         const current = await readProfile(agentId);
         if (!current) throw new NotFoundError("agent", agentId);
@@ -199,10 +214,36 @@ export function createAgentRepository({
           updated_at: _updated,
           performance_history: _history,
           performance_totals: _totals,
+          trust_score: _trust,
+          audit_level: _level,
+          trust_updated_at: _trustAt,
           ...registration
         } = current;
-        return writeProfile(current, { ...registration, kill_switch_active: active });
+        return writeProfile(current, {
+          ...registration,
+          kill_switch_active: active,
+          kill_switch_changed_by: change.actor,
+          kill_switch_changed_at: now().toISOString(),
+          // An empty reason clears the previous one rather than leaving it on the wrong change.
+          kill_switch_reason: change.reason ?? "",
+        });
       }),
+
+    async setTrust(agentId, trust) {
+      try {
+        await agentProfile
+          .patch({ agent_id: agentId })
+          .set({
+            trust_score: trust.trust_score,
+            audit_level: trust.audit_level,
+            trust_updated_at: now().toISOString(),
+          })
+          .go({ response: "none" });
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) throw new NotFoundError("agent", agentId);
+        throw error;
+      }
+    },
 
     async findByCapability(capability: string, page: PageRequest = {}): Promise<Page<AgentListing>> {
       const cursor = checkCursor(page.cursor);

@@ -34,7 +34,7 @@ export function createBiddingRepository({
   ): Promise<void> {
     const at = now().toISOString();
     const result = await service.transaction
-      .write(({ bid, task }) => [
+      .write(({ bid, task, agentProfile }) => [
         task
           .check({ task_id: taskId })
           .where((attr, { eq }) => eq(attr.status, "OPEN"))
@@ -49,15 +49,32 @@ export function createBiddingRepository({
               `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`,
           )
           .commit(),
+        // The kill switch (or a suspension) stops a bid in the same request that flips it: this
+        // check is part of the write, so no bid can be stored after the switch is on.
+        ...(fields.status === "ACCEPTED"
+          ? [
+              agentProfile
+                .check({ agent_id: agentId })
+                .where(
+                  (attr, { eq }) => `${eq(attr.status, "active")} AND ${eq(attr.kill_switch_active, false)}`,
+                )
+                .commit(),
+            ]
+          : []),
       ])
       .go();
     if (!result.canceled) return;
-    const [taskCheck, bidWrite] = result.data as Array<{ code: string }>;
+    const [taskCheck, bidWrite, agentCheck] = result.data as Array<{ code: string }>;
     if (taskCheck?.code === "ConditionalCheckFailed") {
       const { data } = await tasks.get({ task_id: taskId }).go({ consistent: true });
       if (!data) throw new NotFoundError("task", taskId);
       throw new ConflictError(`BIDDING_CLOSED: task ${taskId} is ${data.status}`, {
         reason: "BIDDING_CLOSED",
+      });
+    }
+    if (agentCheck?.code === "ConditionalCheckFailed" && bidWrite?.code !== "ConditionalCheckFailed") {
+      throw new ConflictError(`AGENT_DISABLED: agent ${agentId} is kill-switched or suspended`, {
+        reason: "AGENT_DISABLED",
       });
     }
     if (bidWrite?.code === "ConditionalCheckFailed") {

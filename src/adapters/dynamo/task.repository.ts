@@ -298,6 +298,74 @@ export function createTaskRepository({
       throw new Error(`Award transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
     },
 
+    async approvePendingAward(taskId: string, agentId: string) {
+      const at = now().toISOString();
+      const result = await service.transaction
+        .write(({ award: awards, task, agentProfile: profiles }) => [
+          awards
+            .patch({ task_id: taskId })
+            .set({ status: "AWARDED" })
+            .where(
+              (attr, { eq }) => `${eq(attr.status, "PENDING_APPROVAL")} AND ${eq(attr.agent_id, agentId)}`,
+            )
+            .commit(),
+          task
+            .patch({ task_id: taskId })
+            .set({ status: "AWARDED", updated_at: at })
+            .where((attr, { eq }) => eq(attr.status, "PENDING_APPROVAL"))
+            .commit(),
+          // Killed or suspended while the award waited: approving it must not hand it work.
+          profiles
+            .check({ agent_id: agentId })
+            .where((attr, { eq }) => `${eq(attr.status, "active")} AND ${eq(attr.kill_switch_active, false)}`)
+            .commit(),
+        ])
+        .go();
+      if (!result.canceled) return "APPROVED" as const;
+      if (
+        result.data[2]?.code === "ConditionalCheckFailed" &&
+        result.data[0]?.code !== "ConditionalCheckFailed"
+      ) {
+        throw new ConflictError(
+          `Agent ${agentId} is suspended or kill-switched: reject this approval to re-award ${taskId}`,
+          { reason: "AGENT_INELIGIBLE" },
+        );
+      }
+      const { data: award } = await service.entities.award.get({ task_id: taskId }).go({ consistent: true });
+      if (award?.status === "AWARDED" && award.agent_id === agentId) return "ALREADY" as const;
+      if (!(await getTask(taskId))) throw new NotFoundError("task", taskId);
+      throw new ConflictError(
+        `Task ${taskId} has no award to ${agentId} awaiting approval (${award ? `${award.status} to ${award.agent_id}` : "no award"})`,
+      );
+    },
+
+    async rejectPendingAward(taskId: string, agentId: string) {
+      const at = now().toISOString();
+      const result = await service.transaction
+        .write(({ award: awards, task }) => [
+          awards
+            .delete({ task_id: taskId })
+            .where(
+              (attr, { eq }) => `${eq(attr.status, "PENDING_APPROVAL")} AND ${eq(attr.agent_id, agentId)}`,
+            )
+            .commit(),
+          task
+            .patch({ task_id: taskId })
+            .set({ status: "CLOSING", updated_at: at })
+            .add({ approval_excluded_agents: [agentId] })
+            .where((attr, { eq }) => eq(attr.status, "PENDING_APPROVAL"))
+            .commit(),
+        ])
+        .go();
+      if (!result.canceled) return "REJECTED" as const;
+      const task = await getTask(taskId);
+      if (!task) throw new NotFoundError("task", taskId);
+      if (task.approval_excluded_agents?.includes(agentId)) return "ALREADY" as const;
+      throw new ConflictError(
+        `Task ${taskId} has no award to ${agentId} awaiting approval (task is ${task.status})`,
+      );
+    },
+
     async getTaskRecord(
       taskId: string,
       options: { consistent?: boolean; rejections?: number } = {},

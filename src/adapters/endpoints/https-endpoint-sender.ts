@@ -29,14 +29,14 @@ function statusError(status: number, url: URL): Error {
 }
 
 /**
- * POSTs `body` and resolves to the answer's status once its headers arrive; the body is not read.
- * No redirects are followed (a 3xx is a final failure), no connection is reused, and the whole
- * exchange is bounded by `timeoutMs`.
+ * Sends one request (`body`, if any) and resolves to the answer's status once its headers arrive;
+ * the body is not read. The connection goes through the SSRF guard, pinned to the vetted address
+ * (`url` must already have passed `checkEndpointUrl`). No redirects are followed, no connection is
+ * reused, and the whole exchange is bounded by `timeoutMs`.
  */
-function post(
+export function requestStatus(
   url: URL,
-  body: string,
-  headers: Record<string, string>,
+  { method, headers, body }: { method: "GET" | "POST"; headers: Record<string, string>; body?: string },
   { timeoutMs, policy, resolve }: { timeoutMs: number; policy: EndpointPolicy; resolve?: Resolver },
 ): Promise<number> {
   return new Promise((settle, reject) => {
@@ -50,7 +50,7 @@ function post(
     const timer = setTimeout(() => {
       request?.destroy(new Error(`timed out after ${timeoutMs} ms (${url.host})`));
     }, timeoutMs);
-    request = send(url, { method: "POST", headers, lookup, agent: false }, (response: IncomingMessage) => {
+    request = send(url, { method, headers, lookup, agent: false }, (response: IncomingMessage) => {
       clearTimeout(timer);
       settle(response.statusCode ?? 0);
       response.destroy();
@@ -79,14 +79,17 @@ export function createHttpsEndpointSender(options: HttpsEndpointSenderOptions = 
       const url = checkEndpointUrl(endpoint.bidding_endpoint, policy);
       const body = JSON.stringify(message);
       const timestamp = Math.floor(now().getTime() / 1000);
-      const status = await post(
+      const status = await requestStatus(
         url,
-        body,
         {
-          "content-type": "application/json",
-          "content-length": String(Buffer.byteLength(body)),
-          "user-agent": "AgentForge-Dispatcher/1",
-          [SIGNATURE_ATTRIBUTE]: signTimestamped(secret, body, timestamp),
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "content-length": String(Buffer.byteLength(body)),
+            "user-agent": "AgentForge-Dispatcher/1",
+            [SIGNATURE_ATTRIBUTE]: signTimestamped(secret, body, timestamp),
+          },
+          body,
         },
         { timeoutMs, policy, ...(resolve ? { resolve } : {}) },
       );

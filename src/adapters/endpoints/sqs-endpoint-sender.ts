@@ -3,6 +3,36 @@ import { SIGNATURE_ATTRIBUTE } from "../../domain/bidding/messages.js";
 import { signBody } from "../../domain/bidding/signing.js";
 import type { AgentEndpoint, EndpointSender } from "../../ports/endpoint-sender.js";
 
+/** The AWS region named in an SQS queue URL (`https://sqs.<region>.amazonaws.com/...`), if any. */
+function queueRegion(queueUrl: string): string | undefined {
+  return /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(queueUrl)?.[1];
+}
+
+/**
+ * Picks the client for a queue URL: requests are signed for the client's region, so a queue in
+ * another region needs its own client (built once per region by `clientForRegion`). URLs that name
+ * no region (the local emulator's), and every queue when `clientForRegion` is omitted, use `client`.
+ */
+export function createQueueClientResolver({
+  client,
+  clientForRegion,
+}: {
+  client: SQSClient;
+  clientForRegion?: ((region: string) => SQSClient) | undefined;
+}): (queueUrl: string) => SQSClient {
+  const byRegion = new Map<string, SQSClient>();
+  return (queueUrl) => {
+    const region = queueRegion(queueUrl);
+    if (!region || !clientForRegion) return client;
+    let regional = byRegion.get(region);
+    if (!regional) {
+      regional = clientForRegion(region);
+      byRegion.set(region, regional);
+    }
+    return regional;
+  };
+}
+
 /**
  * Sends to an agent's own SQS queue (possibly in another account: the agent's queue policy must allow
  * this service's role `sqs:SendMessage`). The body carries the same signature scheme agents use, so
@@ -19,17 +49,7 @@ export function createSqsEndpointSender({
    */
   clientForRegion?: (region: string) => SQSClient;
 }): EndpointSender {
-  const byRegion = new Map<string, SQSClient>();
-  function clientFor(queueUrl: string): SQSClient {
-    const region = /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(queueUrl)?.[1];
-    if (!region || !clientForRegion) return client;
-    let regional = byRegion.get(region);
-    if (!regional) {
-      regional = clientForRegion(region);
-      byRegion.set(region, regional);
-    }
-    return regional;
-  }
+  const clientFor = createQueueClientResolver({ client, clientForRegion });
 
   return {
     async send(endpoint: AgentEndpoint, message, secret) {

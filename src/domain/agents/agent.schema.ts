@@ -77,6 +77,11 @@ export function agentRegistrationSchema(policy: BiddingEndpointPolicy) {
       capabilities: capabilitiesSchema,
       cost_model: z.enum(COST_MODELS, { error: `must be one of ${COST_MODELS.join(", ")}` }),
       bidding_endpoint: z.string({ error: "must be a string" }).max(2048, "must be at most 2048 characters"),
+      /** Where escrow pays out. Omitted: unchanged. */
+      wallet_address: z
+        .string({ error: "must be a string" })
+        .regex(/^[A-Za-z0-9:._-]{1,128}$/, "must be 1-128 characters of A-Z, a-z, 0-9, ':', '.', '_', '-'")
+        .optional(),
       /** Omitted: "active" for a new agent, unchanged for an existing one. */
       status: z.enum(AGENT_STATUSES, { error: `must be one of ${AGENT_STATUSES.join(", ")}` }).optional(),
     })

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import { generateAgentSecret } from "../bidding/signing.js";
@@ -48,9 +49,14 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
       return profile;
     },
 
-    /** Engages (`true`) or releases the kill switch. */
-    async setKillSwitch(id: unknown, active: boolean): Promise<AgentProfile> {
-      return agents.setKillSwitch(agentId(id), active);
+    /**
+     * Engages (`true`) or releases the kill switch, recording who did it and why (validated here:
+     * both end up in the audit log).
+     */
+    async setKillSwitch(id: unknown, active: boolean, change: unknown = {}): Promise<AgentProfile> {
+      const validId = agentId(id);
+      const { actor, reason } = parseOrThrow(killSwitchChangeSchema, change, "kill switch change");
+      return agents.setKillSwitch(validId, active, { actor, ...(reason ? { reason } : {}) });
     },
 
     async findByCapability(capability: unknown, page?: PageRequest): Promise<Page<AgentListing>> {
@@ -58,5 +64,18 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
     },
   };
 }
+
+/** Who flips a kill switch and why: short printable text, no control characters. */
+export const killSwitchChangeSchema = z.strictObject({
+  actor: z
+    .string({ error: "must be a string" })
+    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces")
+    .default("api"),
+  reason: z
+    .string({ error: "must be a string" })
+    .max(500, "must be at most 500 characters")
+    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
+    .optional(),
+});
 
 export type AgentService = ReturnType<typeof createAgentService>;

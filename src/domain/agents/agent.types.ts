@@ -1,3 +1,4 @@
+import type { AuditLevel } from "../governance/governance.types.js";
 import type { AgentStatus, CostModel, EndpointKind } from "./agent.schema.js";
 import type { PerformanceHistory, PerformanceTotals } from "./performance.js";
 
@@ -11,12 +12,25 @@ export interface AgentProfile {
   endpoint_kind: EndpointKind;
   status: AgentStatus;
   kill_switch_active: boolean;
+  /** Who flipped the kill switch last (`api:<actor>`), why, and when. */
+  kill_switch_changed_by?: string;
+  kill_switch_reason?: string;
+  kill_switch_changed_at?: string;
+  /** Where escrow pays out. */
+  wallet_address?: string;
+  /** Written back by governance; absent until the agent is first scored (see domain/governance/trust.ts). */
+  trust_score?: number;
+  audit_level?: AuditLevel;
+  trust_updated_at?: string;
   performance_history: PerformanceHistory;
   performance_totals: PerformanceTotals;
   version: number;
   created_at: string;
   updated_at: string;
 }
+
+/** Fields only governance writes (without a version bump), never part of a registration change. */
+export const GOVERNANCE_PROFILE_FIELDS = ["trust_score", "audit_level", "trust_updated_at"] as const;
 
 /** What a capability query returns per agent, read from its capability edge alone. */
 export interface AgentListing {

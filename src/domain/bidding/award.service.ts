@@ -35,8 +35,11 @@ export type AwardDecision = Award["status"];
  * governance through the table's stream.
  */
 export interface ApprovalPolicy {
-  decide(candidate: AwardCandidate, task: Task): AwardDecision | Promise<AwardDecision>;
+  decide(candidate: AwardCandidate, task: Task): ApprovalVerdict | Promise<ApprovalVerdict>;
 }
+
+/** A decision, optionally with the reason a human must look (stored on the award as `approval_reason`). */
+export type ApprovalVerdict = AwardDecision | { status: AwardDecision; reason?: string };
 
 /** Default policy: every award is final at once. */
 export const AWARD_WITHOUT_APPROVAL: ApprovalPolicy = { decide: () => "AWARDED" };
@@ -146,6 +149,7 @@ const PAGE_SIZE = 25;
 
 const OUTBID = "OUTBID: another bid ranked higher under the marketplace's published scoring rule";
 const INELIGIBLE = "INELIGIBLE: the agent was suspended or kill-switched before the award";
+const APPROVAL_REJECTED = "APPROVAL_REJECTED: a reviewer declined to award this task to the agent";
 
 function hasScorableFields(bid: Bid): bid is ValidBid {
   return (
@@ -269,8 +273,9 @@ export function createAwardService({
           };
         }
         const profile = profiles.get(bid.agent_id);
-        const reason =
-          bid.bid_amount !== undefined && !withinBudget(task, bid.bid_amount)
+        const reason = task.approval_excluded_agents?.includes(bid.agent_id)
+          ? APPROVAL_REJECTED
+          : bid.bid_amount !== undefined && !withinBudget(task, bid.bid_amount)
             ? `OVER_BUDGET: bid ${bid.bid_amount} exceeds the budget ${task.budget}`
             : profile && !isListed(profile)
               ? INELIGIBLE
@@ -403,7 +408,9 @@ export function createAwardService({
       return awardAt(taskId, at, rounds);
     }
 
-    const accepted = record.bids.filter(hasScorableFields);
+    // Agents a reviewer rejected for this task are out of the running for good.
+    const excluded = new Set(task.approval_excluded_agents ?? []);
+    const accepted = record.bids.filter(hasScorableFields).filter((bid) => !excluded.has(bid.agent_id));
     const profiles = await agents.getProfiles(accepted.map((bid) => bid.agent_id));
     // Profiles are read consistently here, so an agent kill-switched after it bid cannot win.
     const valid = accepted.filter((bid) => {
@@ -423,10 +430,10 @@ export function createAwardService({
     const ranking = rankBids(valid, profiles);
     const [best] = ranking;
     if (!best) throw new Error(`No candidate for ${taskId} despite ${valid.length} valid bids`);
-    const status = await approval.decide(
-      { ...best, profile: profiles.get(best.bid.agent_id) as AgentProfile },
-      task,
-    );
+    const winner = profiles.get(best.bid.agent_id) as AgentProfile;
+    const verdict = await approval.decide({ ...best, profile: winner }, task);
+    const { status, reason: approvalReason } =
+      typeof verdict === "string" ? { status: verdict, reason: undefined } : verdict;
 
     let award: Award;
     try {
@@ -437,6 +444,8 @@ export function createAwardService({
         estimated_completion_sec: best.bid.estimated_completion_sec,
         status,
         ...(best.bid.sent_at ? { bid_sent_at: best.bid.sent_at } : {}),
+        ...(status === "PENDING_APPROVAL" && approvalReason ? { approval_reason: approvalReason } : {}),
+        ...(winner.wallet_address ? { worker_wallet: winner.wallet_address } : {}),
       });
     } catch (error) {
       // The winner revised its bid after this run ranked it: rank again with what is stored now.

@@ -199,7 +199,7 @@ function describeError(error: unknown): string {
  *    HMAC-SHA256 of the exact raw body with the agent's secret.
  * 5. BID / DECLINE: {@link checkAnswer} (NOT_INVITED, LATE, OVER_BUDGET, DUPLICATE, BIDDING_CLOSED),
  *    then the conditional write, whose failures map to BIDDING_CLOSED / NOT_INVITED (a race with the
- *    award). A later, different valid answer replaces the agent's earlier one on its single bid item.
+ *    award), and for a BID to AGENT_DISABLED (the agent is kill-switched or suspended). A later, different valid answer replaces the agent's earlier one on its single bid item.
  *    After a stored answer, {@link AwardTrigger.awardIfDue} runs the early award; its failure is
  *    reported on the receipt, never thrown, since the answer is stored and the sweeper awards anyway.
  * 6. COST_REPORT: stored on the award; NOT_AWARDED unless the task is awarded to the agent.
@@ -252,7 +252,12 @@ export function createBidService({
       return undefined;
     } catch (error) {
       const reason = conflictReason(error);
-      if (reason === "BIDDING_CLOSED" || reason === "NOT_INVITED" || reason === "DUPLICATE") {
+      if (
+        reason === "BIDDING_CLOSED" ||
+        reason === "NOT_INVITED" ||
+        reason === "DUPLICATE" ||
+        reason === "AGENT_DISABLED"
+      ) {
         return { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
       }
       if (error instanceof NotFoundError) return "unknown_task";

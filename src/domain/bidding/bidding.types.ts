@@ -17,6 +17,7 @@ export const REJECTION_REASONS = [
   "DUPLICATE",
   "NOT_AWARDED",
   "BIDDING_CLOSED",
+  "AGENT_DISABLED",
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 

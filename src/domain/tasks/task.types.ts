@@ -17,6 +17,8 @@ export interface Task {
   latest_outcome_status?: OutcomeStatus;
   latest_outcome_quality?: number;
   evidence?: TaskEvidence;
+  /** Agents whose award a reviewer rejected: never awarded this task again. */
+  approval_excluded_agents?: string[];
   version: number;
   created_at: string;
   updated_at: string;
@@ -49,6 +51,10 @@ export interface Award {
   status: "PENDING_APPROVAL" | "AWARDED";
   awarded_at: string;
   actual_cost?: number;
+  /** Why a PENDING_APPROVAL award waits for a human (kept after approval). */
+  approval_reason?: string;
+  /** The winner's wallet at award time: where its escrow pays out. */
+  worker_wallet?: string;
 }
 
 /** Input for the one award of a task. */
@@ -63,6 +69,8 @@ export interface NewAward {
    * so a bid revised between ranking and commit cannot be awarded at its old price.
    */
   bid_sent_at?: string;
+  approval_reason?: string;
+  worker_wallet?: string;
 }
 
 /** Everything stored under `TASK#<url>`, read with one Query. Ledger entries are oldest first. */

@@ -1,4 +1,5 @@
 import { AGENT_STATUSES, COST_MODELS } from "../../../domain/agents/agent.schema.js";
+import { AUDIT_LEVELS } from "../../../domain/governance/governance.types.js";
 import { ENTITY_VERSION, SERVICE_NAME } from "./model.js";
 
 const numberField = { type: "number", required: true } as const;
@@ -15,6 +16,19 @@ export const agentProfileSchema = {
     endpoint_kind: { type: ["sqs", "https"] as const, required: true },
     status: { type: AGENT_STATUSES, required: true },
     kill_switch_active: { type: "boolean", required: true },
+    /** Who last flipped the kill switch, why and when (carried to the audit log by the stream). */
+    kill_switch_changed_by: { type: "string" },
+    kill_switch_reason: { type: "string" },
+    kill_switch_changed_at: { type: "string" },
+    /** Where escrow pays out; optional. */
+    wallet_address: { type: "string" },
+    /**
+     * Trust score 0–100 and its tier, computed by governance (Postgres) and written back here so the
+     * award policy reads them with the profile. Absent until governance first scores the agent.
+     */
+    trust_score: { type: "number" },
+    audit_level: { type: AUDIT_LEVELS },
+    trust_updated_at: { type: "string" },
     performance_history: {
       type: "map",
       required: true,

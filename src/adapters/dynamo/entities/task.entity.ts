@@ -28,6 +28,8 @@ export const taskSchema = {
     latest_outcome_quality: { type: "number" },
     /** GitHub facts about the issue (see domain/tasks/evidence.ts); outcomes are derived from it. */
     evidence: { type: "any" },
+    /** Agents whose award a reviewer rejected; the award skips them. */
+    approval_excluded_agents: { type: "set", items: "string" },
     /** Optimistic-concurrency counter for evidence updates. */
     version: { type: "number", required: true, default: 1 },
     created_at: { type: "string", required: true, readOnly: true },
@@ -151,6 +153,8 @@ export const awardSchema = {
     awarded_at: { type: "string", required: true },
     /** From the winner's COST_REPORT; the ledger falls back to `bid_amount` without one. */
     actual_cost: { type: "number" },
+    approval_reason: { type: "string" },
+    worker_wallet: { type: "string" },
   },
   indexes: {
     primary: {

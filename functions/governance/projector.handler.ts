@@ -1,0 +1,9 @@
+import type { DynamoDBStreamHandler } from "aws-lambda";
+import { getProjector } from "../shared/container.js";
+
+/** Table stream consumer: applies governance events to Postgres in order, exactly once each. */
+export const handler: DynamoDBStreamHandler = async (event, context) => {
+  const projector = await getProjector();
+  projector.logger.addContext(context);
+  return projector.handle(event);
+};

@@ -1,0 +1,156 @@
+import { z } from "zod";
+import type { GovernanceStore } from "../../ports/governance-store.js";
+import type { Page, PageRequest } from "../../ports/pagination.js";
+import type { TaskRepository } from "../../ports/task-repository.js";
+import type { AwardOutcome, AwardService } from "../bidding/award.service.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import { parseOrThrow } from "../validation.js";
+import { APPROVAL_STATUSES, type ApprovalRequest, type ApprovalStatus } from "./governance.types.js";
+import type { GovernanceLogger } from "./projector.js";
+
+/** Who decides and why: printable, bounded, no control characters (both go to the audit log). */
+export const approvalDecisionSchema = z.strictObject({
+  reviewer: z
+    .string({ error: "must be a string" })
+    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces"),
+  note: z
+    .string({ error: "must be a string" })
+    .max(500, "must be at most 500 characters")
+    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
+    .optional(),
+});
+
+const approvalIdSchema = z.string().regex(/^apr_[0-9a-f]{24}$/, "must be an approval id (apr_ + 24 hex)");
+const statusSchema = z.enum(APPROVAL_STATUSES, { error: `must be one of ${APPROVAL_STATUSES.join(", ")}` });
+
+export interface ApprovalServiceOptions {
+  store: GovernanceStore;
+  tasks: Pick<TaskRepository, "approvePendingAward" | "rejectPendingAward">;
+  awards: Pick<AwardService, "notify" | "evaluate">;
+  now?: () => Date;
+  logger?: GovernanceLogger;
+}
+
+export interface RejectionResult {
+  request: ApprovalRequest;
+  /** What re-awarding the task did: the next-best bid won (maybe pending approval again), or no bid was left. */
+  next: AwardOutcome["kind"];
+  next_agent_id: string | null;
+}
+
+/**
+ * Human approval of held awards. The DynamoDB award is the source of truth and moves first, then the
+ * Postgres request is decided; both steps are idempotent, so a retry after a failure in between
+ * finishes the job rather than failing.
+ */
+export function createApprovalService({
+  store,
+  tasks,
+  awards,
+  now = () => new Date(),
+  logger,
+}: ApprovalServiceOptions) {
+  async function load(id: unknown): Promise<ApprovalRequest> {
+    const validId = parseOrThrow(approvalIdSchema, id, "approval id");
+    const request = await store.transaction((tx) => tx.approvals.get(validId));
+    if (!request) throw new NotFoundError("approval", validId);
+    return request;
+  }
+
+  async function decide(
+    request: ApprovalRequest,
+    decision: "approved" | "rejected",
+    input: z.output<typeof approvalDecisionSchema>,
+  ): Promise<ApprovalRequest> {
+    const at = now().toISOString();
+    try {
+      return await store.transaction(async (tx) => {
+        const decided = await tx.approvals.decide(
+          request.id,
+          decision,
+          input.reviewer,
+          at,
+          input.note ?? null,
+        );
+        await tx.audit.append({
+          action: decision === "approved" ? "approval_approved" : "approval_rejected",
+          agent_id: request.agent_id,
+          resource: `approval:${request.id}`,
+          actor: `reviewer:${input.reviewer}`,
+          success: true,
+          cost: request.bid_amount,
+          details: { task_id: request.task_id, note: input.note ?? null },
+          occurred_at: at,
+        });
+        return decided;
+      });
+    } catch (error) {
+      // A parallel call decided it the same way first: same result.
+      if (error instanceof ConflictError) {
+        const current = await load(request.id);
+        if (current.status === decision) return current;
+      }
+      throw error;
+    }
+  }
+
+  function refuseIfDecidedOtherwise(request: ApprovalRequest, wanted: ApprovalStatus): void {
+    if (request.status !== "pending" && request.status !== wanted) {
+      throw new ConflictError(`Approval ${request.id} was already ${request.status}`, {
+        reason: "ALREADY_DECIDED",
+        status: request.status,
+      });
+    }
+  }
+
+  return {
+    async list(status: unknown, page?: PageRequest): Promise<Page<ApprovalRequest>> {
+      const valid = status === undefined ? undefined : parseOrThrow(statusSchema, status, "status");
+      return store.listApprovals(valid, page);
+    },
+
+    get: load,
+
+    /** Completes the held award: it becomes AWARDED and the notices go out. */
+    async approve(id: unknown, body: unknown): Promise<ApprovalRequest> {
+      const input = parseOrThrow(approvalDecisionSchema, body, "approval decision");
+      const request = await load(id);
+      refuseIfDecidedOtherwise(request, "approved");
+      await tasks.approvePendingAward(request.task_id, request.agent_id);
+      const decided = request.status === "approved" ? request : await decide(request, "approved", input);
+      // Notices that fail here are retried by the award sweeper: the bid window stays until delivered.
+      const notices = await awards.notify(request.task_id);
+      logger?.info("Award approved", {
+        approval_id: request.id,
+        task_id: request.task_id,
+        agent_id: request.agent_id,
+        reviewer: input.reviewer,
+        notices: notices.length,
+      });
+      return decided;
+    },
+
+    /** Refuses the held award; the task goes to the next-best bid (which may need approval in turn). */
+    async reject(id: unknown, body: unknown): Promise<RejectionResult> {
+      const input = parseOrThrow(approvalDecisionSchema, body, "approval decision");
+      const request = await load(id);
+      refuseIfDecidedOtherwise(request, "rejected");
+      await tasks.rejectPendingAward(request.task_id, request.agent_id);
+      const decided = request.status === "rejected" ? request : await decide(request, "rejected", input);
+      // If this fails, the task is CLOSING with its bid window, so the next sweep re-awards it.
+      const outcome = await awards.evaluate(request.task_id);
+      const nextAgent = outcome.kind === "AWARDED" ? outcome.award.agent_id : null;
+      logger?.info("Award rejected", {
+        approval_id: request.id,
+        task_id: request.task_id,
+        agent_id: request.agent_id,
+        reviewer: input.reviewer,
+        next: outcome.kind,
+        next_agent_id: nextAgent,
+      });
+      return { request: decided, next: outcome.kind, next_agent_id: nextAgent };
+    },
+  };
+}
+
+export type ApprovalService = ReturnType<typeof createApprovalService>;

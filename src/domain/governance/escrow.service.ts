@@ -1,0 +1,136 @@
+import { z } from "zod";
+import type { GovernanceStore } from "../../ports/governance-store.js";
+import { NotFoundError } from "../errors.js";
+import { parseOrThrow } from "../validation.js";
+import { assertEscrowTransition } from "./escrow.js";
+import { ESCROW_STATUSES, type Escrow } from "./governance.types.js";
+import type { GovernanceLogger } from "./projector.js";
+
+const escrowIdSchema = z.uuid({ error: "must be an escrow id (UUID)" });
+
+/** A judge's ruling on an escrow. */
+export const escrowResolutionSchema = z.strictObject({
+  resolution: z.enum(["release", "refund"], { error: "must be 'release' or 'refund'" }),
+  judge: z
+    .string({ error: "must be a string" })
+    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces"),
+  note: z
+    .string({ error: "must be a string" })
+    .max(500, "must be at most 500 characters")
+    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
+    .optional(),
+});
+
+const escrowFilterSchema = z.strictObject({
+  task_id: z.string().min(1).max(512).optional(),
+  agent_id: z.string().min(1).max(128).optional(),
+  status: z.enum(ESCROW_STATUSES).optional(),
+});
+
+export interface EscrowServiceOptions {
+  store: GovernanceStore;
+  /** How long an escrow may stay pending before the sweeper refunds it (default 14 days). */
+  timeoutMs?: number;
+  now?: () => Date;
+  logger?: GovernanceLogger;
+}
+
+export interface RefundSummary {
+  examined: number;
+  refunded: number;
+  /** Settled by an outcome between listing and locking. */
+  skipped: number;
+  more: boolean;
+}
+
+export const DEFAULT_ESCROW_TIMEOUT_MS = 14 * 24 * 3600_000;
+
+/** Escrow reads, a judge's resolution of disputes, and the timeout sweeper. */
+export function createEscrowService({
+  store,
+  timeoutMs = DEFAULT_ESCROW_TIMEOUT_MS,
+  now = () => new Date(),
+  logger,
+}: EscrowServiceOptions) {
+  return {
+    async get(id: unknown): Promise<Escrow> {
+      const validId = parseOrThrow(escrowIdSchema, id, "escrow id");
+      const escrow = await store.transaction((tx) => tx.escrows.get(validId));
+      if (!escrow) throw new NotFoundError("escrow", validId);
+      return escrow;
+    },
+
+    async list(filter: unknown): Promise<Escrow[]> {
+      const valid = parseOrThrow(escrowFilterSchema, filter, "escrow filter");
+      return store.listEscrows({
+        ...(valid.task_id ? { taskId: valid.task_id } : {}),
+        ...(valid.agent_id ? { agentId: valid.agent_id } : {}),
+        ...(valid.status ? { status: valid.status } : {}),
+      });
+    },
+
+    /** A judge releases (pays the agent) or refunds an escrow; ConflictError when it is already final. */
+    async resolve(id: unknown, body: unknown): Promise<Escrow> {
+      const validId = parseOrThrow(escrowIdSchema, id, "escrow id");
+      const input = parseOrThrow(escrowResolutionSchema, body, "escrow resolution");
+      const to = input.resolution === "release" ? "released" : "refunded";
+      const at = now().toISOString();
+      const escrow = await store.transaction(async (tx) => {
+        const current = await tx.escrows.getForUpdate(validId);
+        if (!current) throw new NotFoundError("escrow", validId);
+        assertEscrowTransition(current.status, to, "judge");
+        const moved = await tx.escrows.transition(validId, to, "judge", at);
+        await tx.audit.append({
+          action: "escrow_resolved",
+          agent_id: current.agent_id,
+          resource: `escrow:${validId}`,
+          actor: `judge:${input.judge}`,
+          success: true,
+          cost: moved.amount,
+          details: { task_id: current.task_id, from: current.status, to, note: input.note ?? null },
+          occurred_at: at,
+        });
+        return moved;
+      });
+      logger?.info("Escrow resolved", { escrow_id: validId, to, judge: input.judge });
+      return escrow;
+    },
+
+    /** Refunds escrows pending for longer than the timeout (`resolved_by` timeout), oldest first. */
+    async refundExpired({ limit = 100 }: { limit?: number } = {}): Promise<RefundSummary> {
+      const at = now();
+      const cutoff = new Date(at.getTime() - timeoutMs).toISOString();
+      const due = await store.listExpiredEscrows(cutoff, limit);
+      const summary: RefundSummary = {
+        examined: due.length,
+        refunded: 0,
+        skipped: 0,
+        more: due.length === limit,
+      };
+      for (const candidate of due) {
+        const refunded = await store.transaction(async (tx) => {
+          const current = await tx.escrows.getForUpdate(candidate.id);
+          if (current?.status !== "pending") return false;
+          const moved = await tx.escrows.transition(candidate.id, "refunded", "timeout", at.toISOString());
+          await tx.audit.append({
+            action: "escrow_refunded",
+            agent_id: current.agent_id,
+            resource: `escrow:${candidate.id}`,
+            actor: "system:escrow-sweeper",
+            success: true,
+            cost: moved.amount,
+            details: { task_id: current.task_id, pending_since: current.created_at, timeout_ms: timeoutMs },
+            occurred_at: at.toISOString(),
+          });
+          return true;
+        });
+        if (refunded) summary.refunded += 1;
+        else summary.skipped += 1;
+      }
+      if (summary.refunded > 0) logger?.info("Expired escrows refunded", { ...summary });
+      return summary;
+    },
+  };
+}
+
+export type EscrowService = ReturnType<typeof createEscrowService>;

@@ -1,0 +1,345 @@
+import { z } from "zod";
+import type { AgentSnapshot } from "./governance.types.js";
+
+/**
+ * What governance learns from the marketplace table's stream. Each event carries `key`, its identity
+ * in the marketplace (not the stream record's id), so applying it is idempotent however often the
+ * record is delivered, and a replayed stream converges to the same Postgres state.
+ */
+export type GovernanceEvent =
+  | {
+      kind: "AGENT";
+      /** `agent:<id>:v<profile version>`: every profile change bumps the version. */
+      key: string;
+      snapshot: AgentSnapshot;
+      /** The profile was created by this change. */
+      registered: boolean;
+      /** Set when this change flipped the kill switch. */
+      killSwitch?: { active: boolean; actor: string; reason: string | null };
+      /** Registration fields this change altered (empty for a performance-only change). */
+      changed: string[];
+      /** Trust as the profile holds it now (null before governance first scored the agent). */
+      profileTrust: { trust_score: number | null; audit_level: string | null };
+      at: string;
+    }
+  | {
+      kind: "BID_ACCEPTED";
+      key: string;
+      task_id: string;
+      agent_id: string;
+      bid_amount: number;
+      estimated_completion_sec: number | null;
+      at: string;
+    }
+  | { kind: "BID_DECLINED"; key: string; task_id: string; agent_id: string; at: string }
+  | {
+      kind: "BID_REJECTED";
+      key: string;
+      task_id: string;
+      /** As claimed by the refused message; not verified. */
+      agent_id: string | null;
+      message_type: string | null;
+      reason: string;
+      at: string;
+    }
+  | {
+      kind: "AWARD";
+      key: string;
+      task_id: string;
+      agent_id: string;
+      bid_amount: number;
+      status: "AWARDED" | "PENDING_APPROVAL";
+      approval_reason: string | null;
+      worker_wallet: string | null;
+      awarded_at: string;
+      at: string;
+    }
+  | {
+      kind: "COST_REPORTED";
+      key: string;
+      task_id: string;
+      agent_id: string;
+      actual_cost: number;
+      at: string;
+    }
+  | {
+      kind: "LEDGER_OUTCOME";
+      key: string;
+      task_id: string;
+      agent_id: string;
+      status: "SUCCESS" | "FAILURE" | "HUMAN_INTERVENTION";
+      quality_score: number;
+      bid_amount: number;
+      actual_cost: number;
+      completion_timestamp: string;
+      supersedes: string | null;
+      at: string;
+    };
+
+/** A stream record with its images already unmarshalled to plain objects. */
+export interface StreamChange {
+  eventName: "INSERT" | "MODIFY" | "REMOVE";
+  newImage?: Record<string, unknown>;
+  oldImage?: Record<string, unknown>;
+  /** When DynamoDB made the change (ISO), for events whose item has no timestamp of its own. */
+  approximateAt: string;
+}
+
+const str = z.string().min(1);
+const num = z.number().finite();
+
+const profileImage = z.object({
+  type: z.literal("AGENT_PROFILE"),
+  agent_id: str,
+  bidding_endpoint: str,
+  endpoint_kind: z.enum(["sqs", "https"]),
+  status: z.enum(["active", "suspended"]),
+  kill_switch_active: z.boolean(),
+  kill_switch_changed_by: z.string().optional(),
+  kill_switch_reason: z.string().optional(),
+  performance_totals: z.object({ outcomes: num, successes: num, quality_micros: num }),
+  // A String Set: unmarshalled to a Set (as an array when it comes from JSON).
+  capabilities: z
+    .union([z.array(z.string()), z.set(z.string())])
+    .transform((value) => [...value].sort())
+    .optional(),
+  trust_score: num.optional(),
+  audit_level: z.string().optional(),
+  version: z.number().int().positive(),
+  updated_at: str,
+});
+
+const bidImage = z.object({
+  type: z.literal("BID"),
+  task_id: str,
+  agent_id: str,
+  status: z.enum(["INVITED", "ACCEPTED", "DECLINED"]),
+  bid_amount: num.optional(),
+  estimated_completion_sec: num.optional(),
+  answered_at: z.string().optional(),
+  sent_at: z.string().optional(),
+});
+
+const rejectionImage = z.object({
+  type: z.literal("BID_REJECTION"),
+  task_id: str,
+  received_at: str,
+  message_id: str,
+  agent_id: z.string().optional(),
+  message_type: z.string().optional(),
+  reason: str,
+});
+
+const awardImage = z.object({
+  type: z.literal("AWARD"),
+  task_id: str,
+  agent_id: str,
+  bid_amount: num,
+  status: z.enum(["AWARDED", "PENDING_APPROVAL"]),
+  awarded_at: str,
+  actual_cost: num.optional(),
+  approval_reason: z.string().optional(),
+  worker_wallet: z.string().optional(),
+});
+
+const ledgerImage = z.object({
+  type: z.literal("TASK_LEDGER_ENTRY"),
+  task_id: str,
+  winning_agent_id: str,
+  bid_amount: num,
+  actual_cost: num,
+  status: z.enum(["SUCCESS", "FAILURE", "HUMAN_INTERVENTION"]),
+  quality_score: num,
+  completion_timestamp: str,
+  supersedes: z.string().optional(),
+  recorded_at: str,
+});
+
+/** Item types governance follows; every other item (capability edges, deliveries...) is ignored. */
+export const PROJECTED_ITEM_TYPES = [
+  "AGENT_PROFILE",
+  "BID",
+  "BID_REJECTION",
+  "AWARD",
+  "TASK_LEDGER_ENTRY",
+] as const;
+
+export class MalformedChangeError extends Error {
+  override name = "MalformedChangeError";
+}
+
+function parse<T>(schema: z.ZodType<T>, image: Record<string, unknown>, what: string): T {
+  const result = schema.safeParse(image);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join(".") || "(item)"}: ${i.message}`);
+    throw new MalformedChangeError(`${what} image does not match the table design: ${problems.join("; ")}`);
+  }
+  return result.data;
+}
+
+function agentEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
+  const next = parse(profileImage, image, "agent profile");
+  const before = change.oldImage ? parse(profileImage, change.oldImage, "agent profile") : undefined;
+  // A write that did not bump the version (governance writing trust back) changes nothing governance
+  // does not already know.
+  if (before && before.version === next.version) return [];
+  const flipped = before ? before.kill_switch_active !== next.kill_switch_active : next.kill_switch_active;
+  const snapshot: AgentSnapshot = {
+    agent_id: next.agent_id,
+    bidding_endpoint: next.bidding_endpoint,
+    endpoint_kind: next.endpoint_kind,
+    status: next.status,
+    kill_switch_active: next.kill_switch_active,
+    outcomes: next.performance_totals.outcomes,
+    successes: next.performance_totals.successes,
+    quality_micros: next.performance_totals.quality_micros,
+    profile_version: next.version,
+    updated_at: next.updated_at,
+  };
+  const changed: string[] = before
+    ? (["bidding_endpoint", "endpoint_kind", "status"] as const).filter(
+        (field) => before[field] !== next[field],
+      )
+    : [];
+  if (before && (before.capabilities ?? []).join() !== (next.capabilities ?? []).join()) {
+    changed.push("capabilities");
+  }
+  return [
+    {
+      kind: "AGENT",
+      key: `agent:${next.agent_id}:v${next.version}`,
+      snapshot,
+      registered: change.eventName === "INSERT",
+      changed,
+      profileTrust: { trust_score: next.trust_score ?? null, audit_level: next.audit_level ?? null },
+      ...(flipped
+        ? {
+            killSwitch: {
+              active: next.kill_switch_active,
+              actor: next.kill_switch_changed_by ?? "unknown",
+              reason: next.kill_switch_reason ? next.kill_switch_reason : null,
+            },
+          }
+        : {}),
+      at: next.updated_at,
+    },
+  ];
+}
+
+function bidEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
+  const next = parse(bidImage, image, "bid");
+  const before = change.oldImage ? parse(bidImage, change.oldImage, "bid") : undefined;
+  const answeredAt = next.sent_at ?? next.answered_at;
+  // Only a new answer is news; notice bookkeeping on the same answer is not.
+  if (!answeredAt) return [];
+  if (before && before.status === next.status && (before.sent_at ?? before.answered_at) === answeredAt) {
+    return [];
+  }
+  const base = {
+    task_id: next.task_id,
+    agent_id: next.agent_id,
+    at: next.answered_at ?? change.approximateAt,
+  };
+  if (next.status === "ACCEPTED" && next.bid_amount !== undefined) {
+    return [
+      {
+        kind: "BID_ACCEPTED",
+        key: `bid:${next.task_id}#${next.agent_id}#${answeredAt}`,
+        ...base,
+        bid_amount: next.bid_amount,
+        estimated_completion_sec: next.estimated_completion_sec ?? null,
+      },
+    ];
+  }
+  if (next.status === "DECLINED") {
+    return [{ kind: "BID_DECLINED", key: `decline:${next.task_id}#${next.agent_id}#${answeredAt}`, ...base }];
+  }
+  return [];
+}
+
+function awardEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
+  const next = parse(awardImage, image, "award");
+  const before = change.oldImage ? parse(awardImage, change.oldImage, "award") : undefined;
+  const events: GovernanceEvent[] = [];
+  if (!before || before.status !== next.status || before.agent_id !== next.agent_id) {
+    events.push({
+      kind: "AWARD",
+      key: `award:${next.task_id}#${next.agent_id}#${next.status}`,
+      task_id: next.task_id,
+      agent_id: next.agent_id,
+      bid_amount: next.bid_amount,
+      status: next.status,
+      approval_reason: next.approval_reason ?? null,
+      worker_wallet: next.worker_wallet ?? null,
+      awarded_at: next.awarded_at,
+      at: change.eventName === "INSERT" ? next.awarded_at : change.approximateAt,
+    });
+  }
+  if (next.actual_cost !== undefined && before?.actual_cost !== next.actual_cost) {
+    events.push({
+      kind: "COST_REPORTED",
+      key: `cost:${next.task_id}#${next.agent_id}#${next.actual_cost}`,
+      task_id: next.task_id,
+      agent_id: next.agent_id,
+      actual_cost: next.actual_cost,
+      at: change.approximateAt,
+    });
+  }
+  return events;
+}
+
+/**
+ * Maps one table change to the governance events it carries (usually zero or one). Pure. Throws
+ * {@link MalformedChangeError} when a followed item type does not have the documented shape; the
+ * caller records that and moves on (retrying cannot fix it).
+ */
+export function governanceEventsOf(change: StreamChange): GovernanceEvent[] {
+  // Deletions carry no governance facts: the table only deletes bookkeeping (bid windows, a
+  // rejected pending award), and those decisions are audited where they are made.
+  if (change.eventName === "REMOVE" || !change.newImage) return [];
+  const image = change.newImage;
+  switch (image.type) {
+    case "AGENT_PROFILE":
+      return agentEvents(change, image);
+    case "BID":
+      return bidEvents(change, image);
+    case "BID_REJECTION": {
+      if (change.eventName !== "INSERT") return [];
+      const item = parse(rejectionImage, image, "bid rejection");
+      return [
+        {
+          kind: "BID_REJECTED",
+          key: `rejection:${item.task_id}#${item.received_at}#${item.message_id}`,
+          task_id: item.task_id,
+          agent_id: item.agent_id ?? null,
+          message_type: item.message_type ?? null,
+          reason: item.reason,
+          at: item.received_at,
+        },
+      ];
+    }
+    case "AWARD":
+      return awardEvents(change, image);
+    case "TASK_LEDGER_ENTRY": {
+      if (change.eventName !== "INSERT") return [];
+      const entry = parse(ledgerImage, image, "ledger entry");
+      return [
+        {
+          kind: "LEDGER_OUTCOME",
+          key: `ledger:${entry.task_id}#${entry.completion_timestamp}`,
+          task_id: entry.task_id,
+          agent_id: entry.winning_agent_id,
+          status: entry.status,
+          quality_score: entry.quality_score,
+          bid_amount: entry.bid_amount,
+          actual_cost: entry.actual_cost,
+          completion_timestamp: entry.completion_timestamp,
+          supersedes: entry.supersedes ?? null,
+          at: entry.recorded_at,
+        },
+      ];
+    }
+    default:
+      return [];
+  }
+}

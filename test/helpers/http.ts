@@ -1,0 +1,43 @@
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+
+/** The bearer token the REST API tests configure. */
+export const TEST_API_TOKEN = "rest-api-test-token";
+
+/** An HTTP API (payload 2.0) GET event with the test bearer token (`null`: no Authorization header). */
+export function apiGet(
+  path: string,
+  token: string | null = TEST_API_TOKEN,
+  query?: Record<string, string>,
+): APIGatewayProxyEventV2 {
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: path,
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    ...(query ? { queryStringParameters: query } : {}),
+    requestContext: { http: { method: "GET", path } },
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+/** An HTTP API POST event with a JSON body (if given) and the test bearer token. */
+export function apiPost(
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): APIGatewayProxyEventV2 {
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: path,
+    rawQueryString: "",
+    headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json", ...headers },
+    requestContext: { http: { method: "POST", path } },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+/** The parsed JSON body of a response. */
+export const bodyOf = (response: { body?: string }) => JSON.parse(response.body ?? "null");
