@@ -63,3 +63,14 @@ function isIsoInstant(value: string): boolean {
     zoneMinute < 60
   );
 }
+
+/** Who did something (a reviewer, judge, operator): goes to the audit log, so printable and bounded. */
+export const actorNameSchema = z
+  .string({ error: "must be a string" })
+  .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces");
+
+/** A free-text reason or note for the audit log: bounded, without control characters. */
+export const auditNoteSchema = z
+  .string({ error: "must be a string" })
+  .max(500, "must be at most 500 characters")
+  .regex(/^[^\p{Cc}]*$/u, "must not contain control characters");

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import { generateAgentSecret } from "../bidding/signing.js";
-import { agentIdSchema } from "../common.schema.js";
+import { actorNameSchema, agentIdSchema, auditNoteSchema } from "../common.schema.js";
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import {
@@ -67,15 +67,8 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
 
 /** Who flips a kill switch and why: short printable text, no control characters. */
 export const killSwitchChangeSchema = z.strictObject({
-  actor: z
-    .string({ error: "must be a string" })
-    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces")
-    .default("api"),
-  reason: z
-    .string({ error: "must be a string" })
-    .max(500, "must be at most 500 characters")
-    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
-    .optional(),
+  actor: actorNameSchema.default("api"),
+  reason: auditNoteSchema.optional(),
 });
 
 export type AgentService = ReturnType<typeof createAgentService>;

@@ -3,6 +3,7 @@ import type { GovernanceStore } from "../../ports/governance-store.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import type { TaskRepository } from "../../ports/task-repository.js";
 import type { AwardOutcome, AwardService } from "../bidding/award.service.js";
+import { actorNameSchema, auditNoteSchema } from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { APPROVAL_STATUSES, type ApprovalRequest, type ApprovalStatus } from "./governance.types.js";
@@ -10,14 +11,8 @@ import type { GovernanceLogger } from "./projector.js";
 
 /** Who decides and why: printable, bounded, no control characters (both go to the audit log). */
 export const approvalDecisionSchema = z.strictObject({
-  reviewer: z
-    .string({ error: "must be a string" })
-    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces"),
-  note: z
-    .string({ error: "must be a string" })
-    .max(500, "must be at most 500 characters")
-    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
-    .optional(),
+  reviewer: actorNameSchema,
+  note: auditNoteSchema.optional(),
 });
 
 const approvalIdSchema = z.string().regex(/^apr_[0-9a-f]{24}$/, "must be an approval id (apr_ + 24 hex)");

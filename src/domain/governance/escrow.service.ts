@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { GovernanceStore } from "../../ports/governance-store.js";
+import { actorNameSchema, auditNoteSchema } from "../common.schema.js";
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { assertEscrowTransition } from "./escrow.js";
@@ -11,14 +12,8 @@ const escrowIdSchema = z.uuid({ error: "must be an escrow id (UUID)" });
 /** A judge's ruling on an escrow. */
 export const escrowResolutionSchema = z.strictObject({
   resolution: z.enum(["release", "refund"], { error: "must be 'release' or 'refund'" }),
-  judge: z
-    .string({ error: "must be a string" })
-    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces"),
-  note: z
-    .string({ error: "must be a string" })
-    .max(500, "must be at most 500 characters")
-    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters")
-    .optional(),
+  judge: actorNameSchema,
+  note: auditNoteSchema.optional(),
 });
 
 const escrowFilterSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { GovernanceStore, GovernanceTx } from "../../ports/governance-store.js";
+import type { AwardLogger } from "../bidding/award.service.js";
 import { NotFoundError } from "../errors.js";
 import { ESCROW_TRANSITIONS } from "./escrow.js";
 import type { AuditEntryInput, EscrowStatus } from "./governance.types.js";
@@ -11,11 +12,8 @@ import { refreshTrust, syncProfileTrust } from "./trust-refresh.js";
 /** Actor of everything the marketplace itself did (awards, outcomes, escrow moves they cause). */
 export const SYSTEM_ACTOR = "system:marketplace";
 
-export interface GovernanceLogger {
-  info(message: string, attributes: Record<string, unknown>): void;
-  warn(message: string, attributes: Record<string, unknown>): void;
-  error(message: string, attributes: Record<string, unknown>): void;
-}
+/** Log lines governance writes (a Powertools Logger fits); the same shape as the award's. */
+export type GovernanceLogger = AwardLogger;
 
 export interface GovernanceProjectorOptions {
   store: GovernanceStore;
