@@ -151,13 +151,10 @@ export function databaseUrlFromSecret(value: string): string {
   if (typeof username !== "string" || typeof password !== "string" || typeof host !== "string") {
     throw new Error("The DATABASE_URL secret JSON needs username, password and host");
   }
-  const url = new URL(`postgres://${host}`);
-  url.username = username;
-  url.password = password;
-  if (port !== undefined) url.port = String(port);
-  url.pathname = `/${typeof dbname === "string" ? dbname : "postgres"}`;
-  url.searchParams.set("sslmode", "require");
-  return url.toString();
+  // Built as text: the WHATWG URL setters leave '%' unencoded, which would corrupt such a password.
+  const portPart = port === undefined ? "" : `:${encodeURIComponent(String(port))}`;
+  const database = encodeURIComponent(typeof dbname === "string" ? dbname : "postgres");
+  return `postgres://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${host}${portPart}/${database}?sslmode=require`;
 }
 
 /**
@@ -193,25 +190,26 @@ export async function openGovernance(config: Config): Promise<GovernanceStore> {
 
 /** Governance services over one store (opened by the caller). */
 export function buildGovernanceServices(config: Config, store: GovernanceStore, logger: Logger) {
-  const repositories = buildRepositories(config);
-  const projector = createGovernanceProjector({ store, agents: repositories.agents, logger });
+  // DynamoDB clients only for the services that use them: audit verify and the escrow sweeper need
+  // Postgres alone.
+  const repositories = lazySync(() => buildRepositories(config));
   const escrows = createEscrowService({ store, timeoutMs: config.escrowTimeoutMs, logger });
   return {
     store,
-    projector,
     escrows,
+    projector: () => createGovernanceProjector({ store, agents: repositories().agents, logger }),
     /** Approvals need the award service (re-award on rejection, notices on approval). */
     approvals: () =>
       createApprovalService({
         store,
-        tasks: repositories.tasks,
+        tasks: repositories().tasks,
         awards: buildAwardService(config, logger),
         logger,
       }),
     health: () =>
       createHealthService({
         store,
-        agents: repositories.agents,
+        agents: repositories().agents,
         logger,
         prober: createEndpointProber({
           allowLoopback: config.local,
@@ -222,6 +220,14 @@ export function buildGovernanceServices(config: Config, store: GovernanceStore, 
   };
 }
 
+function lazySync<T>(build: () => T): () => T {
+  let value: { built: T } | undefined;
+  return () => {
+    value ??= { built: build() };
+    return value.built;
+  };
+}
+
 /**
  * The governance projector on the table stream. The store is opened on the first batch, not at cold
  * start, and a failed open is retried by the next batch: while Postgres is down the stream waits (the
@@ -229,8 +235,8 @@ export function buildGovernanceServices(config: Config, store: GovernanceStore, 
  */
 export function buildProjector(config: Config) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "governance-projector" } });
-  const open = lazily(
-    async () => buildGovernanceServices(config, await openGovernance(config), logger).projector,
+  const open = lazily(async () =>
+    buildGovernanceServices(config, await openGovernance(config), logger).projector(),
   );
   const projector: GovernanceProjector = { apply: async (event) => (await open()).apply(event) };
   return { logger, handle: createGovernanceStreamHandler({ projector, logger, metrics }) };
@@ -246,6 +252,8 @@ export function buildGovernanceJobs(config: Config) {
       (await open()).health().probeAll(hasTime ? { hasTime } : {}),
     refundExpiredEscrows: async () => (await open()).escrows.refundExpired(),
     verifyAudit: async () => (await open()).store.verifyAudit(),
+    /** Closes the store (for one-shot commands; a Lambda keeps it for the container's life). */
+    close: async () => (await open()).store.close(),
   };
 }
 

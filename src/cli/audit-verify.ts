@@ -5,8 +5,9 @@ import { getGovernanceJobs } from "../../functions/shared/container.js";
  * (DATABASE_URL, else PGlite in AGENTFORGE_DATA_DIR) and prints "ok" or the first bad row.
  * Exit code 0 when the chain verifies, 1 when it does not, 2 when it could not be checked.
  */
+let jobs: Awaited<ReturnType<typeof getGovernanceJobs>> | undefined;
 try {
-  const jobs = await getGovernanceJobs();
+  jobs = await getGovernanceJobs();
   const result = await jobs.verifyAudit();
   if (result.ok) {
     console.log(`ok: ${result.rows} audit rows verified`);
@@ -20,4 +21,7 @@ try {
 } catch (error) {
   console.error(`audit verify: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 2;
+} finally {
+  // An open PGlite (or pg pool) would keep the process alive after the answer.
+  await jobs?.close().catch(() => {});
 }

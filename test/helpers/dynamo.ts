@@ -17,6 +17,15 @@ import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import type { NewAward } from "../../src/domain/tasks/task.types.js";
 
+/**
+ * Cleanups of what this file's tests created. Registered with one file-level `afterAll` when the
+ * helper is imported: an `afterAll` called later, from inside a `beforeAll` or a test, never runs.
+ */
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
 export interface TestTable {
   tableName: string;
   endpoint: string;
@@ -36,7 +45,7 @@ export async function useTestTable(): Promise<TestTable> {
   const doc = createDocumentClient(raw);
   const tableName = `AgentForge-Test-${randomUUID().slice(0, 8)}`;
   await raw.send(new CreateTableCommand(createTableInput(tableName)));
-  afterAll(async () => {
+  cleanups.push(async () => {
     await raw.send(new DeleteTableCommand({ TableName: tableName }));
     raw.destroy();
   });

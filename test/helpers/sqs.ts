@@ -12,6 +12,15 @@ import { afterAll, inject } from "vitest";
 import { isLoopbackEndpoint } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 
+/**
+ * Cleanups of what this file's tests created. Registered with one file-level `afterAll` when the
+ * helper is imported: an `afterAll` called later, from inside a `beforeAll` or a test, never runs.
+ */
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
 /** Matches the deployed queues: a message received this many times without success moves to the DLQ. */
 export const MAX_RECEIVE_COUNT = 5;
 
@@ -54,7 +63,7 @@ export async function useTestQueue(purpose = "intake"): Promise<TestQueue> {
     }),
   );
   const queueUrl = assertLoopback(queue.QueueUrl);
-  afterAll(async () => {
+  cleanups.push(async () => {
     await client.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
     await client.send(new DeleteQueueCommand({ QueueUrl: dlqUrl }));
     client.destroy();

@@ -41,6 +41,18 @@ describe("trust score: the documented formula", () => {
     expect(trust.audit_level).toBe("Platinum");
   });
 
+  it("caps trust at 49 (Bronze) when measured reliability is below 50, however good the record", () => {
+    const flawless = { outcomes: 100, successes: 100, quality_micros: 100_000_000 };
+    const down = computeTrust({ performance: flawless, health: dead, lastProbeScore: 0 });
+    expect(down.pillars.performance).toBeGreaterThan(99); // uncapped: round(49.52) = 50, Silver
+    expect(down.trust_score).toBe(49);
+    expect(down.audit_level).toBe("Bronze");
+    const halfUp = { samples: 2, uptime_percentage: 50, error_rate: 0.5, avg_latency_ms: 10 };
+    expect(computeTrust({ performance: flawless, health: halfUp, lastProbeScore: 100 }).trust_score).toBe(49);
+    // No samples is unknown (50), not unreliable: no cap.
+    expect(computeTrust({ performance: flawless, health: undefined, lastProbeScore: null }).trust_score).toBe(75);
+  });
+
   it("reliability is mean uptime × (1 − mean error rate), and unknown without samples", () => {
     expect(reliabilityPillar({ samples: 4, uptime_percentage: 75, error_rate: 0.2, avg_latency_ms: 1 })).toBe(
       60,

@@ -4,12 +4,13 @@ import type { GovernanceStore } from "../../ports/governance-store.js";
 import type { AgentTrust } from "./governance.types.js";
 import { healthMetricFrom, probeScore } from "./probe-score.js";
 import type { GovernanceLogger } from "./projector.js";
-import { refreshTrust } from "./trust-refresh.js";
+import { refreshTrust, syncProfileTrust } from "./trust-refresh.js";
 
 export interface HealthServiceOptions {
   store: GovernanceStore;
   prober: EndpointProber;
-  agents: Pick<AgentRepository, "setTrust">;
+  /** The profile is read and written back when its trust differs from governance's. */
+  agents: Pick<AgentRepository, "setTrust" | "getProfile">;
   now?: () => Date;
   logger?: GovernanceLogger;
   /** Probes in flight at once (default 8). */
@@ -49,8 +50,9 @@ export function createHealthService({
     const trust = await store.transaction(async (tx) => {
       await tx.health.record(healthMetricFrom(target.agent_id, result, at));
       const refreshed = await refreshTrust(tx, target.agent_id, at, score);
-      const wasUp = target.last_probe_score === null ? undefined : target.last_probe_score > 0;
-      if (wasUp !== undefined && wasUp !== result.ok) {
+      // The first probe is audited only when it fails; after that, every change either way.
+      const wasUp = target.last_probe_score === null ? true : target.last_probe_score > 0;
+      if (wasUp !== result.ok) {
         await tx.audit.append({
           action: result.ok ? "endpoint_up" : "endpoint_down",
           agent_id: target.agent_id,
@@ -86,15 +88,16 @@ export function createHealthService({
       }
       return refreshed;
     });
-    if (
-      trust &&
-      (trust.before.trust_score !== trust.after.trust_score ||
-        trust.before.audit_level !== trust.after.audit_level)
-    ) {
-      await agents.setTrust(target.agent_id, {
-        trust_score: trust.after.trust_score,
-        audit_level: trust.after.audit_level,
-      });
+    // Compared with the profile rather than with this run's change, so a write-back that failed
+    // before (Postgres committed, DynamoDB did not) is repaired by the next run.
+    if (trust) {
+      const profile = await agents.getProfile(target.agent_id);
+      if (profile) {
+        await syncProfileTrust(agents, trust.after, {
+          trust_score: profile.trust_score ?? null,
+          audit_level: profile.audit_level ?? null,
+        });
+      }
     }
     if (!result.ok) {
       logger?.warn("Agent endpoint down", {

@@ -13,20 +13,25 @@ import type { AuditLevel, HealthSummary } from "./governance.types.js";
  *   rate); 50 when there is no probe in the window (unknown is neither good nor bad);
  * - **probe**: the latest probe score (`probe-score.ts`); 50 before the first probe.
  *
- * `trust = round(0.5 × performance + 0.3 × reliability + 0.2 × probe)`, clamped to 0–100.
+ * `trust = round(0.5 × performance + 0.3 × reliability + 0.2 × probe)`, clamped to 0–100, and at most
+ * 49 (Bronze) when the reliability pillar is measured and below 50: a record, however good, does not
+ * make up for an endpoint that was down half the week.
  *
  * Tiers: **Platinum** ≥ 90, **Gold** ≥ 75, **Silver** ≥ 50, **Bronze** below 50.
  *
  * What that means in practice: a brand-new agent scores 59 (Silver) — it may win awards without a
  * human, since the performance prior already makes it compete on equal terms in the award. One whose
- * endpoint is down for a week (reliability 0, probe 0) keeps at most half its performance pillar and
- * falls to Bronze, so its awards wait for a human (see `approval-policy.ts`). Platinum needs a proven
+ * endpoint was down for half the week or more falls to Bronze whatever its record, so its awards wait
+ * for a human (see `approval-policy.ts`). Platinum needs a proven
  * record and a healthy endpoint: with reliability and probe at 100 it takes performance ≥ 80, i.e.
  * about 10 successes in 10 tasks at quality ≥ 0.7.
  */
 export const TRUST = Object.freeze({
   weights: Object.freeze({ performance: 0.5, reliability: 0.3, probe: 0.2 }),
   performanceWeights: Object.freeze({ success: 0.7, quality: 0.3 }),
+  /** A measured reliability below this caps trust at {@link TRUST.unreliableCap}. */
+  unreliableBelow: 50,
+  unreliableCap: 49,
   /** Pillar value when there is no data for it. */
   unknown: 50,
   reliabilityWindowDays: 7,
@@ -81,7 +86,10 @@ export function computeTrust({ performance, health, lastProbeScore }: TrustInput
   const raw =
     w.performance * pillars.performance + w.reliability * pillars.reliability + w.probe * pillars.probe;
   // Round half away from zero on a value nudged off binary-float noise (66.99999999 → 67).
-  const trust_score = clamp(Math.round(Math.round(raw * 1e6) / 1e6), 0, 100);
+  const rounded = clamp(Math.round(Math.round(raw * 1e6) / 1e6), 0, 100);
+  const unreliable =
+    health !== undefined && health.samples > 0 && pillars.reliability < TRUST.unreliableBelow;
+  const trust_score = unreliable ? Math.min(rounded, TRUST.unreliableCap) : rounded;
   return { trust_score, audit_level: tierFor(trust_score), pillars };
 }
 
