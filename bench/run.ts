@@ -31,6 +31,9 @@
  * through the SDK, as per-round ratios; and the time from task creation until every one of 100
  * capable agents' queues holds its BID_REQUEST.
  *
+ * Last, it prints the esbuild bundle size of every deployed function (bench/bundle-sizes.ts);
+ * `--bundles` prints only that.
+ *
  * The run fails (exit 1) if any Scan was sent.
  */
 
@@ -54,4 +57,14 @@ if (!(Number.isInteger(baseAgents) && baseAgents > 0 && Number.isInteger(totalAg
   throw new Error("--base and --total must be whole numbers");
 }
 
-process.exitCode = await main({ json: process.argv.includes("--json"), seed, baseAgents, totalAgents });
+const json = process.argv.includes("--json");
+// `--bundles` alone: only the Lambda bundle sizes (seconds instead of minutes).
+if (!process.argv.includes("--bundles")) {
+  process.exitCode = await main({ json, seed, baseAgents, totalAgents });
+}
+
+// Bundle size per deployed function (src/topology.ts), built as `cdk synth` builds them. On stdout
+// with the capacity report; on stderr with --json, so stdout stays one JSON document.
+const { measureBundleSizes, renderBundleSizes } = await import("./bundle-sizes.js");
+const bundles = renderBundleSizes(await measureBundleSizes());
+(json ? process.stderr : process.stdout).write(`\n${bundles}\n`);

@@ -1,26 +1,61 @@
-import { RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from "aws-cdk-lib/aws-dynamodb";
+import { AccountPrincipal, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { TABLE } from "../src/adapters/dynamo/table-definition.js";
+import {
+  QUEUES,
+  type QueueName,
+  SECRETS,
+  type SecretName,
+  streamConsumers,
+  visibilityTimeoutSeconds,
+} from "../src/topology.js";
+import { acknowledge, NAG_REASONS } from "./nag.js";
+import { pascal } from "./names.js";
+import { readSettings, type Settings } from "./settings.js";
 
 export interface DataStackProps extends StackProps {
-  /** Physical table name; defaults to the documented `AgentForge-Marketplace`. */
+  /** Physical table name; defaults to context `tableName`, else the documented `AgentForge-Marketplace`. */
   tableName?: string;
+  /** Deployment settings; read from CDK context when omitted. */
+  settings?: Settings;
+}
+
+/** A work queue and its dead-letter queue. */
+export interface WorkQueue {
+  queue: Queue;
+  dlq: Queue;
 }
 
 /**
- * Stateful resources, kept apart from functions so a stateless redeploy can never replace them.
- * The table is built from the single table definition shared with the local stack and tests.
+ * Stateful resources, kept apart from functions so a stateless redeploy can never replace them: the
+ * table (built from the single table definition shared with the local stack and tests), the work
+ * queues with their DLQs, the queues that keep what event sources and schedules gave up on, and,
+ * when asked to, the generated secrets.
  */
 export class DataStack extends Stack {
   readonly table: TableV2;
+  /** The table's physical name, as a plain string (not a token). */
+  readonly tableName: string;
+  readonly queues: Record<QueueName, WorkQueue>;
+  /** On-failure destinations of the stream consumers, by function id. */
+  readonly streamFailureQueues: Record<string, Queue>;
+  /** Dead-letter queue of every EventBridge Scheduler target. */
+  readonly scheduleDlq: Queue;
+  /** The secrets this stack created (`createSecrets`); functions always read them by name. */
+  readonly createdSecrets: Partial<Record<SecretName, Secret>> = {};
 
   constructor(scope: Construct, id: string, props: DataStackProps = {}) {
     super(scope, id, props);
+    const settings = props.settings ?? readSettings(this.node);
     const string = (name: string) => ({ name, type: AttributeType.STRING });
+    this.tableName = props.tableName ?? settings.tableName;
 
     this.table = new TableV2(this, "MarketplaceTable", {
-      tableName: props.tableName ?? TABLE.defaultName,
+      tableName: this.tableName,
       partitionKey: string(TABLE.partitionKey),
       sortKey: string(TABLE.sortKey),
       billing: Billing.onDemand(),
@@ -36,5 +71,74 @@ export class DataStack extends Stack {
       encryption: TableEncryptionV2.awsManagedKey(),
       removalPolicy: RemovalPolicy.RETAIN,
     });
+
+    const secureQueue = (
+      queueId: string,
+      retentionDays: number,
+      extra: Partial<ConstructorParameters<typeof Queue>[2]> = {},
+    ) =>
+      new Queue(this, queueId, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(retentionDays),
+        ...extra,
+      });
+
+    const queues = {} as Record<QueueName, WorkQueue>;
+    for (const [name, spec] of Object.entries(QUEUES) as Array<[QueueName, (typeof QUEUES)[QueueName]]>) {
+      const base = pascal(name);
+      // DLQs keep messages as long as SQS allows, so nothing expires before someone looks.
+      const dlq = secureQueue(`${base}Dlq`, 14);
+      const queue = secureQueue(`${base}Queue`, spec.retentionDays, {
+        visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(name)),
+        deadLetterQueue: { queue: dlq, maxReceiveCount: spec.maxReceiveCount },
+      });
+      queues[name] = { queue, dlq };
+    }
+    this.queues = queues;
+
+    // Agents reply to bid requests on the bids queue from their own accounts.
+    if (settings.agentAccounts.length > 0) {
+      this.queues.bids.queue.addToResourcePolicy(
+        new PolicyStatement({
+          sid: "AgentsSendBids",
+          principals: settings.agentAccounts.map((account) => new AccountPrincipal(account)),
+          actions: ["sqs:SendMessage"],
+          resources: [this.queues.bids.queue.queueArn],
+        }),
+      );
+    }
+
+    this.streamFailureQueues = {};
+    for (const { fn } of streamConsumers()) {
+      const queue = secureQueue(`${pascal(fn.id)}StreamFailures`, 14);
+      acknowledge(queue, "AwsSolutions-SQS3", NAG_REASONS.failureQueueIsDlq);
+      this.streamFailureQueues[fn.id] = queue;
+    }
+    this.scheduleDlq = secureQueue("ScheduleDlq", 14);
+    acknowledge(this.scheduleDlq, "AwsSolutions-SQS3", NAG_REASONS.failureQueueIsDlq);
+
+    if (settings.createSecrets) {
+      for (const [name, spec] of Object.entries(SECRETS) as Array<
+        [SecretName, (typeof SECRETS)[SecretName]]
+      >) {
+        if (!spec.generated) continue;
+        const secret = new Secret(this, `${pascal(name)}Secret`, {
+          secretName: settings.secretNames[name],
+          description: `AgentForge: ${spec.description}`,
+          generateSecretString: { passwordLength: 64, excludePunctuation: true },
+          removalPolicy: RemovalPolicy.RETAIN,
+        });
+        acknowledge(secret, "AwsSolutions-SMG4", NAG_REASONS.secretRotation);
+        this.createdSecrets[name] = secret;
+      }
+    }
+
+    new CfnOutput(this, "TableName", { value: this.table.tableName, description: "The marketplace table" });
+    new CfnOutput(this, "BidsQueueUrl", {
+      value: this.queues.bids.queue.queueUrl,
+      description: "Where agents send BID / DECLINE / COST_REPORT (the reply_to of bid requests)",
+    });
+    new CfnOutput(this, "BidsQueueArn", { value: this.queues.bids.queue.queueArn });
   }
 }

@@ -18,6 +18,8 @@ const envSchema = z.object({
   /** SQS emulator endpoint; unset on AWS. */
   SQS_ENDPOINT: optionalUrl,
   INTAKE_QUEUE_URL: optionalUrl,
+  /** New tasks' ids, queued by the table stream consumer for the dispatch worker. */
+  DISPATCH_QUEUE_URL: optionalUrl,
   /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
   BIDS_QUEUE_URL: optionalUrl,
   /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
@@ -82,6 +84,7 @@ export interface Config {
   dynamoEndpoint?: string;
   sqsEndpoint?: string;
   intakeQueueUrl?: string;
+  dispatchQueueUrl?: string;
   bidsQueueUrl?: string;
   marketplaceAccountId?: string;
   marketplaceLabel: string;
@@ -123,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.DYNAMODB_ENDPOINT ? { dynamoEndpoint: e.DYNAMODB_ENDPOINT } : {}),
     ...(e.SQS_ENDPOINT ? { sqsEndpoint: e.SQS_ENDPOINT } : {}),
     ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
+    ...(e.DISPATCH_QUEUE_URL ? { dispatchQueueUrl: e.DISPATCH_QUEUE_URL } : {}),
     ...(e.BIDS_QUEUE_URL ? { bidsQueueUrl: e.BIDS_QUEUE_URL } : {}),
     ...(e.MARKETPLACE_ACCOUNT_ID ? { marketplaceAccountId: e.MARKETPLACE_ACCOUNT_ID } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,

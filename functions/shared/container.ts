@@ -40,6 +40,10 @@ import type { AwardTrigger } from "../../src/ports/award-trigger.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createAwardSweeper } from "../../src/workers/award-sweeper.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
+import {
+  createDispatchQueueBatchHandler,
+  createTaskStreamEnqueuer,
+} from "../../src/workers/dispatch-queue.js";
 import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
@@ -257,18 +261,44 @@ export function buildGovernanceJobs(config: Config) {
   };
 }
 
-/** Table stream consumer that sends bid requests for each new task. */
-export function buildDispatcher(config: Config) {
-  const { logger, metrics } = createObservability({ persistentKeys: { function: "dispatcher" } });
+/** The dispatch service: sends each new task's bid requests to the capable agents. */
+function buildDispatchService(config: Config) {
   const repositories = buildRepositories(config);
-  const dispatcher = createDispatchService({
+  return createDispatchService({
     agents: repositories.agents,
     bidding: repositories.bidding,
     tasks: repositories.tasks,
     sender: endpointSender(config),
     bidsQueueUrl: requireBidsQueue(config),
   });
+}
+
+/**
+ * Table stream consumer that dispatches each new task directly. Not deployed (see `src/topology.ts`:
+ * the stream feeds the dispatch queue instead); kept for tests that drive dispatch from a stream batch.
+ */
+export function buildDispatcher(config: Config) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "dispatcher" } });
+  const dispatcher = buildDispatchService(config);
   return { logger, handle: createDispatchStreamHandler({ dispatcher, logger, metrics }) };
+}
+
+/** Table stream consumer: new TASK items → `{ task_id }` messages on the dispatch queue. */
+export function buildTaskStreamEnqueuer(config: Config, queueUrl = config.dispatchQueueUrl) {
+  // Missing configuration fails the cold start loudly rather than every batch.
+  if (!queueUrl) throw new Error("DISPATCH_QUEUE_URL is not configured");
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "task-stream" } });
+  return {
+    logger,
+    handle: createTaskStreamEnqueuer({ client: sqsClient(config), queueUrl, logger, metrics }),
+  };
+}
+
+/** Dispatch queue consumer: sends each task's bid requests; a failed task is retried alone, then DLQ'd. */
+export function buildDispatchWorker(config: Config) {
+  const { logger, metrics } = createObservability({ persistentKeys: { function: "dispatch-worker" } });
+  const dispatcher = buildDispatchService(config);
+  return { logger, handle: createDispatchQueueBatchHandler({ dispatcher, logger, metrics }) };
 }
 
 /**
@@ -384,6 +414,8 @@ export const getReceiverDeps = lazily(() => buildReceiverDeps(loadConfig()));
 export const getIntakeWorker = lazily(() => buildIntakeWorker(loadConfig()));
 export const getRestApi = lazily(() => buildRestApi(loadConfig()));
 export const getDispatcher = lazily(() => buildDispatcher(loadConfig()));
+export const getTaskStreamEnqueuer = lazily(() => buildTaskStreamEnqueuer(loadConfig()));
+export const getDispatchWorker = lazily(() => buildDispatchWorker(loadConfig()));
 export const getBidWorker = lazily(() => buildBidWorker(loadConfig()));
 export const getAwardSweeper = lazily(() => buildAwardSweeper(loadConfig()));
 export const getProjector = lazily(() => buildProjector(loadConfig()));

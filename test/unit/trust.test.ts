@@ -50,7 +50,9 @@ describe("trust score: the documented formula", () => {
     const halfUp = { samples: 2, uptime_percentage: 50, error_rate: 0.5, avg_latency_ms: 10 };
     expect(computeTrust({ performance: flawless, health: halfUp, lastProbeScore: 100 }).trust_score).toBe(49);
     // No samples is unknown (50), not unreliable: no cap.
-    expect(computeTrust({ performance: flawless, health: undefined, lastProbeScore: null }).trust_score).toBe(75);
+    expect(computeTrust({ performance: flawless, health: undefined, lastProbeScore: null }).trust_score).toBe(
+      75,
+    );
   });
 
   it("reliability is mean uptime × (1 − mean error rate), and unknown without samples", () => {

@@ -1,0 +1,9 @@
+import type { SQSHandler } from "aws-lambda";
+import { getDispatchWorker } from "../shared/container.js";
+
+/** Dispatch queue consumer: sends a task's bid requests; a failed record fails only itself. */
+export const handler: SQSHandler = async (event, context) => {
+  const worker = await getDispatchWorker();
+  worker.logger.addContext(context);
+  return worker.handle(event, context);
+};

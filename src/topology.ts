@@ -1,0 +1,578 @@
+import type { DynamoDBRecord } from "aws-lambda";
+import { PROJECTED_ITEM_TYPES } from "./domain/governance/projection.js";
+
+/**
+ * The one declaration of how AgentForge is wired: every deployed function with its entry, sizing,
+ * environment, permissions and trigger; the queues between them; the secrets they read. The CDK app
+ * (`infra/`) builds AWS resources from it and the local stack runs the same functions from it, so
+ * the two cannot drift apart. Pure data plus small helpers: nothing here imports aws-cdk-lib or reads
+ * `process.env`.
+ */
+
+/** Environment variables the infrastructure sets on a function (see `src/config.ts`). */
+export type EnvKey =
+  | "TABLE_NAME"
+  | "INTAKE_QUEUE_URL"
+  | "BIDS_QUEUE_URL"
+  | "DISPATCH_QUEUE_URL"
+  | "MARKETPLACE_ACCOUNT_ID"
+  | "GITHUB_WEBHOOK_SECRET_ARN"
+  | "AGENTFORGE_API_TOKEN_ARN"
+  | "DATABASE_URL_SECRET_ARN"
+  | "AUDIT_HMAC_KEY_ARN"
+  | "APPROVAL_THRESHOLD"
+  | "ESCROW_TIMEOUT_HOURS"
+  | "BID_WINDOW_SECONDS"
+  | "MARKETPLACE_LABEL"
+  | "HUMAN_INTERVENTION_LABEL"
+  | "WEBHOOK_MAX_BODY_BYTES"
+  | "DELIVERY_TTL_SECONDS";
+
+export type QueueName = "intake" | "bids" | "dispatch";
+export type SecretName = "githubWebhookSecret" | "apiToken" | "auditHmacKey" | "databaseUrl";
+
+export interface QueueSpec {
+  /** The variable that carries the queue's URL to functions that send to it (or name it, as `reply_to`). */
+  envKey: EnvKey;
+  /** Receives before a message moves to the queue's DLQ. */
+  maxReceiveCount: number;
+  /** How long an undelivered message is kept (SQS allows up to 14 days). */
+  retentionDays: number;
+  /** The age of the oldest message that raises an alarm. */
+  oldestMessageAlarmSeconds: number;
+  description: string;
+}
+
+/** The three work queues. Each gets a DLQ; the consumer is the function whose trigger names the queue. */
+export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
+  intake: {
+    envKey: "INTAKE_QUEUE_URL",
+    maxReceiveCount: 5,
+    retentionDays: 4,
+    oldestMessageAlarmSeconds: 300,
+    description: "Verified GitHub deliveries, reduced to the fields the intake worker reads",
+  },
+  bids: {
+    envKey: "BIDS_QUEUE_URL",
+    maxReceiveCount: 5,
+    retentionDays: 4,
+    // A bid that waits this long may miss its task's bid window (BID_WINDOW_SECONDS, default 300).
+    oldestMessageAlarmSeconds: 120,
+    description: "Agents' signed BID / DECLINE / COST_REPORT messages (the reply_to of bid requests)",
+  },
+  dispatch: {
+    envKey: "DISPATCH_QUEUE_URL",
+    maxReceiveCount: 5,
+    retentionDays: 1,
+    oldestMessageAlarmSeconds: 120,
+    description: "Task ids of new tasks whose bid requests are still to be sent",
+  },
+};
+
+export interface SecretSpec {
+  /** The variable holding the secret's ARN or name; the value is read at run time, never from the environment. */
+  envKey: EnvKey;
+  /** The Secrets Manager name used when the secret is created or imported by name. */
+  defaultName: string;
+  /** Whether the CDK app may create it with a random value (`createSecrets` context). */
+  generated: boolean;
+  description: string;
+}
+
+export const SECRETS: Readonly<Record<SecretName, SecretSpec>> = {
+  githubWebhookSecret: {
+    envKey: "GITHUB_WEBHOOK_SECRET_ARN",
+    defaultName: "agentforge/github-webhook-secret",
+    generated: true,
+    description: "Secret of the GitHub webhook (X-Hub-Signature-256)",
+  },
+  apiToken: {
+    envKey: "AGENTFORGE_API_TOKEN_ARN",
+    defaultName: "agentforge/api-token",
+    generated: true,
+    description: "Bearer token of the AgentForge REST API",
+  },
+  auditHmacKey: {
+    envKey: "AUDIT_HMAC_KEY_ARN",
+    defaultName: "agentforge/audit-hmac-key",
+    generated: true,
+    description: "HMAC key of the governance audit log's hash chain (at least 32 characters)",
+  },
+  databaseUrl: {
+    envKey: "DATABASE_URL_SECRET_ARN",
+    defaultName: "agentforge/database-url",
+    generated: false,
+    description: "Governance PostgreSQL: a postgres:// URL or an RDS secret's JSON",
+  },
+};
+
+/** What a function may do, symbolically; the CDK app turns each into the narrowest grant it has. */
+export type Grant =
+  | { kind: "table"; access: "read" | "readWrite" }
+  /** Read the table's stream (only functions triggered by it). */
+  | { kind: "tableStream" }
+  | { kind: "queueSend"; queue: QueueName }
+  | { kind: "queueConsume"; queue: QueueName }
+  | { kind: "secretRead"; secret: SecretName }
+  /** Agents' own queues, in other accounts: the only cross-account permission. */
+  | { kind: "agentQueues"; actions: ReadonlyArray<"sqs:SendMessage" | "sqs:GetQueueAttributes"> };
+
+export type HttpMethod = "GET" | "POST" | "ANY";
+
+export interface HttpRoute {
+  method: HttpMethod;
+  /** HTTP API route path; `{proxy+}` is greedy (task ids are percent-encoded URLs). */
+  path: string;
+  /**
+   * `none`: the function authenticates the request itself (the webhook's HMAC signature).
+   * `token`: the gateway's bearer-token authorizer runs first; the function checks the token again.
+   */
+  auth: "none" | "token";
+}
+
+/**
+ * A Lambda event filter pattern for table stream records (AND within a pattern, arrays list the
+ * accepted values). A trigger with several patterns passes a record that matches any of them.
+ */
+export interface StreamFilterPattern {
+  eventName?: ReadonlyArray<"INSERT" | "MODIFY" | "REMOVE">;
+  dynamodb?: {
+    NewImage?: { type: { S: readonly string[] } };
+    OldImage?: { type: { S: readonly string[] } };
+  };
+}
+
+export interface QueueTrigger {
+  kind: "queue";
+  queue: QueueName;
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  /** Most concurrent invocations the event source starts (2–1000). */
+  maxConcurrency: number;
+}
+
+export interface StreamTrigger {
+  kind: "stream";
+  /** Only records matching one of these reach the function (empty = every record). */
+  filters: readonly StreamFilterPattern[];
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  /** Where a new event source mapping starts. */
+  startingPosition: "TRIM_HORIZON" | "LATEST";
+  retryAttempts: number;
+  /** Records older than this are given up on (sent to the on-failure destination). */
+  maxRecordAgeSeconds: number;
+  bisectBatchOnError: boolean;
+  /** The function answers `batchItemFailures` with the first failed record. */
+  reportBatchItemFailures: boolean;
+  /** Given-up records' metadata go to an SQS queue of their own (`<function id>` failures queue). */
+  onFailure: "queue";
+  /** The age of the newest record read (IteratorAge) that raises an alarm: the consumer is behind. */
+  iteratorAgeAlarmSeconds: number;
+}
+
+export interface ScheduleTrigger {
+  kind: "schedule";
+  /** EventBridge Scheduler expression, UTC. */
+  expression: string;
+  description: string;
+}
+
+export type Trigger =
+  | { kind: "http"; routes: readonly HttpRoute[] }
+  | { kind: "authorizer" }
+  | QueueTrigger
+  | StreamTrigger
+  | ScheduleTrigger;
+
+export interface FunctionSpec {
+  /** Stable id: construct id, log keys, local runner name. */
+  id: string;
+  /** Path of the module exporting `handler`, relative to the repository root. */
+  entry: string;
+  description: string;
+  timeoutSeconds: number;
+  memoryMb: number;
+  /** Reserved concurrency; unset leaves the function on the account's unreserved pool. */
+  reservedConcurrency?: number;
+  environment: readonly EnvKey[];
+  grants: readonly Grant[];
+  trigger: Trigger;
+  /** Talks to the governance PostgreSQL server: placed in the VPC when one is configured. */
+  postgres: boolean;
+}
+
+const secretRead = (secret: SecretName): Grant => ({ kind: "secretRead", secret });
+const governanceSecrets = [secretRead("databaseUrl"), secretRead("auditHmacKey")] as const;
+
+/** Every deployed function. */
+export const FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    id: "github-receiver",
+    entry: "functions/webhooks/github-receiver.handler.ts",
+    description: "POST /webhooks/github: verifies the signature and queues the delivery",
+    // GitHub gives up on a delivery after 10 s.
+    timeoutSeconds: 10,
+    memoryMb: 512,
+    environment: ["INTAKE_QUEUE_URL", "GITHUB_WEBHOOK_SECRET_ARN", "WEBHOOK_MAX_BODY_BYTES"],
+    grants: [{ kind: "queueSend", queue: "intake" }, secretRead("githubWebhookSecret")],
+    trigger: { kind: "http", routes: [{ method: "POST", path: "/webhooks/github", auth: "none" }] },
+    postgres: false,
+  },
+  {
+    id: "intake-worker",
+    entry: "functions/webhooks/intake-worker.handler.ts",
+    description: "Intake queue: GitHub deliveries to tasks and ledger outcomes",
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: [
+      "TABLE_NAME",
+      "MARKETPLACE_LABEL",
+      "HUMAN_INTERVENTION_LABEL",
+      "BID_WINDOW_SECONDS",
+      "DELIVERY_TTL_SECONDS",
+    ],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "intake" },
+    ],
+    trigger: {
+      kind: "queue",
+      queue: "intake",
+      batchSize: 10,
+      maxBatchingWindowSeconds: 1,
+      maxConcurrency: 5,
+    },
+    postgres: false,
+  },
+  {
+    id: "rest-api",
+    entry: "functions/api/rest-api.handler.ts",
+    description: "Bearer-token REST API: tasks, agents, approvals, escrows, audit",
+    // The HTTP API waits at most 30 s for an integration.
+    timeoutSeconds: 29,
+    memoryMb: 512,
+    environment: [
+      "TABLE_NAME",
+      "BIDS_QUEUE_URL",
+      "MARKETPLACE_ACCOUNT_ID",
+      "AGENTFORGE_API_TOKEN_ARN",
+      "DATABASE_URL_SECRET_ARN",
+      "AUDIT_HMAC_KEY_ARN",
+      "APPROVAL_THRESHOLD",
+      "ESCROW_TIMEOUT_HOURS",
+    ],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      secretRead("apiToken"),
+      ...governanceSecrets,
+      // Approving a held award sends the AWARD / REJECTION notices.
+      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+    ],
+    trigger: {
+      kind: "http",
+      routes: [
+        { method: "ANY", path: "/tasks/{proxy+}", auth: "token" },
+        { method: "ANY", path: "/agents", auth: "token" },
+        { method: "ANY", path: "/agents/{proxy+}", auth: "token" },
+        { method: "ANY", path: "/approvals", auth: "token" },
+        { method: "ANY", path: "/approvals/{proxy+}", auth: "token" },
+        { method: "ANY", path: "/escrows", auth: "token" },
+        { method: "ANY", path: "/escrows/{proxy+}", auth: "token" },
+        { method: "GET", path: "/audit/verify", auth: "token" },
+      ],
+    },
+    postgres: true,
+  },
+  {
+    id: "api-authorizer",
+    entry: "functions/api/token-authorizer.handler.ts",
+    description: "HTTP API Lambda authorizer: constant-time bearer token check",
+    timeoutSeconds: 5,
+    memoryMb: 256,
+    environment: ["AGENTFORGE_API_TOKEN_ARN"],
+    grants: [secretRead("apiToken")],
+    trigger: { kind: "authorizer" },
+    postgres: false,
+  },
+  {
+    id: "task-stream",
+    entry: "functions/bidding/task-stream.handler.ts",
+    description: "Table stream (INSERT of TASK items): enqueue the task ids for dispatch",
+    timeoutSeconds: 30,
+    memoryMb: 256,
+    environment: ["DISPATCH_QUEUE_URL"],
+    grants: [{ kind: "tableStream" }, { kind: "queueSend", queue: "dispatch" }],
+    trigger: {
+      kind: "stream",
+      filters: [{ eventName: ["INSERT"], dynamodb: { NewImage: { type: { S: ["TASK"] } } } }],
+      batchSize: 100,
+      maxBatchingWindowSeconds: 0,
+      startingPosition: "TRIM_HORIZON",
+      retryAttempts: 10,
+      // A task older than this has long passed its bid window; dispatch would skip it anyway.
+      maxRecordAgeSeconds: 3600,
+      bisectBatchOnError: true,
+      reportBatchItemFailures: false,
+      onFailure: "queue",
+      iteratorAgeAlarmSeconds: 120,
+    },
+    postgres: false,
+  },
+  {
+    id: "dispatch-worker",
+    entry: "functions/bidding/dispatch-worker.handler.ts",
+    description: "Dispatch queue: send each new task's bid requests to capable agents",
+    // 10 deliveries in flight, each up to 3 attempts of 3 s: ~100 agents with dead HTTPS endpoints.
+    timeoutSeconds: 60,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "dispatch" },
+      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+    ],
+    // One task per invocation: a task with slow agents never holds up another.
+    trigger: {
+      kind: "queue",
+      queue: "dispatch",
+      batchSize: 1,
+      maxBatchingWindowSeconds: 0,
+      maxConcurrency: 10,
+    },
+    postgres: false,
+  },
+  {
+    id: "bid-worker",
+    entry: "functions/bidding/bid-worker.handler.ts",
+    description: "Bids queue: signed bids, declines and cost reports; early awards",
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "bids" },
+      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+    ],
+    trigger: { kind: "queue", queue: "bids", batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 10 },
+    postgres: false,
+  },
+  {
+    id: "award-sweeper",
+    entry: "functions/bidding/award-sweeper.handler.ts",
+    description: "Every minute: award every open task past its bid deadline",
+    // Shorter than the period, so runs do not pile up.
+    timeoutSeconds: 55,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+    ],
+    trigger: {
+      kind: "schedule",
+      expression: "rate(1 minute)",
+      description: "Award tasks past their deadline",
+    },
+    postgres: false,
+  },
+  {
+    id: "projector",
+    entry: "functions/governance/projector.handler.ts",
+    description: "Table stream: governance events to Postgres, in order, exactly once",
+    timeoutSeconds: 60,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN", "ESCROW_TIMEOUT_HOURS"],
+    grants: [{ kind: "tableStream" }, { kind: "table", access: "readWrite" }, ...governanceSecrets],
+    trigger: {
+      kind: "stream",
+      filters: [
+        { dynamodb: { NewImage: { type: { S: [...PROJECTED_ITEM_TYPES] } } } },
+        { dynamodb: { OldImage: { type: { S: [...PROJECTED_ITEM_TYPES] } } } },
+      ],
+      batchSize: 100,
+      maxBatchingWindowSeconds: 1,
+      startingPosition: "TRIM_HORIZON",
+      // While Postgres is down the shard waits; the most Lambda allows, then the record's age decides.
+      retryAttempts: 10_000,
+      maxRecordAgeSeconds: 86_400,
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      onFailure: "queue",
+      // Postgres being down shows here first.
+      iteratorAgeAlarmSeconds: 600,
+    },
+    postgres: true,
+  },
+  {
+    id: "health-prober",
+    entry: "functions/governance/health-prober.handler.ts",
+    description: "Every 5 minutes: probe agents' endpoints, record health, update trust",
+    timeoutSeconds: 120,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      ...governanceSecrets,
+      { kind: "agentQueues", actions: ["sqs:GetQueueAttributes"] },
+    ],
+    trigger: { kind: "schedule", expression: "rate(5 minutes)", description: "Probe agents' endpoints" },
+    postgres: true,
+  },
+  {
+    id: "escrow-sweeper",
+    entry: "functions/governance/escrow-sweeper.handler.ts",
+    description: "Hourly: refund escrows pending past ESCROW_TIMEOUT_HOURS",
+    timeoutSeconds: 120,
+    memoryMb: 512,
+    environment: ["DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN", "ESCROW_TIMEOUT_HOURS"],
+    grants: [...governanceSecrets],
+    trigger: { kind: "schedule", expression: "rate(1 hour)", description: "Refund timed-out escrows" },
+    postgres: true,
+  },
+  {
+    id: "audit-verify",
+    entry: "functions/governance/audit-verify.handler.ts",
+    description: "Daily (and on demand): walk the audit log's hash chain",
+    timeoutSeconds: 300,
+    memoryMb: 512,
+    environment: ["DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN"],
+    grants: [...governanceSecrets],
+    trigger: { kind: "schedule", expression: "rate(1 day)", description: "Verify the audit hash chain" },
+    postgres: true,
+  },
+];
+
+/**
+ * Handlers in `functions/` that are deliberately not deployed, with the reason. Every other
+ * `*.handler.ts` must appear in {@link FUNCTIONS}.
+ */
+export const UNDEPLOYED_HANDLERS: Readonly<Record<string, string>> = {
+  "functions/bidding/dispatcher.handler.ts":
+    "dispatch runs from the dispatch queue (task-stream + dispatch-worker); the direct stream dispatcher stays for tests",
+};
+
+/** SQS visibility timeout must be at least this many times the consumer's timeout (AWS guidance). */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** The function with this id; throws for an unknown id. */
+export function functionById(id: string): FunctionSpec {
+  const spec = FUNCTIONS.find((f) => f.id === id);
+  if (!spec) throw new Error(`No function "${id}" in the topology`);
+  return spec;
+}
+
+/** The function consuming a queue, with its trigger. Every queue has exactly one. */
+export function queueConsumer(queue: QueueName): { fn: FunctionSpec; trigger: QueueTrigger } {
+  const consumers = FUNCTIONS.flatMap((fn) =>
+    fn.trigger.kind === "queue" && fn.trigger.queue === queue ? [{ fn, trigger: fn.trigger }] : [],
+  );
+  const [only] = consumers;
+  if (!only || consumers.length > 1) {
+    throw new Error(`Queue "${queue}" must have exactly one consumer, has ${consumers.length}`);
+  }
+  return only;
+}
+
+/**
+ * The queue's visibility timeout: six times the consumer's timeout plus its batching window, so a
+ * message is never redelivered while an invocation (or Lambda's retry of a throttled one) holds it.
+ */
+export function visibilityTimeoutSeconds(queue: QueueName): number {
+  const { fn, trigger } = queueConsumer(queue);
+  return VISIBILITY_TIMEOUT_FACTOR * fn.timeoutSeconds + trigger.maxBatchingWindowSeconds;
+}
+
+/** Functions with a stream trigger, with it. */
+export function streamConsumers(): Array<{ fn: FunctionSpec; trigger: StreamTrigger }> {
+  return FUNCTIONS.flatMap((fn) => (fn.trigger.kind === "stream" ? [{ fn, trigger: fn.trigger }] : []));
+}
+
+/** Every schedule: which function runs on which expression. */
+export function schedules(): Array<{ fn: FunctionSpec; trigger: ScheduleTrigger }> {
+  return FUNCTIONS.flatMap((fn) => (fn.trigger.kind === "schedule" ? [{ fn, trigger: fn.trigger }] : []));
+}
+
+/** Every HTTP route, with the function serving it. */
+export function httpRoutes(): Array<{ fn: FunctionSpec; route: HttpRoute }> {
+  return FUNCTIONS.flatMap((fn) =>
+    fn.trigger.kind === "http" ? fn.trigger.routes.map((route) => ({ fn, route })) : [],
+  );
+}
+
+/** The secrets a function reads. */
+export function secretsOf(fn: FunctionSpec): SecretName[] {
+  return fn.grants.flatMap((g) => (g.kind === "secretRead" ? [g.secret] : []));
+}
+
+type PatternNode = { readonly [key: string]: readonly string[] | PatternNode | undefined };
+
+function matchesPattern(pattern: PatternNode, value: unknown): boolean {
+  for (const [key, rule] of Object.entries(pattern)) {
+    if (rule === undefined) continue;
+    const field =
+      typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+    if (Array.isArray(rule)) {
+      if (typeof field !== "string" || !rule.includes(field)) return false;
+    } else if (!matchesPattern(rule as PatternNode, field)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Lambda's filter criteria for the exact-value patterns used here: a record passes when it matches
+ * any pattern (every key of a pattern, one of the listed values). The local stream source uses it as
+ * its `filter`, so local runs see the same records as the deployed function.
+ */
+export function matchesStreamFilters(
+  filters: readonly StreamFilterPattern[],
+  record: DynamoDBRecord,
+): boolean {
+  if (filters.length === 0) return true;
+  return filters.some((pattern) => matchesPattern(pattern as PatternNode, record));
+}
+
+/**
+ * Consistency problems in the declaration (empty when sound): every queue has one consumer; every
+ * secret a function reads has its variable and vice versa; every queue a function sends to has its
+ * URL variable; stream triggers only on functions allowed to read the stream.
+ */
+export function topologyProblems(functions: readonly FunctionSpec[] = FUNCTIONS): string[] {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  for (const fn of functions) {
+    if (ids.has(fn.id)) problems.push(`duplicate function id ${fn.id}`);
+    ids.add(fn.id);
+    const env = new Set(fn.environment);
+    for (const grant of fn.grants) {
+      if (grant.kind === "secretRead" && !env.has(SECRETS[grant.secret].envKey)) {
+        problems.push(`${fn.id} reads ${grant.secret} but lacks ${SECRETS[grant.secret].envKey}`);
+      }
+      if (grant.kind === "queueSend" && !env.has(QUEUES[grant.queue].envKey)) {
+        problems.push(`${fn.id} sends to ${grant.queue} but lacks ${QUEUES[grant.queue].envKey}`);
+      }
+    }
+    for (const [name, secret] of Object.entries(SECRETS)) {
+      if (env.has(secret.envKey) && !secretsOf(fn).includes(name as SecretName)) {
+        problems.push(`${fn.id} names ${secret.envKey} without being allowed to read it`);
+      }
+    }
+    const { trigger } = fn;
+    if (trigger.kind === "stream" && !fn.grants.some((g) => g.kind === "tableStream")) {
+      problems.push(`${fn.id} is triggered by the stream without the tableStream grant`);
+    }
+    if (
+      trigger.kind === "queue" &&
+      !fn.grants.some((g) => g.kind === "queueConsume" && g.queue === trigger.queue)
+    ) {
+      problems.push(`${fn.id} is triggered by ${trigger.queue} without consuming it`);
+    }
+  }
+  for (const queue of Object.keys(QUEUES) as QueueName[]) {
+    const consumers = functions.filter((f) => f.trigger.kind === "queue" && f.trigger.queue === queue);
+    if (consumers.length !== 1) problems.push(`queue ${queue} has ${consumers.length} consumers`);
+  }
+  return problems;
+}
