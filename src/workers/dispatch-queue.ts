@@ -5,8 +5,7 @@ import type { DynamoDBStreamEvent, SQSRecord } from "aws-lambda";
 import { z } from "zod";
 import type { DispatchService } from "../domain/bidding/dispatch.service.js";
 import { issueUrlSchema } from "../domain/common.schema.js";
-import { isDomainError } from "../domain/errors.js";
-import { DISPATCH_METRICS, dispatchDecision, tasksToDispatch } from "./dispatch-stream.js";
+import { DISPATCH_METRICS, dispatchAndReport, dispatchDecision, tasksToDispatch } from "./dispatch-stream.js";
 import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 
 /**
@@ -134,32 +133,7 @@ export function createDispatchQueueRecordHandler({
       metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
       return;
     }
-    let summary: Awaited<ReturnType<DispatchService["dispatch"]>>;
-    try {
-      summary = await dispatcher.dispatch(message.task_id);
-    } catch (error) {
-      if (!isDomainError(error)) throw error;
-      logger.warn("Task not dispatched", {
-        task_id: message.task_id,
-        code: error.code,
-        reason: error.message,
-      });
-      metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
-      return;
-    }
-    const { failures, ...counts } = summary;
-    if (summary.skipped) {
-      logger.info("Task not dispatched", counts);
-      metrics.addMetric(DISPATCH_METRICS.skipped, MetricUnit.Count, 1);
-      return;
-    }
-    logger.info("Bid requests sent", counts);
-    for (const failure of failures) {
-      logger.warn("Bid request not delivered", { task_id: summary.task_id, ...failure });
-    }
-    metrics.addMetric(DISPATCH_METRICS.dispatched, MetricUnit.Count, 1);
-    metrics.addMetric(DISPATCH_METRICS.delivered, MetricUnit.Count, summary.delivered);
-    metrics.addMetric(DISPATCH_METRICS.failed, MetricUnit.Count, summary.failed);
+    await dispatchAndReport(message.task_id, { dispatcher, logger, metrics });
   };
 }
 

@@ -86,33 +86,41 @@ export function createDispatchRecordHandler({ dispatcher, logger, metrics }: Dis
       metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
       return;
     }
-    let summary: Awaited<ReturnType<DispatchService["dispatch"]>>;
-    try {
-      summary = await dispatcher.dispatch(decision.taskId);
-    } catch (error) {
-      if (!isDomainError(error)) throw error;
-      logger.warn("Task not dispatched", {
-        task_id: decision.taskId,
-        code: error.code,
-        reason: error.message,
-      });
-      metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
-      return;
-    }
-    const { failures, ...counts } = summary;
-    if (summary.skipped) {
-      logger.info("Task not dispatched", counts);
-      metrics.addMetric(DISPATCH_METRICS.skipped, MetricUnit.Count, 1);
-      return;
-    }
-    logger.info("Bid requests sent", counts);
-    for (const failure of failures) {
-      logger.warn("Bid request not delivered", { task_id: summary.task_id, ...failure });
-    }
-    metrics.addMetric(DISPATCH_METRICS.dispatched, MetricUnit.Count, 1);
-    metrics.addMetric(DISPATCH_METRICS.delivered, MetricUnit.Count, summary.delivered);
-    metrics.addMetric(DISPATCH_METRICS.failed, MetricUnit.Count, summary.failed);
+    await dispatchAndReport(decision.taskId, { dispatcher, logger, metrics });
   };
+}
+
+/**
+ * Dispatches one task and reports it (logs and metrics). Domain errors (the task is gone or not
+ * dispatchable) are logged and swallowed, since retrying cannot fix them; anything else is transient
+ * and rethrown. Shared by the stream handler and the dispatch queue worker.
+ */
+export async function dispatchAndReport(
+  taskId: string,
+  { dispatcher, logger, metrics }: DispatchStreamOptions,
+): Promise<void> {
+  let summary: Awaited<ReturnType<DispatchService["dispatch"]>>;
+  try {
+    summary = await dispatcher.dispatch(taskId);
+  } catch (error) {
+    if (!isDomainError(error)) throw error;
+    logger.warn("Task not dispatched", { task_id: taskId, code: error.code, reason: error.message });
+    metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
+    return;
+  }
+  const { failures, ...counts } = summary;
+  if (summary.skipped) {
+    logger.info("Task not dispatched", counts);
+    metrics.addMetric(DISPATCH_METRICS.skipped, MetricUnit.Count, 1);
+    return;
+  }
+  logger.info("Bid requests sent", counts);
+  for (const failure of failures) {
+    logger.warn("Bid request not delivered", { task_id: summary.task_id, ...failure });
+  }
+  metrics.addMetric(DISPATCH_METRICS.dispatched, MetricUnit.Count, 1);
+  metrics.addMetric(DISPATCH_METRICS.delivered, MetricUnit.Count, summary.delivered);
+  metrics.addMetric(DISPATCH_METRICS.failed, MetricUnit.Count, summary.failed);
 }
 
 /**
