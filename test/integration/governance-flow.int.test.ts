@@ -15,6 +15,7 @@ import { createObservability } from "../../src/observability.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
+import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { apiGet, apiPost, bodyOf, TEST_API_TOKEN } from "../helpers/http.js";
@@ -62,25 +63,12 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
 
     /** A task with bids from `bids` (agent → amount); every invited agent answers, so it awards at once. */
     async function biddingRound(bids: Partial<Record<keyof typeof agents, number>>) {
-      const taskId = issueUrl();
-      await services.taskRepo.createTask({
-        task_id: taskId,
-        title: "governed",
-        required_capabilities: ["python"],
-      });
       const entries = Object.entries(bids) as Array<[keyof typeof agents, number]>;
-      await bidding.invite(
-        taskId,
-        entries.map(([name]) => agents[name].id),
+      return runBiddingRound(
+        { tasks: services.taskRepo, bidding, awards },
+        entries.map(([name, amount]) => [agents[name].id, amount] as const),
+        { title: "governed", sentAt: clock },
       );
-      for (const [name, amount] of entries) {
-        await bidding.acceptBid(taskId, agents[name].id, {
-          bid_amount: amount,
-          estimated_completion_sec: 600,
-          sent_at: clock.toISOString(),
-        });
-      }
-      return { taskId, outcome: await awards.evaluate(taskId) };
     }
 
     async function escrowOf(taskId: string, agentId: string) {

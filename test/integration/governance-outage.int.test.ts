@@ -24,8 +24,9 @@ import { createObservability } from "../../src/observability.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
+import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
-import { agentInput, issueUrl } from "../helpers/factories.js";
+import { agentInput } from "../helpers/factories.js";
 import { dropSchema, randomSchemaName, TEST_AUDIT_KEY } from "../helpers/postgres.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
@@ -216,25 +217,12 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
 
     /** A task every invited agent bids on, so it is awarded at once to the cheapest bid. */
     async function biddingRound(bids: Partial<Record<AgentName, number>>) {
-      const taskId = issueUrl();
-      await services.taskRepo.createTask({
-        task_id: taskId,
-        title: "outage",
-        required_capabilities: ["python"],
-      });
       const entries = Object.entries(bids) as Array<[AgentName, number]>;
-      await bidding.invite(
-        taskId,
-        entries.map(([name]) => agents[name].id),
+      const { taskId, outcome } = await runBiddingRound(
+        { tasks: services.taskRepo, bidding, awards },
+        entries.map(([name, amount]) => [agents[name].id, amount] as const),
+        { title: "outage", sentAt: clock },
       );
-      for (const [name, amount] of entries) {
-        await bidding.acceptBid(taskId, agents[name].id, {
-          bid_amount: amount,
-          estimated_completion_sec: 600,
-          sent_at: clock.toISOString(),
-        });
-      }
-      const outcome = await awards.evaluate(taskId);
       const [winner] = [...entries].sort((a, b) => a[1] - b[1])[0] as [AgentName, number];
       expect(outcome).toMatchObject({
         kind: "AWARDED",
