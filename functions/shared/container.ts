@@ -185,11 +185,70 @@ export async function openGovernance(config: Config): Promise<GovernanceStore> {
         })(),
       )
     : undefined;
-  return openGovernanceStore({
-    auditKey,
-    ...(databaseUrl ? { databaseUrl } : {}),
-    ...(!databaseUrl && config.dataDir ? { dataDir: join(config.dataDir, "pglite") } : {}),
-  });
+  if (databaseUrl) return openGovernanceStore({ auditKey, databaseUrl });
+  const dataDir = config.dataDir ? join(config.dataDir, "pglite") : undefined;
+  return shareEmbeddedStore(dataDir ?? ":memory:", () =>
+    openGovernanceStore({ auditKey, ...(dataDir ? { dataDir } : {}) }),
+  );
+}
+
+/**
+ * Embedded PGlite databases open in this process, one per directory (or memory). On AWS every
+ * function has its own container, but the local stack runs them all in one process: two PGlite
+ * instances on one directory would corrupt it, and two in memory would be two different databases.
+ * Each caller gets a handle whose `close()` releases it; the database closes with its last handle.
+ */
+const embeddedStores = new Map<string, { store: Promise<GovernanceStore>; handles: number }>();
+
+async function shareEmbeddedStore(
+  key: string,
+  open: () => Promise<GovernanceStore>,
+): Promise<GovernanceStore> {
+  let entry = embeddedStores.get(key);
+  if (!entry) {
+    const opened = { store: open(), handles: 0 };
+    embeddedStores.set(key, opened);
+    opened.store.catch(() => {
+      if (embeddedStores.get(key) === opened) embeddedStores.delete(key);
+    });
+    entry = opened;
+  }
+  const shared = entry;
+  shared.handles += 1;
+  let store: GovernanceStore;
+  try {
+    store = await shared.store;
+  } catch (error) {
+    shared.handles -= 1;
+    throw error;
+  }
+  let released = false;
+  return {
+    ...store,
+    close: async () => {
+      if (released) return;
+      released = true;
+      shared.handles -= 1;
+      if (shared.handles > 0) return;
+      if (embeddedStores.get(key) === shared) embeddedStores.delete(key);
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Closes every embedded database of this process whatever handles remain (functions keep theirs for
+ * the container's life): the local stack's shutdown, so PGlite flushes to disk before the exit.
+ */
+export async function closeEmbeddedGovernanceStores(): Promise<void> {
+  const entries = [...embeddedStores.values()];
+  embeddedStores.clear();
+  await Promise.all(
+    entries.map(async (entry) => {
+      const store = await entry.store.catch(() => undefined);
+      await store?.close();
+    }),
+  );
 }
 
 /** Governance services over one store (opened by the caller). */

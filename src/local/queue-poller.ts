@@ -1,0 +1,64 @@
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { createSqsEventSource } from "./sqs-event-source.js";
+
+/** Longest wait of one receive: bounds how long `stop()` waits for an idle poller. */
+const WAIT_SECONDS = 1;
+const ERROR_BACKOFF_MS = { base: 250, max: 10_000 };
+
+export interface QueuePollerOptions {
+  client: SQSClient;
+  queueUrl: string;
+  region: string;
+  batchSize: number;
+  /** Parallel receive-invoke-delete loops (Lambda scales pollers with the queue; locally a few suffice). */
+  concurrency: number;
+  handler: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+  onError: (error: unknown) => void;
+}
+
+export interface QueuePoller {
+  /** Ends the loops; resolves once every batch in flight has been handled and deleted or left. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * A Lambda SQS event source mapping that runs until stopped: `concurrency` loops, each long-polling
+ * the queue and handing batches of up to `batchSize` to the handler. What the handler reports as
+ * failed (or everything, when it throws) stays on the queue, so the queue's visibility timeout and
+ * redrive policy (→ DLQ after maxReceiveCount) apply exactly as on AWS.
+ */
+export function startQueuePoller(options: QueuePollerOptions): QueuePoller {
+  const source = createSqsEventSource({
+    client: options.client,
+    queueUrl: options.queueUrl,
+    handler: options.handler,
+    batchSize: options.batchSize,
+    region: options.region,
+  });
+  let stopping = false;
+  const loop = async () => {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        await source.pollOnce(WAIT_SECONDS);
+        failures = 0;
+      } catch (error) {
+        // The queue itself failed (emulator gone, throttled): back off, keep polling.
+        if (stopping) return;
+        options.onError(error);
+        failures += 1;
+        await sleep(Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.base * 2 ** failures));
+      }
+    }
+  };
+  const loops = Array.from({ length: Math.max(1, options.concurrency) }, loop);
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+    },
+  };
+}
