@@ -3,7 +3,7 @@ import { type LocalStack, startLocalStack } from "./stack.js";
 import type { LocalSecrets } from "./stack-files.js";
 import { LocalStackError, resolveDataDir } from "./stack-files.js";
 
-const USAGE = `Usage: npm start [-- --in-memory]
+const USAGE = `Usage: npm start [--in-memory]
 
 Runs the whole AgentForge marketplace on this machine: DynamoDB Local, the SQS emulator, PGlite
 and every function behind its queue, stream, schedule or HTTP route.
@@ -50,7 +50,8 @@ async function main(): Promise<void> {
       console.log(USAGE);
       return;
     }
-    inMemory = values["in-memory"] ?? false;
+    // `npm start --in-memory` (without `--`) reaches the script as npm config, not as an argument.
+    inMemory = values["in-memory"] ?? process.env.npm_config_in_memory === "true";
   } catch (error) {
     fail(`${(error as Error).message}\n${USAGE}`);
   }

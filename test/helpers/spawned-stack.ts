@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
+import {
+  type LocalEndpoints,
+  type LocalSecrets,
+  readEndpoints,
+  readSecrets,
+} from "../../src/local/stack-files.js";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const READY_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+/** Stacks this file started and has not stopped: killed (SIGKILL, whole group) after the file. */
+const started = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of started) killGroup(child, "SIGKILL");
+  started.clear();
+});
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
+  try {
+    // The stack runs in a process group of its own: a negative pid signals all of it, as Ctrl-C does.
+    process.kill(-(child.pid as number), signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True while any process of the group is alive (signal 0 only checks). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface SpawnedStack {
+  endpoints: LocalEndpoints;
+  secrets: LocalSecrets;
+  /** Everything `npm start` printed so far (stdout and stderr). */
+  output(): string;
+  /**
+   * Ctrl-C: SIGINT to the whole process group, then waits for `npm start` to exit. Resolves to how
+   * npm exited (after its script, npm re-raises the signal it got) and whether any process of the
+   * group (npm, tsx, node, the JVM, its guardian) remains.
+   */
+  interrupt(): Promise<{ code: number | null; signal: NodeJS.Signals | null; leftovers: boolean }>;
+}
+
+/**
+ * Runs `npm start` (with `--in-memory` when asked) as a child process in its own process group on a
+ * free port, and resolves once it prints its ready line. Governance uses embedded PGlite: the
+ * PostgreSQL server of the test run is not handed to it.
+ */
+export async function spawnStack(options: {
+  dataDir: string;
+  inMemory: boolean;
+  env?: Record<string, string>;
+}): Promise<SpawnedStack> {
+  const { DATABASE_URL: _serverForOtherTests, ...inherited } = process.env;
+  const child = spawn("npm", ["start", ...(options.inMemory ? ["--in-memory"] : [])], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...inherited, PORT: "0", AGENTFORGE_DATA_DIR: options.dataDir, ...options.env },
+  });
+  started.add(child);
+  let output = "";
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`npm start printed no ready line in ${READY_TIMEOUT_MS} ms:\n${output}`)),
+      READY_TIMEOUT_MS,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (output.includes("AgentForge is ready:")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  await ready;
+  const pgid = child.pid as number;
+  return {
+    endpoints: readEndpoints(options.dataDir),
+    secrets: readSecrets(options.dataDir),
+    output: () => output,
+    async interrupt() {
+      killGroup(child, "SIGINT");
+      const { code, signal } = await Promise.race([
+        exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`npm start did not exit after SIGINT:\n${output}`)),
+            STOP_TIMEOUT_MS,
+          ),
+        ),
+      ]);
+      started.delete(child);
+      // Children may take a moment to be reaped after npm itself has exited.
+      const deadline = Date.now() + 10_000;
+      while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return { code, signal, leftovers: groupAlive(pgid) };
+    },
+  };
+}

@@ -1,0 +1,274 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AttributeValue, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
+import { createSqsClient } from "../../src/adapters/sqs/client.js";
+import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
+import { signBody, verifyBodySignature } from "../../src/domain/bidding/signing.js";
+import {
+  githubDelivery,
+  githubPayload,
+  issuesClosedPayload,
+  pullRequestMergedPayload,
+} from "../fixtures/github.js";
+import { type SpawnedStack, spawnStack } from "../helpers/spawned-stack.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
+type Payload = any;
+
+interface Agent {
+  id: string;
+  secret: string;
+  queueUrl: string;
+}
+
+/** Polls `read` until it returns something other than `undefined`, or fails naming `what`. */
+async function eventually<T>(
+  what: string,
+  read: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * The issue's acceptance test: `npm start --in-memory` as a child process on free ports, driven only
+ * through its HTTP API, its SQS endpoint and raw DynamoDB reads, through the whole story; then Ctrl-C
+ * and no process of it may remain.
+ */
+describe("npm start --in-memory, end to end", () => {
+  let dataDir: string;
+  let stack: SpawnedStack;
+  let dynamo: ReturnType<typeof createDynamoClient>;
+  let sqs: ReturnType<typeof createSqsClient>;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "agentforge-e2e-"));
+    stack = await spawnStack({ dataDir, inMemory: true });
+    dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb_endpoint, requireLocal: true });
+    sqs = createSqsClient({ endpoint: stack.endpoints.sqs_endpoint, requireLocal: true });
+  }, 150_000);
+
+  afterAll(async () => {
+    dynamo?.destroy();
+    sqs?.destroy();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${stack.endpoints.api_url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${stack.secrets.api_token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as Payload };
+  };
+
+  const webhook = async (event: string, payload: Payload) => {
+    const delivery = githubDelivery({ event, payload, secret: stack.secrets.github_webhook_secret });
+    const response = await fetch(`${stack.endpoints.api_url}/webhooks/github`, {
+      method: "POST",
+      headers: delivery.event.headers as Record<string, string>,
+      body: delivery.rawBody,
+    });
+    expect(response.status).toBe(202);
+  };
+
+  const item = async (pk: string, sk: string) => {
+    const { Item } = await dynamo.send(
+      new GetItemCommand({
+        TableName: stack.endpoints.table_name,
+        Key: { PK: { S: pk }, SK: { S: sk } },
+        ConsistentRead: true,
+      }),
+    );
+    return Item;
+  };
+
+  async function registerAgent(id: string): Promise<Agent> {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `agent-${id}` }));
+    const response = await api("POST", "/agents", {
+      agent_id: id,
+      capabilities: ["python"],
+      cost_model: "green",
+      bidding_endpoint: QueueUrl,
+    });
+    expect(response.status).toBe(201);
+    return { id, secret: response.body.bid_secret, queueUrl: QueueUrl as string };
+  }
+
+  /** The next message on an agent's queue, its signature checked against the agent's secret. */
+  const nextMessage = (agent: Agent, what: string) =>
+    eventually(what, async () => {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: agent.queueUrl,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ["All"],
+        }),
+      );
+      const [message] = Messages as Array<Message | undefined>;
+      if (!message) return undefined;
+      expect(
+        verifyBodySignature(
+          agent.secret,
+          message.Body ?? "",
+          message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+        ),
+      ).toBe(true);
+      return JSON.parse(message.Body ?? "{}") as Payload;
+    });
+
+  const reply = async (agent: Agent, replyTo: string, message: Record<string, unknown>) => {
+    const body = JSON.stringify(message);
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: replyTo,
+        MessageBody: body,
+        MessageAttributes: {
+          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(agent.secret, body) },
+        },
+      }),
+    );
+  };
+
+  it("plays issue → bids → award → cost → merge → ledger → history → escrow → audit, then stops clean", async () => {
+    const { endpoints } = stack;
+    expect(endpoints.in_memory).toBe(true);
+    expect(stack.output()).toContain("generated development secrets");
+
+    const cheap = await registerAgent("e2e-cheap");
+    const pricey = await registerAgent("e2e-pricey");
+    expect(await item("AGENT#e2e-cheap", "PROFILE")).toMatchObject({ status: { S: "active" } });
+
+    // Issue opened → task (intake queue → intake worker).
+    const issue: Payload = githubPayload("issues", "opened");
+    issue.issue.number = 7001;
+    issue.issue.html_url = "https://github.com/Codertocat/Hello-World/issues/7001";
+    issue.issue.labels = ["agentforge", "cap:python", "budget:100"].map((name, id) => ({ id, name }));
+    const url: string = issue.issue.html_url;
+    await webhook("issues", issue);
+    const task = await eventually("the TASK item", () => item(`TASK#${url}`, "TASK"));
+    expect(task).toMatchObject({ type: { S: "TASK" }, status: { S: "OPEN" } });
+
+    // Table stream → task-stream → dispatch queue → dispatch worker → signed bid requests.
+    const request = await nextMessage(cheap, "cheap's BID_REQUEST");
+    expect(request).toMatchObject({ type: "BID_REQUEST", task_id: url, reply_to: endpoints.bids_queue_url });
+    expect(await nextMessage(pricey, "pricey's BID_REQUEST")).toMatchObject({
+      type: "BID_REQUEST",
+      task_id: url,
+    });
+
+    // Signed bids on the bids queue → bid worker → early award and notices.
+    await reply(cheap, request.reply_to, {
+      type: "BID",
+      task_id: url,
+      agent_id: cheap.id,
+      bid_amount: 40,
+      estimated_completion_sec: 3600,
+    });
+    await reply(pricey, request.reply_to, {
+      type: "BID",
+      task_id: url,
+      agent_id: pricey.id,
+      bid_amount: 95,
+      estimated_completion_sec: 3600,
+    });
+    expect(await nextMessage(cheap, "cheap's AWARD")).toMatchObject({
+      type: "AWARD",
+      task_id: url,
+      bid_amount: 40,
+    });
+    expect(await nextMessage(pricey, "pricey's REJECTION")).toMatchObject({
+      type: "REJECTION",
+      task_id: url,
+    });
+    expect(await item(`TASK#${url}`, "AWARD")).toMatchObject({
+      agent_id: { S: cheap.id },
+      bid_amount: { N: "40" },
+      status: { S: "AWARDED" },
+    });
+
+    // Cost report → the award carries the actual cost.
+    await reply(cheap, request.reply_to, {
+      type: "COST_REPORT",
+      task_id: url,
+      agent_id: cheap.id,
+      actual_cost: 31.5,
+    });
+    await eventually("the reported cost on the AWARD", async () => {
+      const award = await item(`TASK#${url}`, "AWARD");
+      return award?.actual_cost ? award : undefined;
+    });
+
+    // PR merged (closing the issue) and the issue closed → one SUCCESS ledger entry.
+    const pr: Payload = pullRequestMergedPayload("2099-01-01T00:50:00Z");
+    pr.pull_request.body = "Fixes #7001";
+    await webhook("pull_request", pr);
+    const closed: Payload = issuesClosedPayload("completed", "2099-01-01T01:00:00Z");
+    closed.issue.number = 7001;
+    closed.issue.html_url = url;
+    await webhook("issues", closed);
+    const ledger = await eventually("the ledger entry", async () => {
+      const { Items = [] } = await dynamo.send(
+        new QueryCommand({
+          TableName: endpoints.table_name,
+          KeyConditionExpression: "PK = :pk AND begins_with(SK, :ledger)",
+          ExpressionAttributeValues: { ":pk": { S: `TASK#${url}` }, ":ledger": { S: "LEDGER#" } },
+          ConsistentRead: true,
+        }),
+      );
+      return Items.length > 0 ? Items : undefined;
+    });
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({
+      type: { S: "TASK_LEDGER_ENTRY" },
+      winning_agent_id: { S: cheap.id },
+      bid_amount: { N: "40" },
+      actual_cost: { N: "31.5" },
+      status: { S: "SUCCESS" },
+    });
+
+    // Performance history on the raw profile item.
+    const profile = (await item("AGENT#e2e-cheap", "PROFILE")) as Record<string, AttributeValue>;
+    expect(profile.performance_history?.M).toMatchObject({
+      total_tasks_completed: { N: "1" },
+      success_rate: { N: "1" },
+      average_cost_per_task: { N: "31.5" },
+    });
+
+    // Governance (table stream → projector → PGlite): escrow released, audit chain intact.
+    const escrow = await eventually("the released escrow", async () => {
+      const { body } = await api("GET", `/escrows?task_id=${encodeURIComponent(url)}`);
+      const [first] = (body.items ?? body.escrows ?? []) as Payload[];
+      return first?.status === "released" ? first : undefined;
+    });
+    expect(escrow).toMatchObject({ agent_id: cheap.id, status: "released" });
+    const audit = await api("GET", "/audit/verify");
+    expect(audit.status).toBe(200);
+    expect(audit.body.ok).toBe(true);
+    expect(audit.body.rows).toBeGreaterThan(0);
+
+    // Ctrl-C: a clean exit, and nothing of the stack (npm, node, the JVM) left running.
+    const { code, signal, leftovers } = await stack.interrupt();
+    expect(leftovers).toBe(false);
+    expect(signal === "SIGINT" || code === 0).toBe(true);
+    // The stack's own process shut down in order (it prints this after its last step).
+    expect(stack.output()).toContain("[agentforge] stopped");
+  }, 180_000);
+});
