@@ -2,8 +2,11 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { createSqsEventSource } from "./sqs-event-source.js";
 
-/** Longest wait of one receive: bounds how long `stop()` waits for an idle poller. */
-const WAIT_SECONDS = 1;
+/**
+ * Idle wait between empty receives. Short polling, not long polling: the emulator's long poll can
+ * hand one message to two waiting receives (seen with concurrent pollers), which SQS never does.
+ */
+const IDLE_POLL_MS = 200;
 const ERROR_BACKOFF_MS = { base: 250, max: 10_000 };
 
 export interface QueuePollerOptions {
@@ -43,8 +46,9 @@ export function startQueuePoller(options: QueuePollerOptions): QueuePoller {
     let failures = 0;
     while (!stopping) {
       try {
-        await source.pollOnce(WAIT_SECONDS);
+        const { received } = await source.pollOnce(0);
         failures = 0;
+        if (received === 0) await sleep(IDLE_POLL_MS);
       } catch (error) {
         // The queue itself failed (emulator gone, throttled): back off, keep polling.
         if (stopping) return;

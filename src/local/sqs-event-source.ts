@@ -51,6 +51,22 @@ export function toSqsEvent(messages: Message[], queueArn: string, region: string
 }
 
 /**
+ * One entry per message id, with the newest receipt handle (the only one a delete honours). SQS never
+ * returns a message twice in one receive, but the emulator's long poll can, when the message becomes
+ * visible again while the poll waits (seen with a 1 s visibility timeout): without this the handler
+ * would get a record twice in one batch.
+ */
+export function latestReceiptPerMessage(messages: readonly Message[]): Message[] {
+  const byId = new Map<string, Message>();
+  for (const message of messages) {
+    const id = message.MessageId ?? "";
+    byId.delete(id);
+    byId.set(id, message);
+  }
+  return [...byId.values()];
+}
+
+/**
  * A Lambda SQS event source mapping for local runs and tests: receives a batch, invokes the handler
  * with a real `SQSEvent`, deletes what succeeded and leaves `batchItemFailures` on the queue, where the
  * visibility timeout and the queue's redrive policy (maxReceiveCount → DLQ) take over, as on AWS.
@@ -74,7 +90,7 @@ export function createSqsEventSource({
         );
         queueArn = Attributes?.QueueArn ?? queueUrl;
       }
-      const { Messages = [] } = await client.send(
+      const { Messages: received = [] } = await client.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,
           MaxNumberOfMessages: Math.min(batchSize, 10),
@@ -85,6 +101,7 @@ export function createSqsEventSource({
           MessageSystemAttributeNames: ["All"],
         }),
       );
+      const Messages = latestReceiptPerMessage(received);
       if (Messages.length === 0) return { received: 0, failed: 0 };
       let failedIds: Set<string>;
       try {
