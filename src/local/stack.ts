@@ -107,11 +107,9 @@ let running = false;
 /** A problem the user can fix, as one line; anything else is rethrown as it is. */
 function explainStartFailure(error: unknown, dataDir: string, inMemory: boolean): unknown {
   if (error instanceof LocalStackError) return error;
-  if (error instanceof JavaMissingError) {
-    return new LocalStackError(
-      `${error.message.split("\n")[0]} Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless) and run npm start again.`,
-    );
-  }
+  // Its message names the cause and the fix (install Java 17+).
+  if (error instanceof JavaMissingError)
+    return new LocalStackError(error.message.split("\n")[0] ?? error.message);
   if (error instanceof DynamoDbLocalStartError) {
     const cause = error.message.split("\n")[0] ?? "DynamoDB Local did not start";
     return new LocalStackError(

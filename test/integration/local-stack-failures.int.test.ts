@@ -97,7 +97,7 @@ describe("npm start: problems a user can fix get one line with the fix", () => {
       PORT: "0",
       AGENTFORGE_DATA_DIR: join(root, "java"),
     });
-    expectOneLineError(result, /Java.*Install Java 17/);
+    expectOneLineError(result, /needs Java 17\+.*openjdk-17-jre-headless/);
   });
 
   it("a data directory that is a file", async () => {
