@@ -1,0 +1,62 @@
+import type { AgentListing } from "../domain/agents/agent.types.js";
+import type { BidRejection } from "../domain/bidding/bidding.types.js";
+import type { RejectionResult } from "../domain/governance/approval.service.js";
+import type { ApprovalRequest, AuditVerification, Escrow } from "../domain/governance/governance.types.js";
+import type { LedgerEntry } from "../domain/ledger/ledger.schema.js";
+import type { Award, Bid, Task } from "../domain/tasks/task.types.js";
+import type { agentView } from "../http/rest-api.js";
+
+/*
+ * The JSON bodies of the REST API and the webhook receiver, as the CLI reads them. They are the
+ * domain's types as src/http/rest-api.ts serialises them, so a change there breaks the CLI's build.
+ */
+
+export type AgentView = ReturnType<typeof agentView>;
+
+/** A page of a paginated list; `cursor` fetches the next one. */
+export interface Page<T> {
+  items: T[];
+  cursor: string | null;
+}
+
+export type AgentPage = Page<AgentListing>;
+
+/** `POST /agents`: `bid_secret` only when the agent is new. */
+export interface Registration {
+  agent: AgentView;
+  bid_secret?: string;
+}
+
+/** `POST /agents/{id}/rotate-secret`. */
+export interface RotatedSecret {
+  agent_id: string;
+  bid_secret: string;
+}
+
+export interface AgentLedger extends Page<LedgerEntry> {
+  agent_id: string;
+}
+
+/** `GET /tasks/{id}`. */
+export interface TaskRecordView {
+  task: Omit<Task, "version" | "evidence">;
+  bids: Array<Omit<Bid, "delivery_error">>;
+  award: Award | null;
+  ledger: LedgerEntry[];
+  rejections: BidRejection[];
+}
+
+/** `GET /tasks/{id}/ledger`. */
+export interface TaskLedger {
+  task_id: string;
+  ledger: LedgerEntry[];
+}
+
+export type { ApprovalRequest, AuditVerification, Escrow, LedgerEntry, RejectionResult };
+
+/** `POST /webhooks/github`: 202 for a queued delivery, 200 for a ping. */
+export interface WebhookAnswer {
+  accepted?: boolean;
+  pong?: boolean;
+  delivery_id: string;
+}

@@ -1,0 +1,258 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
+import { type LocalStack, startLocalStack } from "../../src/local/stack.js";
+import { writeEndpoints } from "../../src/local/stack-files.js";
+import { githubPayload } from "../fixtures/github.js";
+
+/** What one CLI run printed, and how it exited. */
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Polls `attempt` until it exits 0, or returns its last run after `timeoutMs`. */
+async function eventually(attempt: () => Promise<Run>, timeoutMs = 20_000): Promise<Run> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await attempt();
+    if (run.code === 0 || Date.now() > deadline) return run;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The ops CLI against a real local stack (DynamoDB Local, the SQS emulator, PGlite and the HTTP API on
+ * a free port, in memory), through `main` with captured output: every command talks HTTP only.
+ */
+describe("agentforge CLI against the local stack", () => {
+  let dir: string;
+  let dataDir: string;
+  let stack: LocalStack;
+  /** A stand-in for an agent's HTTPS bidding endpoint (plain http on loopback is allowed locally). */
+  let agentEndpoint: Server;
+  let endpointUrl: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "agentforge-cli-"));
+    dataDir = join(dir, "stack");
+    agentEndpoint = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => response.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => agentEndpoint.listen(0, "127.0.0.1", resolve));
+    endpointUrl = `http://127.0.0.1:${(agentEndpoint.address() as AddressInfo).port}/bids`;
+    // The test run's PostgreSQL server (DATABASE_URL) is not handed to the stack: governance uses PGlite.
+    stack = await startLocalStack({
+      dataDir,
+      inMemory: true,
+      port: 0,
+      env: { DATABASE_URL: undefined },
+      // Start-up problems are thrown; its progress lines would only clutter the test output.
+      log: () => {},
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await new Promise((resolve) => agentEndpoint?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function cli(argv: string[], env: Record<string, string> = {}): Promise<Run> {
+    let stdout = "";
+    let stderr = "";
+    const code = await main(argv, {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: { AGENTFORGE_DATA_DIR: dataDir, USER: "ops-test", ...env },
+    });
+    return { code, stdout, stderr };
+  }
+
+  const json = (run: Run) => {
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    return JSON.parse(run.stdout);
+  };
+
+  it("registers, lists, shows, kills, revives an agent and rotates its secret", async () => {
+    const registered = await cli([
+      "agents",
+      "register",
+      "--id",
+      "cli-agent",
+      "--capability",
+      "cli-test",
+      "--capabilities",
+      "python,go",
+      "--cost-model",
+      "green",
+      "--endpoint",
+      endpointUrl,
+    ]);
+    expect(registered.code).toBe(0);
+    expect(registered.stdout).toContain("registered agent cli-agent");
+    expect(registered.stdout).toMatch(/bid secret: +\S{16,}/);
+    expect(registered.stderr).toContain("shown only once");
+
+    const agentFile = join(dir, "agent.json");
+    const registration = {
+      agent_id: "cli-agent",
+      capabilities: ["cli-test", "python", "go"],
+      cost_model: "yellow",
+      bidding_endpoint: endpointUrl,
+    };
+    await writeFile(agentFile, JSON.stringify(registration));
+    const updated = json(
+      await cli(["agents", "register", "--file", agentFile, "--cost-model", "green", "--json"]),
+    );
+    expect(updated).toEqual({
+      agent: expect.objectContaining({ agent_id: "cli-agent", cost_model: "green", endpoint_kind: "https" }),
+    });
+
+    const listed = json(await cli(["agents", "list", "--capability", "cli-test", "--json"]));
+    expect(listed.items.map((a: { agent_id: string }) => a.agent_id)).toEqual(["cli-agent"]);
+    expect((await cli(["agents", "list", "--capability", "cli-test"])).stdout).toMatch(
+      /^AGENT +COST +KIND +ENDPOINT +CAPABILITIES\ncli-agent +green +https/,
+    );
+
+    const shown = await cli(["agents", "show", "cli-agent"]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("capabilities:     cli-test, go, python");
+    expect(shown.stdout).toContain("Performance history\n  tasks completed:     0");
+
+    const killed = json(await cli(["agents", "kill", "cli-agent", "--reason", "runaway bids", "--json"]));
+    expect(killed).toMatchObject({
+      kill_switch_active: true,
+      kill_switch_changed_by: "api:ops-test",
+      kill_switch_reason: "runaway bids",
+    });
+    expect((await cli(["agents", "list", "--capability", "cli-test"])).stdout).toBe(
+      "no agents may bid with capability cli-test\n",
+    );
+
+    const revived = await cli(["agents", "revive", "cli-agent", "--reason", "fixed", "--actor", "oncall"]);
+    expect(revived.code).toBe(0);
+    expect(revived.stdout).toContain("kill switch:      off (api:oncall");
+
+    const rotated = await cli(["agents", "rotate-secret", "cli-agent", "--json"]);
+    expect(rotated.code).toBe(0);
+    expect(rotated.stderr).toContain("shown only once");
+    const { bid_secret } = JSON.parse(rotated.stdout);
+    expect(JSON.parse(rotated.stdout)).toEqual({ agent_id: "cli-agent", bid_secret: expect.any(String) });
+    expect(registered.stdout).not.toContain(bid_secret);
+  });
+
+  it("sends a signed GitHub delivery that becomes a task, then shows the task and its ledger", async () => {
+    const taskUrl = "https://github.com/Codertocat/Hello-World/issues/9101";
+    // biome-ignore lint/suspicious/noExplicitAny: the test edits a real GitHub payload's fields freely.
+    const issue: any = githubPayload("issues", "opened");
+    issue.issue.number = 9101;
+    issue.issue.html_url = taskUrl;
+    issue.issue.labels = ["agentforge", "cap:cli-test", "budget:50"].map((name, id) => ({ id, name }));
+    const payloadFile = join(dir, "issue-opened.json");
+    await writeFile(payloadFile, JSON.stringify(issue, null, 2));
+
+    const missingEvent = await cli(["webhook", "send", payloadFile]);
+    expect(missingEvent.code).toBe(2);
+    expect(missingEvent.stderr).toContain("--event <name> is required: the X-GitHub-Event");
+
+    const sent = await cli([
+      "webhook",
+      "send",
+      payloadFile,
+      "--event",
+      "issues",
+      "--delivery",
+      "cli-delivery-1",
+    ]);
+    expect(sent).toEqual({
+      code: 0,
+      stdout: "delivery accepted (202): delivery cli-delivery-1\n",
+      stderr: "",
+    });
+
+    const record = json(await eventually(() => cli(["tasks", "show", taskUrl, "--json"])));
+    expect(record.task).toMatchObject({
+      task_id: taskUrl,
+      status: "OPEN",
+      required_capabilities: ["cli-test"],
+    });
+    const text = await cli(["tasks", "show", taskUrl]);
+    expect(text.stdout).toContain(`task:         ${taskUrl}`);
+    expect(text.stdout).toContain("Ledger: none");
+
+    expect(json(await cli(["tasks", "ledger", taskUrl, "--json"]))).toEqual({ task_id: taskUrl, ledger: [] });
+    const missing = await cli(["tasks", "ledger", "https://github.com/Codertocat/Hello-World/issues/404404"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr).toMatch(/^agentforge: 404 NOT_FOUND: [^\n]+\n$/);
+  });
+
+  it("lists approvals and verifies the audit chain", async () => {
+    expect(json(await cli(["approvals", "list", "--status", "pending", "--json"]))).toEqual({
+      items: [],
+      cursor: null,
+    });
+
+    const verified = await cli(["audit", "verify"]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/^ok: \d+ audit rows verified\n$/);
+  });
+
+  it("fails with one line and exit 1 when the API refuses the token", async () => {
+    const refused = await cli(["agents", "show", "cli-agent"], { AGENTFORGE_API_TOKEN: "not-the-token" });
+
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe("");
+    // API Gateway's authorizer (emulated locally) answers a wrong token with 403, a missing one with 401.
+    expect(refused.stderr).toMatch(
+      /^agentforge: 403 FORBIDDEN: Forbidden \(the API token was refused[^\n]*\n$/,
+    );
+  });
+
+  it("exits 2 with usage for an unknown command", async () => {
+    const unknown = await cli(["agents", "explode"]);
+
+    expect(unknown).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "agentforge: unknown command 'agents explode'\nRun `agentforge agents --help` for usage.\n",
+    });
+  });
+
+  it("says in one line when there is no local stack, or when it does not answer", async () => {
+    const empty = join(dir, "no-stack");
+    const missing = await cli(["audit", "verify", "--data-dir", empty]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(
+      `agentforge: The local stack's endpoints file not found at ${join(empty, "endpoints.json")}: start the stack with \`npm start\` (or set AGENTFORGE_DATA_DIR to the directory it uses)\n`,
+    );
+
+    // What a stack that died without cleaning up leaves behind: endpoints.json with nothing listening.
+    const stopped = join(dir, "stopped-stack");
+    await mkdir(stopped);
+    const deadUrl = `http://127.0.0.1:${await closedPort()}`;
+    writeEndpoints(stopped, { ...stack.endpoints, api_url: deadUrl });
+    const down = await cli(["audit", "verify"], { AGENTFORGE_DATA_DIR: stopped, AGENTFORGE_API_TOKEN: "t" });
+    expect(down).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `agentforge: no local stack answers at ${deadUrl}: start it with \`npm start\`\n`,
+    });
+  });
+});
