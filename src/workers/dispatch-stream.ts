@@ -138,7 +138,7 @@ export function createDispatchStreamHandler(options: DispatchStreamOptions) {
         ...(context ? { context } : {}),
       });
     } finally {
-      options.metrics.publishStoredMetrics();
+      if (options.metrics.hasStoredMetrics()) options.metrics.publishStoredMetrics();
     }
   };
 }

@@ -99,7 +99,7 @@ export function createGovernanceStreamHandler({ projector, logger, metrics }: Go
       }
       return { batchItemFailures: [] };
     } finally {
-      metrics.publishStoredMetrics();
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
   };
 }

@@ -4,25 +4,11 @@ import { join } from "node:path";
 import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
-import { githubDelivery, githubPayload } from "../fixtures/github.js";
+import { runDemoStory } from "../../src/demo/story.js";
 import { type SpawnedStack, spawnStack } from "../helpers/spawned-stack.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
+// biome-ignore lint/suspicious/noExplicitAny: API bodies are compared whole, not typed field by field.
 type Payload = any;
-
-async function eventually<T>(
-  what: string,
-  read: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 const api = async (stack: SpawnedStack, method: string, path: string, body?: unknown) => {
   const response = await fetch(`${stack.endpoints.api_url}${path}`, {
@@ -32,6 +18,45 @@ const api = async (stack: SpawnedStack, method: string, path: string, body?: unk
   });
   return { status: response.status, body: (await response.json()) as Payload };
 };
+
+/**
+ * What a restart must keep, read once the governance projector has caught up (the audit row count
+ * holds still): the raw profile and ledger items, the task record, the escrow and the audit chain.
+ */
+async function snapshot(stack: SpawnedStack, taskId: string, agentId: string) {
+  let audit: Payload;
+  for (let previous = -1; ; await new Promise((resolve) => setTimeout(resolve, 1_000))) {
+    audit = (await api(stack, "GET", "/audit/verify")).body;
+    expect(audit.ok).toBe(true);
+    if (audit.rows === previous) break;
+    previous = audit.rows;
+  }
+  const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb_endpoint, requireLocal: true });
+  try {
+    const { Item: profile } = await dynamo.send(
+      new GetItemCommand({
+        TableName: stack.endpoints.table_name,
+        Key: { PK: { S: `AGENT#${agentId}` }, SK: { S: "PROFILE" } },
+        ConsistentRead: true,
+      }),
+    );
+    const { Items: ledger = [] } = await dynamo.send(
+      new QueryCommand({
+        TableName: stack.endpoints.table_name,
+        KeyConditionExpression: "PK = :pk AND begins_with(SK, :ledger)",
+        ExpressionAttributeValues: { ":pk": { S: `TASK#${taskId}` }, ":ledger": { S: "LEDGER#" } },
+        ConsistentRead: true,
+      }),
+    );
+    const agent = await api(stack, "GET", `/agents/${encodeURIComponent(agentId)}`);
+    const task = await api(stack, "GET", `/tasks/${encodeURIComponent(taskId)}`);
+    const escrows = await api(stack, "GET", `/escrows?task_id=${encodeURIComponent(taskId)}`);
+    expect([agent.status, task.status, escrows.status]).toEqual([200, 200, 200]);
+    return { audit, profile, ledger, agent: agent.body, task: task.body, escrows: escrows.body };
+  } finally {
+    dynamo.destroy();
+  }
+}
 
 /**
  * A persistent stack (the default data directory layout) stopped with Ctrl-C and started again on
@@ -49,42 +74,14 @@ describe("npm start on a data directory, restarted", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it("finds its agents, tasks, ledger and audit log intact after a restart", async () => {
-    const url = "https://github.com/Codertocat/Hello-World/issues/7100";
-    const ledgerKey = { pk: `TASK#${url}`, sk: "LEDGER#2031-02-03T04:05:06.000Z" };
-
-    // First life: an agent, a task from a webhook, and a ledger entry (a labelled outcome).
+  it("finds its agents, tasks, ledger, escrow and audit log intact after a restart", async () => {
+    // First life: the demo's whole story (agents, a task, bids, an award, an outcome in the ledger,
+    // an escrow released), plus a kill switch, which the projector audits.
     const first = await spawnStack({ dataDir, inMemory: false });
     expect(first.endpoints.in_memory).toBe(false);
-    const registered = await api(first, "POST", "/agents", {
-      agent_id: "restart-agent",
-      capabilities: ["go"],
-      cost_model: "yellow",
-      bidding_endpoint: "https://agent.example.com/bids",
-    });
-    expect(registered.status).toBe(201);
-    const issue: Payload = githubPayload("issues", "opened");
-    issue.issue.number = 7100;
-    issue.issue.html_url = url;
-    issue.issue.labels = ["agentforge", "cap:go"].map((name, id) => ({ id, name }));
-    const delivery = githubDelivery({
-      event: "issues",
-      payload: issue,
-      secret: first.secrets.github_webhook_secret,
-    });
-    const accepted = await fetch(`${first.endpoints.api_url}/webhooks/github`, {
-      method: "POST",
-      headers: delivery.event.headers as Record<string, string>,
-      body: delivery.rawBody,
-    });
-    expect(accepted.status).toBe(202);
-    const task = await eventually("the task", async () => {
-      const response = await api(first, "GET", `/tasks/${encodeURIComponent(url)}`);
-      return response.status === 200 ? response.body : undefined;
-    });
-    expect(task.task).toMatchObject({ task_id: url, status: "OPEN" });
-    // The kill switch writes an audit row through the stream projector into PGlite.
-    const killed = await fetch(`${first.endpoints.api_url}/agents/restart-agent/kill`, {
+    const story = await runDemoStory({ endpoints: first.endpoints, secrets: first.secrets, log: () => {} });
+    expect(story.ledger.status).toBe("SUCCESS");
+    const killed = await fetch(`${first.endpoints.api_url}/agents/${encodeURIComponent(story.winner)}/kill`, {
       method: "POST",
       headers: {
         authorization: `Bearer ${first.secrets.api_token}`,
@@ -94,63 +91,20 @@ describe("npm start on a data directory, restarted", () => {
       body: JSON.stringify({ reason: "persistence check" }),
     });
     expect(killed.status).toBe(200);
-    // Registration and kill switch each leave an audit row once the projector has caught up.
-    const auditBefore = await eventually("the registration and kill switch audit rows", async () => {
-      const { body } = await api(first, "GET", "/audit/verify");
-      return body.ok && body.rows >= 2 ? body : undefined;
-    });
-    const firstDynamo = createDynamoClient({
-      endpoint: first.endpoints.dynamodb_endpoint,
-      requireLocal: true,
-    });
-    const tableName = first.endpoints.table_name;
-    const readLedger = async (client: ReturnType<typeof createDynamoClient>) =>
-      (
-        await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: "PK = :pk AND begins_with(SK, :ledger)",
-            ExpressionAttributeValues: { ":pk": { S: ledgerKey.pk }, ":ledger": { S: "LEDGER#" } },
-            ConsistentRead: true,
-          }),
-        )
-      ).Items ?? [];
-    const ledgerBefore = await readLedger(firstDynamo);
-    firstDynamo.destroy();
+    const before = await snapshot(first, story.taskId, story.winner);
+    expect(before.ledger).toHaveLength(story.ledger.entries);
+    expect(before.agent.kill_switch_active).toBe(true);
     const stopped = await first.interrupt();
     expect(stopped.leftovers).toBe(false);
 
-    // Second life on the same directory.
+    // Second life on the same directory: same secrets, same records, nothing projected twice.
     const second = await spawnStack({ dataDir, inMemory: false });
     try {
+      expect(second.output()).toContain("table AgentForge-Marketplace found");
       expect(second.output()).not.toContain("generated development secrets");
       expect(second.secrets).toEqual(first.secrets);
-      const agent = await api(second, "GET", "/agents/restart-agent");
-      expect(agent.status).toBe(200);
-      expect(agent.body).toMatchObject({ agent_id: "restart-agent", kill_switch_active: true });
-      const again = await api(second, "GET", `/tasks/${encodeURIComponent(url)}`);
-      expect(again.status).toBe(200);
-      expect(again.body.task).toEqual(task.task);
-
-      const dynamo = createDynamoClient({ endpoint: second.endpoints.dynamodb_endpoint, requireLocal: true });
-      try {
-        const { Item } = await dynamo.send(
-          new GetItemCommand({
-            TableName: tableName,
-            Key: { PK: { S: "AGENT#restart-agent" }, SK: { S: "PROFILE" } },
-            ConsistentRead: true,
-          }),
-        );
-        expect(Item).toMatchObject({ capabilities: { SS: ["go"] }, cost_model: { S: "yellow" } });
-        expect(await readLedger(dynamo)).toEqual(ledgerBefore);
-      } finally {
-        dynamo.destroy();
-      }
-
-      // Same audit rows, still verifying, and the projector did not apply the old records again.
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      const auditAfter = await api(second, "GET", "/audit/verify");
-      expect(auditAfter.body).toEqual(auditBefore);
+      const after = await snapshot(second, story.taskId, story.winner);
+      expect(after).toEqual(before);
     } finally {
       const { leftovers } = await second.interrupt();
       expect(leftovers).toBe(false);
