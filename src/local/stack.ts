@@ -22,7 +22,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { closeEmbeddedGovernanceStores, openGovernance } from "../../functions/shared/container.js";
 import { createDynamoClient } from "../adapters/dynamo/client.js";
 import { createTableInput, TABLE } from "../adapters/dynamo/table-definition.js";
@@ -114,7 +114,7 @@ function explainStartFailure(error: unknown, dataDir: string, inMemory: boolean)
     const cause = error.message.split("\n")[0] ?? "DynamoDB Local did not start";
     return new LocalStackError(
       inMemory
-        ? `${cause}`
+        ? cause
         : `${cause} If its database is damaged, move ${join(dataDir, "dynamodb")} away (or use --in-memory).`,
     );
   }
@@ -351,7 +351,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         endpoint: dynamo.endpoint,
         region,
         tableName,
-        handler: logged<DynamoDBStreamEvent, unknown>(fnOf(fn), log) as never,
+        handler: logged<DynamoDBStreamEvent, DynamoDBBatchResponse | undefined>(fnOf(fn), log),
         batchSize: trigger.batchSize,
         startingPosition: trigger.startingPosition,
         filter: (record) => matchesStreamFilters(trigger.filters, record),
@@ -407,6 +407,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             "detail-type": "Scheduled Event",
             time: new Date().toISOString(),
           }),
+        // `logged` has already reported the failure; the next period runs as usual.
         () => {},
       );
       scheduled.set(fn.id, schedule);
