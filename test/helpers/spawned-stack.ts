@@ -118,3 +118,19 @@ export async function spawnStack(options: {
     },
   };
 }
+
+/** A bearer-authenticated JSON request to a spawned stack's REST API: its status and parsed body. */
+export async function stackApi(
+  stack: Pick<SpawnedStack, "endpoints" | "secrets">,
+  method: string,
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: tests compare API bodies whole or read a few fields.
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${stack.endpoints.api_url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.secrets.api_token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: await response.json() };
+}

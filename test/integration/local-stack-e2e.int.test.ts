@@ -19,7 +19,7 @@ import {
   issuesClosedPayload,
   pullRequestMergedPayload,
 } from "../fixtures/github.js";
-import { type SpawnedStack, spawnStack } from "../helpers/spawned-stack.js";
+import { type SpawnedStack, spawnStack, stackApi } from "../helpers/spawned-stack.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
 type Payload = any;
@@ -69,14 +69,7 @@ describe("npm start --in-memory, end to end", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${stack.endpoints.api_url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${stack.secrets.api_token}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json()) as Payload };
-  };
+  const api = (method: string, path: string, body?: unknown) => stackApi(stack, method, path, body);
 
   const webhook = async (event: string, payload: Payload) => {
     const delivery = githubDelivery({ event, payload, secret: stack.secrets.github_webhook_secret });

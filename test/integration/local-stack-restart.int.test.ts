@@ -5,26 +5,16 @@ import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { runDemoStory } from "../../src/demo/story.js";
-import { type SpawnedStack, spawnStack } from "../helpers/spawned-stack.js";
+import { type SpawnedStack, spawnStack, stackApi } from "../helpers/spawned-stack.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: API bodies are compared whole, not typed field by field.
-type Payload = any;
-
-const api = async (stack: SpawnedStack, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${stack.endpoints.api_url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.secrets.api_token}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as Payload };
-};
+const api = stackApi;
 
 /**
  * What a restart must keep, read once the governance projector has caught up (the audit row count
  * holds still): the raw profile and ledger items, the task record, the escrow and the audit chain.
  */
 async function snapshot(stack: SpawnedStack, taskId: string, agentId: string) {
-  let audit: Payload;
+  let audit: Awaited<ReturnType<typeof stackApi>>["body"];
   for (let previous = -1; ; await new Promise((resolve) => setTimeout(resolve, 1_000))) {
     audit = (await api(stack, "GET", "/audit/verify")).body;
     expect(audit.ok).toBe(true);
