@@ -37,6 +37,7 @@ import { createObservability } from "../src/observability.js";
 import type { AgentRepository } from "../src/ports/agent-repository.js";
 import type { TaskRepository } from "../src/ports/task-repository.js";
 import { createBidBatchHandler } from "../src/workers/bid-worker.js";
+import { TEST_OPERATOR } from "../test/helpers/principals.js";
 import { type CallRecord, type CallRecorder, reportedUnits } from "./capture.js";
 import { forEachConcurrent, issueUrl } from "./fixtures.js";
 import { ms, renderTable } from "./report.js";
@@ -566,12 +567,15 @@ export async function measureDispatch(
   const registered = await recorder.measure(async () => {
     const secrets: string[] = [];
     await forEachConcurrent(queues, BID_CONCURRENCY, async (queueUrl, i) => {
-      const { secret } = await agents.register({
-        agent_id: `bench-dispatch-${String(i).padStart(3, "0")}`,
-        capabilities: [capability],
-        cost_model: "green",
-        bidding_endpoint: queueUrl,
-      });
+      const { secret } = await agents.register(
+        {
+          agent_id: `bench-dispatch-${String(i).padStart(3, "0")}`,
+          capabilities: [capability],
+          cost_model: "green",
+          bidding_endpoint: queueUrl,
+        },
+        TEST_OPERATOR,
+      );
       if (!secret) throw new Error(`agent ${i} was already registered`);
       secrets[i] = secret;
     });

@@ -12,6 +12,7 @@ import { createLedgerService } from "../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../src/domain/tasks/task.service.js";
 import { startDynamoDbLocal } from "../src/local/dynamodb-local.js";
 import { type SqsLocal, startSqsLocal } from "../src/local/sqs-local.js";
+import { TEST_OPERATOR } from "../test/helpers/principals.js";
 import {
   type Bidder,
   type BidThroughputResult,
@@ -148,7 +149,7 @@ export async function main(options: BenchOptions): Promise<number> {
     /** Bid-signing secrets, returned once by registration; the bid figures sign with them. */
     const secrets = new Map<string, string>();
     const register = async (input: ReturnType<typeof registration>) => {
-      const result = await agents.register(input);
+      const result = await agents.register(input, TEST_OPERATOR);
       if (result.created) population += 1;
       if (result.secret) secrets.set(input.agent_id, result.secret);
       return result;
@@ -285,7 +286,7 @@ export async function main(options: BenchOptions): Promise<number> {
       const caps = ["python", "rust", "sql"];
       const profileBefore = await sizer.size(keys.profile(fresh));
       const edgesBefore = await sizer.sizes(caps.map((c) => keys.edge(fresh, c)));
-      const m = await recorder.measure(() => agents.setKillSwitch(fresh, true));
+      const m = await recorder.measure(() => agents.setKillSwitch(fresh, true, TEST_OPERATOR));
       const profileAfter = await sizer.size(keys.profile(fresh));
       const edgesAfter = await sizer.sizes(caps.map((c) => keys.edge(fresh, c)));
       record(

@@ -34,6 +34,9 @@
  * Last, it prints the esbuild bundle size of every deployed function (bench/bundle-sizes.ts);
  * `--bundles` prints only that.
  *
+ * `--audit-verify` runs only the audit chain verification section (bench/audit-verify.ts, PGlite, no
+ * DynamoDB): `--audit-rows=N` (1,000,000), `--audit-budget-ms=B`, `--audit-page=P`, `--audit-disk`.
+ *
  * The run fails (exit 1) if any Scan was sent.
  */
 
@@ -58,13 +61,42 @@ if (!(Number.isInteger(baseAgents) && baseAgents > 0 && Number.isInteger(totalAg
 }
 
 const json = process.argv.includes("--json");
-// `--bundles` alone: only the Lambda bundle sizes (seconds instead of minutes).
-if (!process.argv.includes("--bundles")) {
-  process.exitCode = await main({ json, seed, baseAgents, totalAgents });
-}
 
-// Bundle size per deployed function (src/topology.ts), built as `cdk synth` builds them. On stdout
-// with the capacity report; on stderr with --json, so stdout stays one JSON document.
-const { measureBundleSizes, renderBundleSizes } = await import("./bundle-sizes.js");
-const bundles = renderBundleSizes(await measureBundleSizes());
-(json ? process.stderr : process.stdout).write(`\n${bundles}\n`);
+if (process.argv.includes("--audit-verify")) {
+  // Only the audit verification section: PGlite, nothing else started.
+  const { measureAuditVerify, renderAuditVerify } = await import("./audit-verify.js");
+  const { DEFAULT_AUDIT_VERIFY_BUDGET_MS } = await import("../src/ports/governance-store.js");
+  const rows = Number(option("audit-rows") ?? 1_000_000);
+  const budgetMs = Number(option("audit-budget-ms") ?? DEFAULT_AUDIT_VERIFY_BUDGET_MS);
+  const page = option("audit-page");
+  const pageSize = page === undefined ? undefined : Number(page);
+  if (
+    !Number.isInteger(rows) ||
+    rows < 1 ||
+    !(budgetMs >= 0) ||
+    (pageSize !== undefined && !(pageSize >= 1))
+  ) {
+    throw new Error("--audit-rows and --audit-page must be positive whole numbers, --audit-budget-ms >= 0");
+  }
+  const started = performance.now();
+  const log = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  const result = await measureAuditVerify(
+    { rows, budgetMs, disk: process.argv.includes("--audit-disk"), ...(pageSize ? { pageSize } : {}) },
+    log,
+  );
+  process.stdout.write(
+    json ? `${JSON.stringify(result, null, 2)}\n` : `${renderAuditVerify(result).join("\n")}\n`,
+  );
+} else {
+  // `--bundles` alone: only the Lambda bundle sizes (seconds instead of minutes).
+  if (!process.argv.includes("--bundles")) {
+    process.exitCode = await main({ json, seed, baseAgents, totalAgents });
+  }
+
+  // Bundle size per deployed function (src/topology.ts), built as `cdk synth` builds them. On stdout
+  // with the capacity report; on stderr with --json, so stdout stays one JSON document.
+  const { measureBundleSizes, renderBundleSizes } = await import("./bundle-sizes.js");
+  const bundles = renderBundleSizes(await measureBundleSizes());
+  (json ? process.stderr : process.stdout).write(`\n${bundles}\n`);
+}

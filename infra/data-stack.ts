@@ -126,7 +126,13 @@ export class DataStack extends Stack {
         const secret = new Secret(this, `${pascal(name)}Secret`, {
           secretName: settings.secretNames[name],
           description: `AgentForge: ${spec.description}`,
-          generateSecretString: { passwordLength: 64, excludePunctuation: true },
+          generateSecretString: {
+            passwordLength: 64,
+            excludePunctuation: true,
+            ...(spec.generatedJsonKey
+              ? { secretStringTemplate: "{}", generateStringKey: spec.generatedJsonKey }
+              : {}),
+          },
           removalPolicy: RemovalPolicy.RETAIN,
         });
         acknowledge(secret, "AwsSolutions-SMG4", NAG_REASONS.secretRotation);

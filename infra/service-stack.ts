@@ -401,8 +401,9 @@ export class ServiceStack extends Stack {
           authorizerName: "agentforge-token",
           responseTypes: [HttpLambdaResponseType.SIMPLE],
           identitySource: ["$request.header.Authorization"],
-          // Per token value; a rotated token is refused by the REST function itself at once.
-          resultsCacheTtl: Duration.minutes(5),
+          // Keyed by the Authorization header. A rotated-out agent key stops within its overlap plus
+          // this TTL; a kill switch or suspension applies at once (the REST function reads the profile).
+          resultsCacheTtl: Duration.seconds(30),
         })
       : undefined;
 

@@ -54,6 +54,12 @@ const envSchema = z.object({
   GITHUB_WEBHOOK_SECRET_ARN: z.string().optional(),
   AGENTFORGE_API_TOKEN: z.string().optional(),
   AGENTFORGE_API_TOKEN_ARN: z.string().optional(),
+  /** Named operators: a JSON object `{ "<name>": "<token>" }` (value, Secrets Manager id, or a file locally). */
+  AGENTFORGE_OPERATORS: z.string().optional(),
+  AGENTFORGE_OPERATORS_ARN: z.string().optional(),
+  AGENTFORGE_OPERATORS_FILE: z.string().optional(),
+  /** How long a rotated-out agent API key keeps working. */
+  API_KEY_OVERLAP_SECONDS: z.coerce.number().int().nonnegative().max(7 * 24 * 3600).default(600),
   /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
   DATABASE_URL: z.string().optional(),
   DATABASE_URL_SECRET_ARN: z.string().optional(),
@@ -78,6 +84,9 @@ export type Env = z.output<typeof envSchema>;
 /** A secret given either as a value (local) or as a Secrets Manager ARN or name (AWS). */
 export type SecretSource = { value: string } | { secretId: string };
 
+/** The named operators' credentials: like a secret, or a JSON file (the local stack's data directory). */
+export type OperatorSource = SecretSource | { file: string };
+
 export interface Config {
   region: string;
   tableName: string;
@@ -94,6 +103,8 @@ export interface Config {
   bidWindowSeconds: number;
   webhookSecret?: SecretSource;
   apiToken?: SecretSource;
+  operators?: OperatorSource;
+  apiKeyOverlapSeconds: number;
   databaseUrl?: SecretSource;
   auditKey?: SecretSource;
   dataDir?: string;
@@ -118,6 +129,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = result.data;
   const webhookSecret = secretSource(e.GITHUB_WEBHOOK_SECRET, e.GITHUB_WEBHOOK_SECRET_ARN);
   const apiToken = secretSource(e.AGENTFORGE_API_TOKEN, e.AGENTFORGE_API_TOKEN_ARN);
+  const operators: OperatorSource | undefined = e.AGENTFORGE_OPERATORS_FILE
+    ? { file: e.AGENTFORGE_OPERATORS_FILE }
+    : secretSource(e.AGENTFORGE_OPERATORS, e.AGENTFORGE_OPERATORS_ARN);
   const databaseUrl = secretSource(e.DATABASE_URL, e.DATABASE_URL_SECRET_ARN);
   const auditKey = secretSource(e.AUDIT_HMAC_KEY, e.AUDIT_HMAC_KEY_ARN);
   return {
@@ -136,6 +150,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bidWindowSeconds: e.BID_WINDOW_SECONDS,
     ...(webhookSecret ? { webhookSecret } : {}),
     ...(apiToken ? { apiToken } : {}),
+    ...(operators ? { operators } : {}),
+    apiKeyOverlapSeconds: e.API_KEY_OVERLAP_SECONDS,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(auditKey ? { auditKey } : {}),
     ...(e.AGENTFORGE_DATA_DIR ? { dataDir: e.AGENTFORGE_DATA_DIR } : {}),

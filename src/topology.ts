@@ -18,6 +18,8 @@ export type EnvKey =
   | "MARKETPLACE_ACCOUNT_ID"
   | "GITHUB_WEBHOOK_SECRET_ARN"
   | "AGENTFORGE_API_TOKEN_ARN"
+  | "AGENTFORGE_OPERATORS_ARN"
+  | "API_KEY_OVERLAP_SECONDS"
   | "DATABASE_URL_SECRET_ARN"
   | "AUDIT_HMAC_KEY_ARN"
   | "APPROVAL_THRESHOLD"
@@ -29,7 +31,7 @@ export type EnvKey =
   | "DELIVERY_TTL_SECONDS";
 
 export type QueueName = "intake" | "bids" | "dispatch";
-export type SecretName = "githubWebhookSecret" | "apiToken" | "auditHmacKey" | "databaseUrl";
+export type SecretName = "githubWebhookSecret" | "apiToken" | "operators" | "auditHmacKey" | "databaseUrl";
 
 export interface QueueSpec {
   /** The variable that carries the queue's URL to functions that send to it (or name it, as `reply_to`). */
@@ -76,6 +78,8 @@ export interface SecretSpec {
   defaultName: string;
   /** Whether the CDK app may create it with a random value (`createSecrets` context). */
   generated: boolean;
+  /** The generated value is a JSON object with this one key holding the random string. */
+  generatedJsonKey?: string;
   description: string;
 }
 
@@ -90,7 +94,15 @@ export const SECRETS: Readonly<Record<SecretName, SecretSpec>> = {
     envKey: "AGENTFORGE_API_TOKEN_ARN",
     defaultName: "agentforge/api-token",
     generated: true,
-    description: "Bearer token of the AgentForge REST API",
+    description: "Bearer token of the AgentForge REST API: the default operator (operator:default)",
+  },
+  operators: {
+    envKey: "AGENTFORGE_OPERATORS_ARN",
+    defaultName: "agentforge/operators",
+    generated: true,
+    // Created as {"admin":"<random>"}; ops add one entry per human (see docs/deploy.md).
+    generatedJsonKey: "admin",
+    description: 'Named operators\' bearer tokens, a JSON object {"<name>": "<token>"}',
   },
   auditHmacKey: {
     envKey: "AUDIT_HMAC_KEY_ARN",
@@ -125,7 +137,8 @@ export interface HttpRoute {
   path: string;
   /**
    * `none`: the function authenticates the request itself (the webhook's HMAC signature).
-   * `token`: the gateway's bearer-token authorizer runs first; the function checks the token again.
+   * `token`: the gateway's authorizer resolves the bearer token (operator token or agent API key) to a
+   * principal and passes it in the request context; the function authorizes each route against it.
    */
   auth: "none" | "token";
 }
@@ -248,7 +261,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "rest-api",
     entry: "functions/api/rest-api.handler.ts",
-    description: "Bearer-token REST API: tasks, agents, approvals, escrows, audit",
+    description: "REST API for operators and agents: tasks, agents, approvals, escrows, audit",
     // The HTTP API waits at most 30 s for an integration.
     timeoutSeconds: 29,
     memoryMb: 512,
@@ -257,6 +270,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       "BIDS_QUEUE_URL",
       "MARKETPLACE_ACCOUNT_ID",
       "AGENTFORGE_API_TOKEN_ARN",
+      "AGENTFORGE_OPERATORS_ARN",
+      "API_KEY_OVERLAP_SECONDS",
       "DATABASE_URL_SECRET_ARN",
       "AUDIT_HMAC_KEY_ARN",
       "APPROVAL_THRESHOLD",
@@ -265,6 +280,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     grants: [
       { kind: "table", access: "readWrite" },
       secretRead("apiToken"),
+      secretRead("operators"),
       ...governanceSecrets,
       // Approving a held award sends the AWARD / REJECTION notices.
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
@@ -287,11 +303,12 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "api-authorizer",
     entry: "functions/api/token-authorizer.handler.ts",
-    description: "HTTP API Lambda authorizer: constant-time bearer token check",
+    description: "HTTP API Lambda authorizer: operator tokens and agent API keys to a principal",
     timeoutSeconds: 5,
     memoryMb: 256,
-    environment: ["AGENTFORGE_API_TOKEN_ARN"],
-    grants: [secretRead("apiToken")],
+    environment: ["TABLE_NAME", "AGENTFORGE_API_TOKEN_ARN", "AGENTFORGE_OPERATORS_ARN"],
+    // Reads only API key items (GetItem by key id); the table grant is read-only.
+    grants: [{ kind: "table", access: "read" }, secretRead("apiToken"), secretRead("operators")],
     trigger: { kind: "authorizer" },
     postgres: false,
   },

@@ -1,19 +1,23 @@
-import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerResult } from "aws-lambda";
-import { createSecretResolver } from "../../src/adapters/secrets.js";
+import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from "aws-lambda";
 import { loadConfig } from "../../src/config.js";
-import { bearerMatches } from "../../src/http/auth.js";
+import { actorOf } from "../../src/domain/identity/principal.js";
+import { PRINCIPAL_CONTEXT_KEY } from "../../src/http/rest-api.js";
+import { buildAuthenticator } from "../shared/container.js";
 
 /**
- * The HTTP API's Lambda authorizer for the REST routes (simple responses): the same constant-time
- * bearer check as the REST function, made at the gateway so unauthenticated calls never reach it.
- * The token is read from Secrets Manager once per container. If it cannot be read the authorizer
- * throws and the gateway answers 500; nothing is let through.
+ * The HTTP API's Lambda authorizer for the REST routes (simple responses): resolves the bearer token
+ * to a principal (an operator token, or an agent API key by its key id) and passes it to the REST
+ * function as `principal` (`operator:<name>` / `agent:<id>`). The gateway caches the answer per
+ * Authorization header for at most 30 s. If credentials cannot be read the authorizer throws and the
+ * gateway answers 500; nothing is let through.
  */
-const config = loadConfig();
-const apiToken = createSecretResolver({ name: "API token", source: config.apiToken, region: config.region });
+const authenticate = buildAuthenticator(loadConfig());
 
 export const handler = async (
   event: APIGatewayRequestAuthorizerEventV2,
-): Promise<APIGatewaySimpleAuthorizerResult> => ({
-  isAuthorized: bearerMatches(event.headers?.authorization, await apiToken()),
-});
+): Promise<APIGatewaySimpleAuthorizerWithContextResult<Record<string, string>>> => {
+  const result = await authenticate(event.headers?.authorization);
+  return result.ok
+    ? { isAuthorized: true, context: { [PRINCIPAL_CONTEXT_KEY]: actorOf(result.principal) } }
+    : { isAuthorized: false, context: {} };
+};

@@ -14,6 +14,7 @@ import {
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
+import { createOperatorCredentials } from "../../src/adapters/operator-credentials.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";
@@ -30,6 +31,7 @@ import {
   createGovernanceProjector,
   type GovernanceProjector,
 } from "../../src/domain/governance/projector.js";
+import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
@@ -105,6 +107,7 @@ export function buildMarketplaceServices(config: Config) {
     repositories,
     agents: createAgentService({
       agents: repositories.agents,
+      apiKeyOverlapSeconds: config.apiKeyOverlapSeconds,
       endpointPolicy: {
         allowLoopback: config.local,
         forbiddenAccountIds: config.marketplaceAccountId ? [config.marketplaceAccountId] : [],
@@ -314,7 +317,8 @@ export function buildGovernanceJobs(config: Config) {
     probeHealth: async (hasTime?: () => boolean) =>
       (await open()).health().probeAll(hasTime ? { hasTime } : {}),
     refundExpiredEscrows: async () => (await open()).escrows.refundExpired(),
-    verifyAudit: async () => (await open()).store.verifyAudit(),
+    /** The whole chain from seq 1, without a time budget (the API's `GET /audit/verify` is incremental). */
+    verifyAudit: async () => (await open()).store.verifyAudit({ full: true }),
     /** Closes the store (for one-shot commands; a Lambda keeps it for the container's life). */
     close: async () => (await open()).store.close(),
   };
@@ -422,12 +426,30 @@ export function buildIntakeWorker(config: Config) {
   return { logger, handle: createIntakeBatchHandler({ webhooks, logger, metrics }) };
 }
 
-/** The bearer-token read API over the marketplace services. */
+/**
+ * Resolves bearer tokens to principals: operators from `AGENTFORGE_API_TOKEN` (the default operator)
+ * and the named operators' secret or file, agents by their API key items in the table.
+ */
+export function buildAuthenticator(config: Config, agents = buildRepositories(config).agents) {
+  if (!config.apiToken && !config.operators) {
+    throw new Error(
+      "AGENTFORGE_API_TOKEN(_ARN) or AGENTFORGE_OPERATORS(_ARN/_FILE) must be configured: no operator could sign in",
+    );
+  }
+  const operators = createOperatorCredentials({
+    ...(config.apiToken ? { defaultToken: config.apiToken } : {}),
+    ...(config.operators ? { operators: config.operators } : {}),
+    // A local operators file is re-read within a second of an edit; secrets within a minute of a rotation.
+    ttlMs: config.operators && "file" in config.operators ? 1000 : 60_000,
+    region: config.region,
+  });
+  return createAuthenticator({ operators, apiKeys: agents });
+}
+
+/** The REST API for operators and agents over the marketplace services. */
 export function buildRestApi(config: Config) {
-  if (!config.apiToken)
-    throw new Error("AGENTFORGE_API_TOKEN or AGENTFORGE_API_TOKEN_ARN must be configured");
   const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
-  const { agents, tasks, ledger } = buildMarketplaceServices(config);
+  const { agents, tasks, ledger, repositories } = buildMarketplaceServices(config);
   const governance = lazily(async () => {
     const services = buildGovernanceServices(config, await openGovernance(config), logger);
     return {
@@ -436,17 +458,12 @@ export function buildRestApi(config: Config) {
       verifyAudit: () => services.store.verifyAudit(),
     };
   });
-  const apiToken = createSecretResolver({
-    name: "API token",
-    source: config.apiToken,
-    region: config.region,
-  });
   const handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> = createRestApi(
     {
       agents,
       tasks,
       ledger,
-      apiToken,
+      authenticate: buildAuthenticator(config, repositories.agents),
       logger,
       governance,
     },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_PAGE_SIZE } from "../ports/pagination.js";
 
 /**
  * Amounts are finite, non-negative and bounded. Performance sums are kept in integer micro-units,
@@ -74,3 +75,40 @@ export const auditNoteSchema = z
   .string({ error: "must be a string" })
   .max(500, "must be at most 500 characters")
   .regex(/^[^\p{Cc}]*$/u, "must not contain control characters");
+
+/**
+ * The authenticated principal as the audit log names it, `operator:<name>` or `agent:<id>` (see
+ * domain/identity/principal.ts). Services that record who acted take it as an argument from the
+ * caller's credentials and check it again, so a bug upstream cannot write garbage into an audit row,
+ * a reviewer or a judge: printable ASCII without spaces or control characters, at most 160.
+ */
+export const principalActorSchema = z
+  .string({ error: "must be a string" })
+  .max(160, "must be at most 160 characters")
+  .regex(/^(?:operator|agent):[\x21-\x7e]+$/, "must be operator:<name> or agent:<id>, printable, no spaces");
+
+/**
+ * A body field naming who acts (`judge`, `reviewer`, `actor`): refused whenever present, because that
+ * is the authenticated caller, never something a client says. `role` names it in the message.
+ */
+export function takenFromCredentials(role: string) {
+  return z.never({ error: `is not accepted: the ${role} is taken from the caller's credentials` }).optional();
+}
+
+/**
+ * A page request as a service accepts it: a whole `limit` from 1 to {@link MAX_PAGE_SIZE} and an
+ * opaque cursor (base64url, bounded). What the cursor says is checked by whoever issued it.
+ */
+export const pageRequestSchema = z.strictObject({
+  limit: z
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`)
+    .optional(),
+  cursor: z
+    .string({ error: "must be a string" })
+    .max(512, "must be at most 512 characters")
+    .regex(/^[A-Za-z0-9_-]*$/, "is not a cursor this API issued")
+    .optional(),
+});

@@ -4,6 +4,7 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "CONFLICT"
   | "UNAUTHORIZED"
+  | "FORBIDDEN"
   | "PAYLOAD_TOO_LARGE"
   | "MALFORMED_JSON";
 
@@ -48,6 +49,19 @@ export class NotFoundError extends DomainError {
 export class ConflictError extends DomainError {
   constructor(message: string, details?: unknown) {
     super("CONFLICT", message, details);
+  }
+}
+
+/**
+ * The caller is authenticated but may not do this. The message names the permission it lacks; the
+ * refused request changed nothing.
+ */
+export class ForbiddenError extends DomainError {
+  constructor(
+    readonly permission: string,
+    message: string,
+  ) {
+    super("FORBIDDEN", message);
   }
 }
 

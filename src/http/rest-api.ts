@@ -1,318 +1,237 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import type { AgentService } from "../domain/agents/agent.service.js";
-import type { AgentProfile } from "../domain/agents/agent.types.js";
-import { isDomainError } from "../domain/errors.js";
-import type { ApprovalService } from "../domain/governance/approval.service.js";
-import type { EscrowService } from "../domain/governance/escrow.service.js";
-import type { AuditVerification } from "../domain/governance/governance.types.js";
-import type { LedgerService } from "../domain/ledger/ledger.service.js";
-import type { TaskService } from "../domain/tasks/task.service.js";
-import type { Task } from "../domain/tasks/task.types.js";
-import { bearerMatches } from "./auth.js";
+import { Router } from "@aws-lambda-powertools/event-handler/http";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { ForbiddenError, isDomainError } from "../domain/errors.js";
+import type { Authenticate, AuthFailure } from "../domain/identity/authenticator.js";
+import { actorOf, type Principal, principalFromActor } from "../domain/identity/principal.js";
 import { errorResponse, jsonResponse, responseForError } from "./responses.js";
+import { REST_ROUTES, RequestError, type RestDeps, type RestRoute, type RouteCall } from "./rest-routes.js";
 
-export interface RestApiOptions {
-  agents: AgentService;
-  tasks: TaskService;
-  ledger: LedgerService;
-  /** Resolves the API bearer token (cached by the caller). */
-  apiToken: () => Promise<string>;
+export { agentView, type GovernanceApi, REST_ROUTES } from "./rest-routes.js";
+
+export interface RestApiOptions extends RestDeps {
+  /** Resolves a bearer token when the gateway's authorizer did not (direct invocations, tests). */
+  authenticate: Authenticate;
   logger: Logger;
-  /**
-   * The Postgres-backed routes (approvals, escrow, audit), opened on first use. When it cannot be
-   * opened, or Postgres fails mid-request, those routes answer 503 and every other route still works.
-   */
-  governance?: () => Promise<GovernanceApi>;
-}
-
-export interface GovernanceApi {
-  approvals: ApprovalService;
-  escrows: EscrowService;
-  verifyAudit(): Promise<AuditVerification>;
-}
-
-/** Header naming who made a change (kill switch, approvals): recorded in the audit log. */
-export const ACTOR_HEADER = "x-agentforge-actor";
-
-/** The public view of a profile: everything documented, none of the bookkeeping. */
-export function agentView(profile: AgentProfile) {
-  const { performance_totals: _totals, version: _version, ...view } = profile;
-  return view;
-}
-
-function taskView(task: Task) {
-  const { version: _version, evidence: _evidence, ...rest } = task;
-  return rest;
-}
-
-type Route = { name: string; params: string[] };
-
-/** Matches `rawPath`, keeping each `{param}` segment percent-encoded until it is decoded here. */
-function route(method: string, rawPath: string): Route | "method" | undefined {
-  const table: Array<[string, RegExp, string]> = [
-    ["GET", /^\/tasks\/([^/]+)\/ledger\/?$/, "taskLedger"],
-    ["GET", /^\/tasks\/([^/]+)\/?$/, "task"],
-    ["GET", /^\/agents\/([^/]+)\/ledger\/?$/, "agentLedger"],
-    ["GET", /^\/agents\/([^/]+)\/?$/, "agent"],
-    ["GET", /^\/agents\/?$/, "agentsByCapability"],
-    ["POST", /^\/agents\/?$/, "registerAgent"],
-    ["POST", /^\/agents\/([^/]+)\/rotate-secret\/?$/, "rotateSecret"],
-    ["POST", /^\/agents\/([^/]+)\/kill\/?$/, "kill"],
-    ["POST", /^\/agents\/([^/]+)\/revive\/?$/, "revive"],
-    ["GET", /^\/approvals\/?$/, "approvals"],
-    ["GET", /^\/approvals\/([^/]+)\/?$/, "approval"],
-    ["POST", /^\/approvals\/([^/]+)\/approve\/?$/, "approve"],
-    ["POST", /^\/approvals\/([^/]+)\/reject\/?$/, "reject"],
-    ["GET", /^\/escrows\/?$/, "escrows"],
-    ["GET", /^\/escrows\/([^/]+)\/?$/, "escrow"],
-    ["POST", /^\/escrows\/([^/]+)\/resolve\/?$/, "resolveEscrow"],
-    ["GET", /^\/audit\/verify\/?$/, "auditVerify"],
-  ];
-  let pathMatched = false;
-  for (const [verb, pattern, name] of table) {
-    const match = pattern.exec(rawPath);
-    if (!match) continue;
-    pathMatched = true;
-    if (verb === method) return { name, params: match.slice(1) as string[] };
-  }
-  return pathMatched ? "method" : undefined;
-}
-
-function decodeParam(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Registration bodies are small; anything larger is refused before parsing. */
 export const MAX_JSON_BODY_BYTES = 16 * 1024;
 
-type Parsed = { ok: true; value: unknown } | { ok: false; response: APIGatewayProxyStructuredResultV2 };
+/** U+0000–U+001F and U+007F: never valid in an identifier, filter, cursor or text field. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
+type Method = (typeof METHODS)[number];
 
-/** Decodes and parses a JSON request body, or gives the precise 4xx response. */
-function jsonBody(event: APIGatewayProxyEventV2, contentType: string | undefined): Parsed {
-  if (!contentType || !/^application\/json\b/i.test(contentType)) {
-    return {
-      ok: false,
-      response: errorResponse(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json"),
-    };
-  }
+/** The principal the authorizer resolved, as it passes it in the request context. */
+export const PRINCIPAL_CONTEXT_KEY = "principal";
+
+const UNAUTHORIZED_MESSAGES: Record<AuthFailure, string> = {
+  missing: "A valid 'Authorization: Bearer <token>' header is required",
+  malformed: "The Authorization header must be 'Bearer <token>'",
+  unknown_token: "The bearer token is not valid",
+  unknown_key: "The bearer token is not valid",
+  expired_key: "The bearer token is not valid",
+};
+
+function unauthorized(message: string): APIGatewayProxyStructuredResultV2 {
+  const response = errorResponse(401, "UNAUTHORIZED", message);
+  return { ...response, headers: { ...response.headers, "www-authenticate": "Bearer" } };
+}
+
+function jsonBody(event: APIGatewayProxyEventV2, required: boolean): unknown {
   const raw = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
+  if (raw.length === 0 && !required) return undefined;
+  const contentType = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "content-type")?.[1];
+  if (!contentType || !/^application\/json\b/i.test(contentType)) {
+    throw new RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json");
+  }
   if (raw.length > MAX_JSON_BODY_BYTES) {
-    return {
-      ok: false,
-      response: errorResponse(413, "PAYLOAD_TOO_LARGE", `Body is larger than ${MAX_JSON_BODY_BYTES} bytes`),
-    };
+    throw new RequestError(413, "PAYLOAD_TOO_LARGE", `Body is larger than ${MAX_JSON_BODY_BYTES} bytes`);
   }
   try {
-    return { ok: true, value: JSON.parse(raw.toString("utf8")) as unknown };
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
-    return { ok: false, response: errorResponse(400, "MALFORMED_JSON", "Body is not valid JSON") };
+    throw new RequestError(400, "MALFORMED_JSON", "Body is not valid JSON");
   }
 }
 
-const limitOf = (query: Record<string, string | undefined>) => {
-  const raw = query.limit;
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : Number.NaN;
-};
+function pageOf(query: Record<string, string>): RouteCall["page"] {
+  const page: RouteCall["page"] = {};
+  if (query.limit !== undefined) {
+    const n = Number(query.limit);
+    if (!/^\d{1,3}$/.test(query.limit) || n < 1 || n > 100) {
+      throw new RequestError(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
+    }
+    page.limit = n;
+  }
+  if (query.cursor !== undefined) {
+    if (query.cursor.length === 0 || query.cursor.length > 2048) {
+      throw new RequestError(400, "VALIDATION_FAILED", "cursor must be 1-2048 characters, as returned");
+    }
+    page.cursor = query.cursor;
+  }
+  return page;
+}
+
+/** Refuses the request unless the route's access rule lets this principal in (before anything is read). */
+function authorize(route: RestRoute, principal: Principal, params: Record<string, string>): void {
+  if (principal.kind === "operator" || route.access === "agent") return;
+  if (route.access === "self" && params.agent_id === principal.agentId) return;
+  const rule =
+    route.access === "operator" ? "operators only" : "operators or the agent itself (its own agent_id)";
+  throw new ForbiddenError(
+    route.permission,
+    `${actorOf(principal)} lacks permission ${route.permission}: ${route.permission} is for ${rule}`,
+  );
+}
 
 /**
- * The bearer-token REST API: `GET /tasks/{url-encoded issue url}`, `GET /tasks/{…}/ledger`,
- * `GET /agents/{id}`, `GET /agents/{id}/ledger` (newest first, paginated), `GET /agents?capability=x`
- * (paginated), `POST /agents` (register or update; a new agent's bid secret is returned once),
- * `POST /agents/{id}/rotate-secret`, `POST /agents/{id}/kill` and `/revive` (optional body
- * `{ "reason" }`; who did it comes from the `X-AgentForge-Actor` header, default `api`);
- * governance: `GET /approvals?status=`, `GET /approvals/{id}`, `POST /approvals/{id}/approve` and
- * `/reject` (body `{ "reviewer", "note"? }`), `GET /escrows?task_id=&agent_id=&status=`,
- * `GET /escrows/{id}`, `POST /escrows/{id}/resolve` (body `{ "resolution": "release"|"refund",
- * "judge", "note"? }`), `GET /audit/verify`.
- * Errors are JSON `{ "error": { "code", "message" } }`.
+ * The REST API for operators and agents, on Powertools' HTTP `Router`. Each route in
+ * {@link REST_ROUTES} declares its permission; this module turns the declaration into routes: the
+ * principal (from the gateway authorizer's context, or the bearer token when invoked directly), the
+ * access check, validation of every path parameter, query parameter and body before a handler runs,
+ * and one error shape `{ "error": { "code", "message" } }` for every refusal.
  */
-export function createRestApi({ agents, tasks, ledger, apiToken, logger, governance }: RestApiOptions) {
-  const GOVERNANCE_ROUTES = new Set([
-    "approvals",
-    "approval",
-    "approve",
-    "reject",
-    "escrows",
-    "escrow",
-    "resolveEscrow",
-    "auditVerify",
-  ]);
+export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions) {
+  const app = new Router();
+  const principals = new WeakMap<object, Principal>();
 
-  async function governanceRoute(
-    name: string,
-    id: string | undefined,
-    query: Record<string, string | undefined>,
-    page: { limit?: number; cursor?: string },
-    body: () => Parsed,
-  ): Promise<APIGatewayProxyStructuredResultV2> {
-    if (!governance) {
-      return errorResponse(503, "GOVERNANCE_UNAVAILABLE", "Governance (Postgres) is not configured");
+  for (const route of REST_ROUTES) {
+    app.route(
+      async ({ params, event }) => {
+        const request = event as APIGatewayProxyEventV2;
+        const principal = principals.get(request);
+        if (!principal) throw new Error("request reached a route without a principal");
+        for (const [name, value] of Object.entries(params)) {
+          if (CONTROL.test(value)) {
+            throw new RequestError(400, "VALIDATION_FAILED", `Path parameter ${name} contains a control character`);
+          }
+        }
+        authorize(route, principal, params);
+        const query = queryOf(request, route);
+        const body = route.body === "none" ? noBody(request) : jsonBody(request, route.body === "json");
+        const result = await callRoute(route, { principal, params, query, page: pageOf(query), body, deps });
+        return jsonResponse(result.status, result.body) as never;
+      },
+      { method: route.method, path: route.path },
+    );
+  }
+  // The router answers a known path with the wrong method as "not found"; HTTP says 405.
+  const methodsByPath = new Map<RestRoute["path"], Set<Method>>();
+  for (const route of REST_ROUTES) {
+    methodsByPath.set(route.path, (methodsByPath.get(route.path) ?? new Set()).add(route.method));
+  }
+  for (const [path, allowed] of methodsByPath) {
+    const other = METHODS.filter((m) => !allowed.has(m));
+    const allow = [...allowed].join(", ");
+    app.route(
+      async ({ req }) =>
+        ({
+          ...errorResponse(405, "METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use ${allow}`),
+          headers: { "content-type": "application/json; charset=utf-8", allow },
+        }) as never,
+      { method: other, path },
+    );
+  }
+  app.notFound(async (_error, { req }) => {
+    const path = new URL(req.url).pathname;
+    return errorResponse(404, "NOT_FOUND", `No route for ${req.method} ${path.slice(0, 200)}`) as never;
+  });
+  app.errorHandler(Error, async (error, { req }) => {
+    if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message) as never;
+    if (error instanceof URIError) {
+      return errorResponse(400, "VALIDATION_FAILED", "Path parameter is not valid percent-encoding") as never;
     }
-    const api = await governance();
-    switch (name) {
-      case "approvals": {
-        const result = await api.approvals.list(query.status, page);
-        return jsonResponse(200, { items: result.items, cursor: result.cursor ?? null });
-      }
-      case "approval":
-        return jsonResponse(200, await api.approvals.get(id));
-      case "approve":
-      case "reject": {
-        const parsed = body();
-        if (!parsed.ok) return parsed.response;
-        if (name === "approve") return jsonResponse(200, await api.approvals.approve(id, parsed.value));
-        return jsonResponse(200, await api.approvals.reject(id, parsed.value));
-      }
-      case "escrows":
-        return jsonResponse(200, {
-          items: await api.escrows.list({
-            ...(query.task_id ? { task_id: query.task_id } : {}),
-            ...(query.agent_id ? { agent_id: query.agent_id } : {}),
-            ...(query.status ? { status: query.status } : {}),
-          }),
-        });
-      case "escrow":
-        return jsonResponse(200, await api.escrows.get(id));
-      case "resolveEscrow": {
-        const parsed = body();
-        if (!parsed.ok) return parsed.response;
-        return jsonResponse(200, await api.escrows.resolve(id, parsed.value));
-      }
-      default: {
-        const verification = await api.verifyAudit();
-        return jsonResponse(200, verification);
-      }
+    const response = responseForError(error);
+    if (response.statusCode === 500) {
+      logger.error("REST API failed", { error, method: req.method, path: new URL(req.url).pathname });
+    }
+    return response as never;
+  });
+
+  async function callRoute(route: RestRoute, call: RouteCall) {
+    if (!route.governance) return route.handle(call);
+    try {
+      return await route.handle(call);
+    } catch (error) {
+      if (isDomainError(error) || error instanceof RequestError) throw error;
+      // Postgres down or unreachable: governance waits, the marketplace carries on.
+      logger.error("Governance route failed", { error: error as Error, permission: route.permission });
+      throw new RequestError(503, "GOVERNANCE_UNAVAILABLE", "Governance (Postgres) is unavailable; try again shortly");
     }
   }
 
-  return async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-    const method = event.requestContext?.http?.method ?? "GET";
-    const rawPath = event.rawPath ?? "/";
+  async function principalOf(
+    event: APIGatewayProxyEventV2,
+  ): Promise<Principal | APIGatewayProxyStructuredResultV2> {
+    const context = (event.requestContext as { authorizer?: { lambda?: Record<string, unknown> } })
+      ?.authorizer?.lambda;
+    if (context && PRINCIPAL_CONTEXT_KEY in context) {
+      return principalFromActor(context[PRINCIPAL_CONTEXT_KEY]) ?? unauthorized("The bearer token is not valid");
+    }
+    const header = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "authorization")?.[1];
     try {
-      const headers = Object.fromEntries(
-        Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-      );
-      let token: string;
-      try {
-        token = await apiToken();
-      } catch (error) {
-        logger.error("API token unavailable", { error: error as Error });
-        return errorResponse(
-          503,
-          "SERVICE_UNAVAILABLE",
-          "The API token could not be loaded; try again shortly",
-        );
-      }
-      if (!bearerMatches(headers.authorization, token)) {
-        return {
-          ...errorResponse(401, "UNAUTHORIZED", "A valid 'Authorization: Bearer <token>' header is required"),
-          headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": "Bearer" },
-        };
-      }
-      const matched = route(method, rawPath);
-      if (matched === undefined) return errorResponse(404, "NOT_FOUND", `No route for ${method} ${rawPath}`);
-      if (matched === "method")
-        return errorResponse(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on ${rawPath}`);
-      const params = matched.params.map(decodeParam);
-      if (params.some((p) => p === undefined)) {
-        return errorResponse(400, "VALIDATION_FAILED", "Path parameter is not valid percent-encoding");
-      }
-      const [id] = params as string[];
-      const query = event.queryStringParameters ?? {};
-      const limit = limitOf(query);
-      if (Number.isNaN(limit))
-        return errorResponse(400, "VALIDATION_FAILED", "limit must be a whole number from 1 to 100");
-      const page = { ...(limit ? { limit } : {}), ...(query.cursor ? { cursor: query.cursor } : {}) };
-
-      if (GOVERNANCE_ROUTES.has(matched.name)) {
-        try {
-          return await governanceRoute(matched.name, id, query, page, () =>
-            jsonBody(event, headers["content-type"]),
-          );
-        } catch (error) {
-          if (isDomainError(error)) throw error;
-          // Postgres down or unreachable: governance waits, the marketplace carries on.
-          logger.error("Governance route failed", { error: error as Error, method, rawPath });
-          return errorResponse(
-            503,
-            "GOVERNANCE_UNAVAILABLE",
-            "Governance (Postgres) is unavailable; try again shortly",
-          );
-        }
-      }
-
-      switch (matched.name) {
-        case "task": {
-          const record = await tasks.get(id);
-          return jsonResponse(200, {
-            task: taskView(record.task),
-            // Delivery error text can carry AWS account and role details: ops read it in the logs/table.
-            bids: record.bids.map(({ delivery_error: _error, ...bid }) => bid),
-            award: record.award ?? null,
-            ledger: record.ledger,
-            rejections: record.rejections,
-          });
-        }
-        case "taskLedger": {
-          const record = await tasks.get(id);
-          return jsonResponse(200, { task_id: record.task.task_id, ledger: record.ledger });
-        }
-        case "agent":
-          return jsonResponse(200, agentView(await agents.get(id)));
-        case "agentLedger": {
-          await agents.get(id);
-          const history = await ledger.agentHistory(id, page);
-          return jsonResponse(200, { agent_id: id, items: history.items, cursor: history.cursor ?? null });
-        }
-        case "registerAgent": {
-          const body = jsonBody(event, headers["content-type"]);
-          if (!body.ok) return body.response;
-          const { profile, created, secret } = await agents.register(body.value);
-          // The bid-signing secret is in this one response, for a new agent only; never logged.
-          return jsonResponse(created ? 201 : 200, {
-            agent: agentView(profile),
-            ...(secret !== undefined ? { bid_secret: secret } : {}),
-          });
-        }
-        case "rotateSecret": {
-          const { agent_id, secret } = await agents.rotateSecret(id);
-          return jsonResponse(200, { agent_id, bid_secret: secret });
-        }
-        case "kill":
-        case "revive": {
-          let reason: unknown;
-          if (event.body) {
-            const parsed = jsonBody(event, headers["content-type"]);
-            if (!parsed.ok) return parsed.response;
-            reason = (parsed.value as { reason?: unknown } | null)?.reason;
-          }
-          const actor = `api:${headers[ACTOR_HEADER] ?? "token"}`;
-          const profile = await agents.setKillSwitch(id, matched.name === "kill", {
-            actor,
-            ...(reason !== undefined ? { reason } : {}),
-          });
-          return jsonResponse(200, agentView(profile));
-        }
-        default: {
-          if (!query.capability) {
-            return errorResponse(400, "VALIDATION_FAILED", "Query parameter 'capability' is required");
-          }
-          const result = await agents.findByCapability(query.capability, page);
-          return jsonResponse(200, { items: result.items, cursor: result.cursor ?? null });
-        }
-      }
+      const result = await authenticate(header);
+      return result.ok ? result.principal : unauthorized(UNAUTHORIZED_MESSAGES[result.reason]);
     } catch (error) {
-      const response = responseForError(error);
-      if (response.statusCode === 500)
-        logger.error("Read API failed", { error: error as Error, method, rawPath });
-      return response;
+      logger.error("Credentials unavailable", { error: error as Error });
+      return errorResponse(503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; try again shortly");
+    }
+  }
+
+  return async function handle(
+    event: APIGatewayProxyEventV2,
+    context?: Context,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    try {
+      const method = event.requestContext?.http?.method?.toUpperCase() ?? "GET";
+      const principal = await principalOf(event);
+      if (!("kind" in principal)) return principal;
+      if (!(METHODS as readonly string[]).includes(method)) {
+        return errorResponse(405, "METHOD_NOT_ALLOWED", "Use GET or POST");
+      }
+      // The router needs a route key and no null body; API Gateway always sends the first.
+      const { body, ...rest } = event;
+      const request: APIGatewayProxyEventV2 = {
+        ...rest,
+        routeKey: event.routeKey ?? "$default",
+        ...(body === null || body === undefined ? {} : { body }),
+      };
+      principals.set(request, principal);
+      return await app.resolve(request, context ?? ({} as Context));
+    } catch (error) {
+      logger.error("REST API failed outside a route", { error: error as Error });
+      return responseForError(error);
     }
   };
+}
+
+function queryOf(event: APIGatewayProxyEventV2, route: RestRoute): Record<string, string> {
+  const query: Record<string, string> = {};
+  const search = new URLSearchParams(event.rawQueryString ?? "");
+  for (const key of new Set(search.keys())) {
+    const values = search.getAll(key);
+    if (!route.query.includes(key)) {
+      throw new RequestError(
+        400,
+        "VALIDATION_FAILED",
+        route.query.length > 0
+          ? `Unknown query parameter ${JSON.stringify(key.slice(0, 64))}; this route takes ${route.query.join(", ")}`
+          : "This route takes no query parameters",
+      );
+    }
+    if (values.length > 1) throw new RequestError(400, "VALIDATION_FAILED", `Query parameter ${key} is repeated`);
+    const value = values[0] as string;
+    if (CONTROL.test(value)) {
+      throw new RequestError(400, "VALIDATION_FAILED", `Query parameter ${key} contains a control character`);
+    }
+    query[key] = value;
+  }
+  return query;
+}
+
+function noBody(event: APIGatewayProxyEventV2): undefined {
+  if (event.body) throw new RequestError(400, "VALIDATION_FAILED", "This route takes no request body");
+  return undefined;
 }

@@ -210,6 +210,7 @@ export function createHttpGateway(): HttpGateway {
       timeEpoch: now.getTime(),
     };
 
+    let authorizerContext: Record<string, unknown> | undefined;
     if (matched.route.auth === "token" && authorizer) {
       if (!headers.authorization) return send(response, gatewayError(401, "Unauthorized"), requestId);
       const authorizerEvent: APIGatewayRequestAuthorizerEventV2 = {
@@ -227,8 +228,12 @@ export function createHttpGateway(): HttpGateway {
         requestContext,
       };
       try {
-        const decision = (await authorizer.invoke(authorizerEvent)) as { isAuthorized?: unknown } | undefined;
+        const decision = (await authorizer.invoke(authorizerEvent)) as
+          | { isAuthorized?: unknown; context?: Record<string, unknown> }
+          | undefined;
         if (decision?.isAuthorized !== true) return send(response, gatewayError(403, "Forbidden"), requestId);
+        // As API Gateway does: the authorizer's context reaches the function, never the client's.
+        authorizerContext = decision.context ?? {};
       } catch (error) {
         log(`${authorizer.name} failed (${requestId}): ${(error as Error).message}`);
         return send(response, gatewayError(500, "Internal Server Error"), requestId);
@@ -243,7 +248,9 @@ export function createHttpGateway(): HttpGateway {
       headers,
       ...(queryStringParameters ? { queryStringParameters } : {}),
       ...(Object.keys(matched.pathParameters).length > 0 ? { pathParameters: matched.pathParameters } : {}),
-      requestContext,
+      requestContext: authorizerContext
+        ? ({ ...requestContext, authorizer: { lambda: authorizerContext } } as typeof requestContext)
+        : requestContext,
       ...encodeBody(body.bytes, headers["content-type"]),
     };
     try {

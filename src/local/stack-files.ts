@@ -10,6 +10,7 @@ import { z } from "zod";
  * ```
  * <data dir>/endpoints.json   where the running stack listens (rewritten at every start)
  * <data dir>/secrets.json     development secrets (generated once, mode 0600)
+ * <data dir>/operators.json   named operators' tokens (optional, yours to write)
  * <data dir>/dynamodb/        DynamoDB Local's database file (not with --in-memory)
  * <data dir>/pglite/          the governance database (not with --in-memory or DATABASE_URL)
  * <data dir>/checkpoints/     stream consumers' positions (not with --in-memory)
@@ -21,6 +22,8 @@ export const DEFAULT_DATA_DIR = ".agentforge";
 
 export const ENDPOINTS_FILE = "endpoints.json";
 export const SECRETS_FILE = "secrets.json";
+/** Named operators' tokens, `{ "<name>": "<token>" }` (optional; written by the operator, mode 0600). */
+export const OPERATORS_FILE = "operators.json";
 
 /** A data directory's problem that the user can fix: one line saying what is wrong and what to do. */
 export class LocalStackError extends Error {

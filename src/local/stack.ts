@@ -65,6 +65,7 @@ import {
   type LocalSecrets,
   LocalStackError,
   loadOrCreateSecrets,
+  OPERATORS_FILE,
   writeEndpoints,
 } from "./stack-files.js";
 
@@ -299,6 +300,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ),
       GITHUB_WEBHOOK_SECRET: secrets.github_webhook_secret,
       AGENTFORGE_API_TOKEN: secrets.api_token,
+      // Named operators: `{ "<name>": "<token>" }` in the data directory, re-read on change.
+      AGENTFORGE_OPERATORS_FILE: env.AGENTFORGE_OPERATORS_FILE || join(dataDir, OPERATORS_FILE),
       AUDIT_HMAC_KEY: secrets.audit_hmac_key,
       POWERTOOLS_LOG_LEVEL: env.POWERTOOLS_LOG_LEVEL || env.LOG_LEVEL || "WARN",
       POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED || "true",

@@ -5,9 +5,33 @@ import type { Page, PageRequest } from "./pagination.js";
 
 /** Who flipped a kill switch and why. */
 export interface KillSwitchChange {
-  /** e.g. `api:alice`; never a secret. */
+  /** `operator:<name>`; never a secret. */
   actor: string;
   reason?: string;
+}
+
+/** The stored half of an agent API key: its hash, never the key. */
+export interface StoredApiKey {
+  key_id: string;
+  agent_id: string;
+  key_hash: string;
+  created_at: string;
+  /** Set once the key is rotated out: it fails after this instant. */
+  not_after?: string;
+}
+
+export interface NewApiKey {
+  keyId: string;
+  keyHash: string;
+}
+
+export interface RegistrationOptions {
+  /** A new agent's bid-signing secret. */
+  secretIfNew?: string;
+  /** A new agent's first API key (created in the same transaction as the profile). */
+  apiKeyIfNew?: NewApiKey;
+  /** Who made the change (`operator:<name>` / `agent:<id>`), stored on the profile as `updated_by`. */
+  actor?: string;
 }
 
 /** Persistence for agent profiles and their capability edges. */
@@ -22,8 +46,17 @@ export interface AgentRepository {
    */
   saveRegistration(
     registration: AgentRegistration,
-    options?: { secretIfNew?: string },
-  ): Promise<{ profile: AgentProfile; created: boolean; secret?: string }>;
+    options?: RegistrationOptions,
+  ): Promise<{ profile: AgentProfile; created: boolean; secret?: string; apiKeyCreated?: boolean }>;
+
+  /**
+   * Makes `next` the agent's current API key. The previous one keeps authenticating until
+   * `overlapSeconds` from now, then fails. Throws NotFoundError for an unknown agent.
+   */
+  rotateApiKey(agentId: string, next: NewApiKey, overlapSeconds: number): Promise<void>;
+
+  /** A stored API key by its public key id (strongly consistent), or undefined. */
+  getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
 
   /** Replaces the agent's bid-signing secret. Throws NotFoundError for an unknown agent. */
   rotateSecret(agentId: string, secret: string): Promise<void>;

@@ -17,6 +17,19 @@ import type {
 } from "../domain/governance/governance.types.js";
 import type { Page, PageRequest } from "./pagination.js";
 
+/** How long an incremental {@link GovernanceStore.verifyAudit} walks before it saves and returns. */
+export const DEFAULT_AUDIT_VERIFY_BUDGET_MS = 20_000;
+
+export interface AuditVerifyOptions {
+  /** From seq 1 to the head, ignoring the checkpoint and without a time budget (the scheduled job). */
+  full?: boolean;
+  /**
+   * Incremental walks stop after the page during which this much time passed (default
+   * {@link DEFAULT_AUDIT_VERIFY_BUDGET_MS}); at least one page is always checked, so 0 means one page.
+   */
+  budgetMs?: number;
+}
+
 /**
  * Everything governance writes, inside one database transaction: either all of it commits or none.
  * Methods throw {@link ConflictError} (domain/errors.ts) for a refused state change and
@@ -81,12 +94,23 @@ export interface GovernanceStore {
    * once however often a record is delivered.
    */
   applyOnce(eventKey: string, fn: (tx: GovernanceTx) => Promise<void>): Promise<boolean>;
-  /** Walks the whole audit chain in `seq` order and checks every link and signature. */
-  verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Checks the audit chain's links and signatures in `seq` order. By default incrementally: it
+   * re-checks the row of the last saved checkpoint (still there, same signature, signature still
+   * recomputes), walks on from it page by page until the head or until `budgetMs` runs out, and saves
+   * its progress as the new checkpoint (`complete: false` then: call again to go on). Rows before
+   * the checkpoint are not read again; `{ full: true }` walks from seq 1 to the head without a budget
+   * and finds an edit anywhere. A broken chain never moves the checkpoint.
+   */
+  verifyAudit(options?: AuditVerifyOptions): Promise<AuditVerification>;
   /** Audit rows in `seq` order, optionally for one agent. */
   listAudit(options?: { agentId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
   listApprovals(status: ApprovalStatus | undefined, page?: PageRequest): Promise<Page<ApprovalRequest>>;
-  listEscrows(filter: { taskId?: string; agentId?: string; status?: EscrowStatus }): Promise<Escrow[]>;
+  /** Escrows by creation (`created_at`, then id), keyset-paged; a cursor from elsewhere is a ValidationError. */
+  listEscrows(
+    filter: { taskId?: string; agentId?: string; status?: EscrowStatus },
+    page?: PageRequest,
+  ): Promise<Page<Escrow>>;
   /** Escrows `pending` since before `createdBefore`, oldest first. */
   listExpiredEscrows(createdBefore: string, limit: number): Promise<Escrow[]>;
   /** Agents the health prober should check (active, not kill-switched), ordered by id. */

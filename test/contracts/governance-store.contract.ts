@@ -41,6 +41,18 @@ const LEGAL_MOVES: Record<string, readonly EscrowResolver[]> = {
 };
 const isFinal = (status: EscrowStatus) => status === "released" || status === "refunded";
 
+/** The verdict on an intact chain verified through `rows`. */
+const intact = (rows: number, complete = true) => ({ ok: true, rows, verified_through: rows, complete });
+/** The verdict on a chain broken at `seq`, with the rows before it verified. */
+const brokenAt = (seq: number, verified = seq - 1, reason: unknown = expect.any(String)) => ({
+  ok: false,
+  rows_checked: verified,
+  first_bad_seq: seq,
+  reason,
+  verified_through: verified,
+  complete: true,
+});
+
 function auditInput(overrides: Partial<AuditEntryInput> = {}): AuditEntryInput {
   return {
     action: "escrow_created",
@@ -140,7 +152,7 @@ export function describeGovernanceStoreContract(
 
     describe("audit log", () => {
       it("appends from 20 concurrent transactions form one gapless, verifiable chain", async () => {
-        const before = await fx.store.verifyAudit();
+        const before = await fx.store.verifyAudit({ full: true });
         expect(before.ok).toBe(true);
         const base = before.ok ? before.rows : 0;
 
@@ -157,7 +169,7 @@ export function describeGovernanceStoreContract(
         const [previous] = base === 0 ? [] : await fx.store.listAudit({ afterSeq: base - 1, limit: 1 });
         const links = [previous?.signature ?? GENESIS_HASH, ...rows.map((row) => row.signature)];
         expect(rows.map((row) => row.prev_hash)).toEqual(links.slice(0, 20));
-        expect(await fx.store.verifyAudit()).toEqual({ ok: true, rows: base + 20 });
+        expect(await fx.store.verifyAudit({ full: true })).toEqual(intact(base + 20));
       });
 
       it("returns the stored row, normalised and signed over its canonical content", async () => {
@@ -219,11 +231,16 @@ export function describeGovernanceStoreContract(
         expect((await fx.store.verifyAudit()).ok).toBe(true);
       });
 
-      describe("tamper detection", () => {
+      // The full walk finds tampering anywhere. The incremental one finds it at or after its
+      // checkpoint, so there the chain is verified (checkpoint at its end) before the rows are added.
+      describe.each(["full", "incremental"] as const)("tamper detection (%s walk)", (mode) => {
+        const verify = () => fx.store.verifyAudit(mode === "full" ? { full: true } : {});
+
         /** Three fresh rows at the end of the chain, which must verify before each test tampers. */
         const seedChain = async () => {
+          expect(await verify()).toMatchObject({ ok: true, complete: true });
           const rows = await appendMany(3, { agent_id: uid("agent-tamper") });
-          expect(await fx.store.verifyAudit()).toMatchObject({ ok: true });
+          if (mode === "full") expect(await verify()).toMatchObject({ ok: true });
           return rows as [AuditEntry, AuditEntry, AuditEntry];
         };
 
@@ -245,16 +262,11 @@ export function describeGovernanceStoreContract(
           try {
             await asSuperuser([[statement, [middle.seq]]]);
 
-            expect(await fx.store.verifyAudit()).toEqual({
-              ok: false,
-              rows_checked: middle.seq - 1,
-              first_bad_seq: middle.seq,
-              reason: expect.any(String),
-            });
+            expect(await verify()).toEqual(brokenAt(middle.seq));
           } finally {
             await restoreAuditRows([middle]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
         });
 
         it("reports the row after a deleted middle row", async () => {
@@ -262,16 +274,13 @@ export function describeGovernanceStoreContract(
           try {
             await asSuperuser([["DELETE FROM audit_logs WHERE seq = $1", [middle.seq]]]);
 
-            expect(await fx.store.verifyAudit()).toEqual({
-              ok: false,
-              rows_checked: middle.seq - 1,
-              first_bad_seq: last.seq,
-              reason: expect.stringContaining("missing"),
-            });
+            expect(await verify()).toEqual(
+              brokenAt(last.seq, middle.seq - 1, expect.stringContaining("missing")),
+            );
           } finally {
             await restoreAuditRows([middle]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
         });
 
         it("detects a deleted last row through the chain head", async () => {
@@ -279,16 +288,13 @@ export function describeGovernanceStoreContract(
           try {
             await asSuperuser([["DELETE FROM audit_logs WHERE seq = $1", [last.seq]]]);
 
-            expect(await fx.store.verifyAudit()).toEqual({
-              ok: false,
-              rows_checked: last.seq - 1,
-              first_bad_seq: last.seq,
-              reason: expect.stringContaining("removed"),
-            });
+            expect(await verify()).toEqual(
+              brokenAt(last.seq, last.seq - 1, expect.stringContaining("removed")),
+            );
           } finally {
             await restoreAuditRows([last]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
         });
 
         it("detects two rows whose seq values were swapped, at the first of them", async () => {
@@ -300,7 +306,7 @@ export function describeGovernanceStoreContract(
               ["UPDATE audit_logs SET seq = $1 WHERE seq = 999999999999", [second.seq]],
             ]);
 
-            expect(await fx.store.verifyAudit()).toMatchObject({
+            expect(await verify()).toMatchObject({
               ok: false,
               rows_checked: first.seq - 1,
               first_bad_seq: first.seq,
@@ -308,7 +314,7 @@ export function describeGovernanceStoreContract(
           } finally {
             await restoreAuditRows([first, second]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
         });
 
         it("detects two rows whose contents were swapped, at the first of them", async () => {
@@ -328,11 +334,11 @@ export function describeGovernanceStoreContract(
               second.signature,
             );
 
-            expect(await fx.store.verifyAudit()).toMatchObject({ ok: false, first_bad_seq: first.seq });
+            expect(await verify()).toMatchObject({ ok: false, first_bad_seq: first.seq });
           } finally {
             await restoreAuditRows([first, second]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
         });
 
         it("detects a row inserted after the chain head without an append", async () => {
@@ -341,14 +347,201 @@ export function describeGovernanceStoreContract(
           try {
             await restoreAuditRows([forged]);
 
-            expect(await fx.store.verifyAudit()).toMatchObject({
+            expect(await verify()).toMatchObject({
               ok: false,
               first_bad_seq: last.seq + 1,
             });
           } finally {
             await asSuperuser([["DELETE FROM audit_logs WHERE seq = $1", [forged.seq]]]);
           }
-          expect((await fx.store.verifyAudit()).ok).toBe(true);
+          expect((await verify()).ok).toBe(true);
+        });
+      });
+
+      describe("incremental verification", () => {
+        const checkpointSeq = async () => {
+          const [row] = await fx.client.query<{ seq: unknown }>(
+            "SELECT seq FROM audit_verification_checkpoint WHERE id = 1",
+          );
+          return row ? Number(row.seq) : undefined;
+        };
+        /** Verifies everything so far, so the checkpoint is at the head; returns the head's seq. */
+        const checkpointAtHead = async () => {
+          const result = await fx.store.verifyAudit();
+          expect(result).toMatchObject({ ok: true, complete: true });
+          expect(await checkpointSeq()).toBe(result.verified_through);
+          return result.verified_through;
+        };
+        /** One page per call (budget 0): the contract's stores read 7 rows a page. */
+        const onePage = () => fx.store.verifyAudit({ budgetMs: 0 });
+
+        it("resumes where it stopped, one page per call with a zero budget, until complete", async () => {
+          const start = await checkpointAtHead();
+          await appendMany(30, { agent_id: uid("agent-resume") });
+          const head = start + 30;
+
+          const calls = [];
+          let result = await onePage();
+          calls.push(result);
+          while (result.ok && !result.complete && calls.length < 100) {
+            expect(await checkpointSeq()).toBe(result.verified_through);
+            result = await onePage();
+            calls.push(result);
+          }
+
+          expect(calls.length).toBeGreaterThan(3);
+          const through = calls.map((call) => call.verified_through);
+          expect(through).toEqual([...through].sort((a, b) => a - b));
+          expect(new Set(through).size).toBe(through.length);
+          // The first page starts at the checkpoint row itself (checked again) and reads 7 rows.
+          expect(calls[0]).toEqual(intact(start + 6, false));
+          expect(result).toEqual(intact(head));
+          expect(await checkpointSeq()).toBe(head);
+          expect(await fx.store.verifyAudit({ full: true })).toEqual(result);
+        });
+
+        it.each([
+          ["actor", "UPDATE audit_logs SET actor = 'api:mallory' WHERE seq = $1"],
+          ["signature", "UPDATE audit_logs SET signature = repeat('b', 64) WHERE seq = $1"],
+          ["prev_hash", "UPDATE audit_logs SET prev_hash = repeat('c', 64) WHERE seq = $1"],
+        ])("detects an edit of the checkpoint row's %s made after it was verified", async (_c, statement) => {
+          await appendMany(2, { agent_id: uid("agent-cp") });
+          const seq = await checkpointAtHead();
+          const [row] = await fx.store.listAudit({ afterSeq: seq - 1, limit: 1 });
+          try {
+            await asSuperuser([[statement, [seq]]]);
+
+            expect(await fx.store.verifyAudit()).toEqual(brokenAt(seq));
+            expect(await checkpointSeq()).toBe(seq);
+          } finally {
+            await restoreAuditRows([row as AuditEntry]);
+          }
+          expect(await fx.store.verifyAudit()).toMatchObject({ ok: true, verified_through: seq });
+        });
+
+        it("detects a checkpoint row re-signed with the key: its signature is not the one verified", async () => {
+          const [previous] = await appendMany(2, { agent_id: uid("agent-resign") });
+          const seq = await checkpointAtHead();
+          const [row] = (await fx.store.listAudit({ afterSeq: seq - 1, limit: 1 })) as [AuditEntry];
+          // A forger holding the key rewrites the last row and the head to match: every link holds.
+          const forged = { ...row, actor: "api:mallory" };
+          forged.signature = signAuditRow(fx.auditKey, canonicalAuditContent(forged), forged.prev_hash);
+          expect(forged.prev_hash).toBe(previous?.signature);
+          try {
+            await restoreAuditRows([forged]);
+            await asSuperuser([
+              ["UPDATE audit_chain_head SET last_hash = $1 WHERE id = 1", [forged.signature]],
+            ]);
+
+            expect(await fx.store.verifyAudit()).toMatchObject({
+              ok: false,
+              first_bad_seq: seq,
+              reason: expect.stringContaining("signature changed"),
+            });
+          } finally {
+            await restoreAuditRows([row]);
+            await asSuperuser([["UPDATE audit_chain_head SET last_hash = $1 WHERE id = 1", [row.signature]]]);
+          }
+          expect(await fx.store.verifyAudit()).toMatchObject({ ok: true, verified_through: seq });
+        });
+
+        it("detects a deleted checkpoint row even when the head was rewound to hide it", async () => {
+          const [previous] = await appendMany(2, { agent_id: uid("agent-rewind") });
+          const seq = await checkpointAtHead();
+          const [row] = (await fx.store.listAudit({ afterSeq: seq - 1, limit: 1 })) as [AuditEntry];
+          try {
+            await asSuperuser([
+              ["DELETE FROM audit_logs WHERE seq = $1", [seq]],
+              [
+                "UPDATE audit_chain_head SET seq = $1, last_hash = $2 WHERE id = 1",
+                [seq - 1, previous?.signature],
+              ],
+            ]);
+
+            expect(await fx.store.verifyAudit()).toMatchObject({ ok: false, first_bad_seq: seq });
+          } finally {
+            await restoreAuditRows([row]);
+            await asSuperuser([
+              ["UPDATE audit_chain_head SET seq = $1, last_hash = $2 WHERE id = 1", [seq, row.signature]],
+            ]);
+          }
+          expect(await fx.store.verifyAudit()).toMatchObject({ ok: true, verified_through: seq });
+        });
+
+        it("detects tampering after the checkpoint; an edit before it takes the full walk", async () => {
+          const [before] = await appendMany(2, { agent_id: uid("agent-before") });
+          const start = await checkpointAtHead();
+          const after = await appendMany(5, { agent_id: uid("agent-after") });
+          const target = after[2] as AuditEntry;
+          try {
+            await asSuperuser([
+              ["UPDATE audit_logs SET actor = 'api:mallory' WHERE seq = $1", [target.seq]],
+              ["UPDATE audit_logs SET actor = 'api:mallory' WHERE seq = $1", [before?.seq]],
+            ]);
+
+            expect(await fx.store.verifyAudit()).toMatchObject({
+              ok: false,
+              first_bad_seq: target.seq,
+              rows_checked: target.seq - 1,
+            });
+            expect(await fx.store.verifyAudit({ full: true })).toMatchObject({
+              ok: false,
+              first_bad_seq: before?.seq,
+            });
+            expect(await checkpointSeq()).toBe(start);
+          } finally {
+            await restoreAuditRows([before as AuditEntry, target]);
+          }
+          expect(await fx.store.verifyAudit({ full: true })).toMatchObject({ ok: true, complete: true });
+        });
+
+        it("never advances the checkpoint on a broken chain, however often it is called", async () => {
+          const start = await checkpointAtHead();
+          // Pages from the checkpoint: [start .. start+6], [start+7 .. start+13], ...
+          const rows = await appendMany(20, { agent_id: uid("agent-stuck") });
+          const target = rows[9] as AuditEntry;
+          expect(target.seq).toBe(start + 10);
+          try {
+            await asSuperuser([["UPDATE audit_logs SET success = NOT success WHERE seq = $1", [target.seq]]]);
+
+            // The first page is intact: its rows count, and the checkpoint moves over them only.
+            expect(await onePage()).toMatchObject({ ok: true, verified_through: start + 6, complete: false });
+            expect(await checkpointSeq()).toBe(start + 6);
+            for (let call = 0; call < 3; call += 1) {
+              expect(await onePage()).toEqual(brokenAt(target.seq));
+              expect(await checkpointSeq()).toBe(start + 6);
+            }
+            expect(await fx.store.verifyAudit({ full: true })).toMatchObject({ first_bad_seq: target.seq });
+            expect(await checkpointSeq()).toBe(start + 6);
+          } finally {
+            await restoreAuditRows([target]);
+          }
+          expect(await fx.store.verifyAudit()).toMatchObject({ ok: true, complete: true });
+          expect(await checkpointSeq()).toBe(start + 20);
+        });
+
+        it("ignores a forged checkpoint and walks from seq 1, then replaces it", async () => {
+          const [early] = await fx.store.listAudit({ limit: 1 });
+          const head = await checkpointAtHead();
+          const saved = await fx.client.query("SELECT * FROM audit_verification_checkpoint");
+          try {
+            // Tampering an early row, then pointing the checkpoint at the head to hide it: the MAC
+            // does not match, so the walk starts over and finds the row.
+            await asSuperuser([
+              ["UPDATE audit_logs SET actor = 'api:mallory' WHERE seq = $1", [early?.seq]],
+              ["UPDATE audit_verification_checkpoint SET verified_at = verified_at + interval '1 day'"],
+            ]);
+            expect(await fx.store.verifyAudit()).toMatchObject({ ok: false, first_bad_seq: early?.seq });
+
+            await restoreAuditRows([early as AuditEntry]);
+            expect(await fx.store.verifyAudit()).toEqual(intact(head));
+            expect(await fx.client.query("SELECT * FROM audit_verification_checkpoint")).not.toEqual(saved);
+            // A genuine checkpoint at the head again: one page from it reaches the head.
+            expect(head).toBeGreaterThan(7);
+            expect(await onePage()).toMatchObject({ ok: true, verified_through: head, complete: true });
+          } finally {
+            await restoreAuditRows([early as AuditEntry]);
+          }
         });
       });
     });
@@ -521,15 +714,97 @@ export function describeGovernanceStoreContract(
 
         const expired = await fx.store.listExpiredEscrows("2001-02-01T00:00:00.000Z", 10);
         const firstOnly = await fx.store.listExpiredEscrows("2001-02-01T00:00:00.000Z", 1);
-        const byAgent = await fx.store.listEscrows({ agentId });
-        const byTask = await fx.store.listEscrows({ taskId: jan2.task_id });
-        const releasedForAgent = await fx.store.listEscrows({ agentId, status: "released" });
+        const byAgent = (await fx.store.listEscrows({ agentId })).items;
+        const byTask = (await fx.store.listEscrows({ taskId: jan2.task_id })).items;
+        const releasedForAgent = (await fx.store.listEscrows({ agentId, status: "released" })).items;
 
         expect(expired.map((e) => e.id)).toEqual([jan2.id, jan3.id]);
         expect(firstOnly.map((e) => e.id)).toEqual([jan2.id]);
         expect(byAgent.map((e) => e.id)).toEqual([jan1.id, jan2.id, jan3.id]);
         expect(byTask).toEqual([jan2]);
         expect(releasedForAgent.map((e) => [e.id, e.status])).toEqual([[jan1.id, "released"]]);
+      });
+
+      it("pages escrows by (created_at, id) under every filter, with bounded limits", async () => {
+        const agentId = uid("agent-pages");
+        // Two share a created_at, so the id breaks the tie.
+        const times = ["2002-01-02", "2002-01-01", "2002-01-02", "2002-01-03", "2002-01-01"];
+        const created = await fx.store.transaction(async (tx) => {
+          const rows: Escrow[] = [];
+          for (const day of times) {
+            rows.push(
+              (await tx.escrows.create(newEscrow({ agent_id: agentId, created_at: `${day}T00:00:00.000Z` })))
+                .escrow,
+            );
+          }
+          return rows;
+        });
+        await fx.store.transaction((tx) =>
+          tx.escrows.transition(created[3]?.id as string, "disputed", "api", at(1)),
+        );
+        const order = [...created].sort(
+          (a, b) => a.created_at.localeCompare(b.created_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+        );
+        const walk = async (filter: Parameters<typeof fx.store.listEscrows>[0], limit: number) => {
+          const ids: string[] = [];
+          let cursor: string | undefined;
+          let pages = 0;
+          do {
+            const page = await fx.store.listEscrows(filter, { limit, ...(cursor ? { cursor } : {}) });
+            expect(page.items.length).toBeLessThanOrEqual(limit);
+            ids.push(...page.items.map((e) => e.id));
+            cursor = page.cursor;
+            pages += 1;
+          } while (cursor && pages < 1000);
+          return { ids, pages };
+        };
+
+        expect(await walk({ agentId }, 2)).toEqual({ ids: order.map((e) => e.id), pages: 3 });
+        expect((await walk({ agentId }, 5)).pages).toBe(1);
+        expect((await walk({ agentId, status: "pending" }, 1)).ids).toEqual(
+          order.filter((e) => e.id !== created[3]?.id).map((e) => e.id),
+        );
+        const everything = await walk({}, 100);
+        expect(everything.ids.filter((id) => order.some((e) => e.id === id))).toEqual(order.map((e) => e.id));
+        expect(new Set(everything.ids).size).toBe(everything.ids.length);
+        // Limits are clamped to 1..100; a limit of 0 still returns a page.
+        expect((await fx.store.listEscrows({ agentId }, { limit: 0 })).items).toHaveLength(1);
+        expect((await fx.store.listEscrows({}, { limit: 10_000 })).items.length).toBeLessThanOrEqual(100);
+      });
+
+      it("refuses foreign, malformed and tampered escrow cursors and control characters in filters", async () => {
+        const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+        const { escrow } = await fx.store.transaction((tx) => tx.escrows.create(newEscrow()));
+        const valid = { k: "escrows", at: escrow.created_at, id: escrow.id };
+        const cursors = [
+          "%%%",
+          "bm90LWpzb24",
+          "x".repeat(513),
+          encode({ k: "approvals", at: escrow.created_at, id: escrow.id }),
+          encode({ ...valid, id: "not-a-uuid" }),
+          encode({ ...valid, id: `${escrow.id}\u0000` }),
+          encode({ ...valid, at: "2030-01-01" }),
+          encode({ ...valid, at: "\u0000" }),
+          encode([valid]),
+        ];
+        for (const cursor of cursors) {
+          await expect(fx.store.listEscrows({}, { cursor })).rejects.toBeInstanceOf(ValidationError);
+        }
+        expect(
+          (await fx.store.listEscrows({}, { cursor: encode(valid) })).items.map((e) => e.id),
+        ).not.toContain(escrow.id);
+        for (const filter of [
+          { taskId: "\u0000" },
+          { agentId: "a\u001fb" },
+          { taskId: "\u007f" },
+          { agentId: "" },
+        ]) {
+          await expect(fx.store.listEscrows(filter)).rejects.toBeInstanceOf(ValidationError);
+        }
+        await expect(fx.store.listEscrows({ status: "burnt" as EscrowStatus })).rejects.toBeInstanceOf(
+          ValidationError,
+        );
+        await expect(fx.store.listAudit({ agentId: "\u0000" })).rejects.toBeInstanceOf(ValidationError);
       });
     });
 
@@ -919,7 +1194,10 @@ export function describeGovernanceStoreContract(
         const probeCursor = Buffer.from(JSON.stringify({ k: "probe-targets", id: "x" })).toString(
           "base64url",
         );
-        for (const cursor of ["%%%", "bm90LWpzb24", probeCursor]) {
+        const nulCursor = Buffer.from(JSON.stringify({ k: "approvals", at: at(0), id: "a\u0000" })).toString(
+          "base64url",
+        );
+        for (const cursor of ["%%%", "bm90LWpzb24", probeCursor, nulCursor]) {
           await expect(fx.store.listApprovals(undefined, { cursor })).rejects.toBeInstanceOf(ValidationError);
         }
       });
@@ -935,6 +1213,7 @@ export function describeGovernanceStoreContract(
         expect(applied).toEqual([]);
         expect(concurrently).toEqual([[], []]);
         const rows = await fx.client.query<{ id: string }>("SELECT id FROM schema_migrations ORDER BY id");
+        expect(MIGRATIONS.map((m) => m.id)).toEqual([...MIGRATIONS.map((m) => m.id)].sort());
         expect(rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id));
         expect(await fx.store.verifyAudit()).toEqual(before);
         expect(before.ok).toBe(true);

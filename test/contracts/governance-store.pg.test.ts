@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { migrate } from "../../src/adapters/postgres/migrations.js";
+import { MIGRATIONS, migrate } from "../../src/adapters/postgres/migrations.js";
 import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
 import { createPgClient } from "../../src/adapters/postgres/pg.client.js";
 import { dropSchema, openPgTestStore, randomSchemaName, TEST_AUDIT_KEY } from "../helpers/postgres.js";
@@ -25,7 +25,8 @@ describe.skipIf(!databaseUrl)("PostgreSQL server (DATABASE_URL)", () => {
       try {
         const applied = await Promise.all(clients.map((client) => migrate(client)));
 
-        expect(applied.flat()).toEqual(["0001_governance"]);
+        expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.id));
+        expect(applied.flat()).toHaveLength(MIGRATIONS.length);
         const [head] = await (clients[0]?.query<{ seq: string; last_hash: string }>(
           "SELECT seq, last_hash FROM audit_chain_head",
         ) ?? []);
@@ -56,7 +57,7 @@ describe.skipIf(!databaseUrl)("PostgreSQL server (DATABASE_URL)", () => {
       const again = await openGovernanceStore({ databaseUrl, schema, auditKey: TEST_AUDIT_KEY });
       try {
         expect(await again.listAudit()).toEqual([entry]);
-        expect(await again.verifyAudit()).toEqual({ ok: true, rows: 1 });
+        expect(await again.verifyAudit()).toEqual({ ok: true, rows: 1, verified_through: 1, complete: true });
       } finally {
         await again.close();
       }

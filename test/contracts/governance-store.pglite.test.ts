@@ -48,7 +48,12 @@ describe("PGlite governance store on disk", () => {
     const reopened = await openGovernanceStore({ dataDir, auditKey: TEST_AUDIT_KEY });
     try {
       expect(await reopened.listAudit()).toEqual([appended]);
-      expect(await reopened.verifyAudit()).toEqual({ ok: true, rows: 1 });
+      expect(await reopened.verifyAudit()).toEqual({
+        ok: true,
+        rows: 1,
+        verified_through: 1,
+        complete: true,
+      });
       expect(await reopened.wasApplied("disk-event")).toBe(true);
       expect(await reopened.transaction((tx) => tx.escrows.get(escrowId))).toMatchObject({
         amount: "42.000000",

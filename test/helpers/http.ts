@@ -1,7 +1,20 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
+import type { AgentRepository } from "../../src/ports/agent-repository.js";
 
 /** The bearer token the REST API tests configure. */
 export const TEST_API_TOKEN = "rest-api-test-token";
+
+/**
+ * The authenticator the in-process REST API tests use: {@link TEST_API_TOKEN} is the default operator,
+ * agents sign in with their API keys from the test table.
+ */
+export function testAuthenticator(agents: Pick<AgentRepository, "getApiKey">) {
+  return createAuthenticator({
+    operators: async () => [{ name: "default", token: TEST_API_TOKEN }],
+    apiKeys: agents,
+  });
+}
 
 /** An HTTP API (payload 2.0) GET event with the test bearer token (`null`: no Authorization header). */
 export function apiGet(

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError, ValidationError } from "../../src/domain/errors.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 describe("agent repository on DynamoDB Local", () => {
   let table: TestTable;
@@ -41,7 +42,7 @@ describe("agent repository on DynamoDB Local", () => {
   it("registers an agent and reads the profile back", async () => {
     const input = agentInput({ capabilities: ["testing", "python", "python"] });
 
-    const { profile, created } = await services.agents.register(input);
+    const { profile, created } = await services.agents.register(input, TEST_OPERATOR);
     const read = await services.agents.get(input.agent_id);
 
     expect(created).toBe(true);
@@ -53,12 +54,15 @@ describe("agent repository on DynamoDB Local", () => {
 
   it("updating an agent rewrites its capability edges in the same transaction, removing dropped ones", async () => {
     const input = agentInput({ capabilities: ["python", "react", "sql"] });
-    await services.agents.register(input);
+    await services.agents.register(input, TEST_OPERATOR);
 
-    const { created, profile } = await services.agents.register({
-      ...input,
-      capabilities: ["python", "typescript"],
-    });
+    const { created, profile } = await services.agents.register(
+      {
+        ...input,
+        capabilities: ["python", "typescript"],
+      },
+      TEST_OPERATOR,
+    );
 
     expect(created).toBe(false);
     expect(profile.version).toBe(2);
@@ -71,7 +75,7 @@ describe("agent repository on DynamoDB Local", () => {
   it("finds agents by capability through GSI1, paginated", async () => {
     const ids = Array.from({ length: 7 }, (_, i) => `pager-${String(i).padStart(2, "0")}`);
     for (const agent_id of ids)
-      await services.agents.register(agentInput({ agent_id, capabilities: ["cobol"] }));
+      await services.agents.register(agentInput({ agent_id, capabilities: ["cobol"] }), TEST_OPERATOR);
 
     const first = await services.agents.findByCapability("cobol", { limit: 3 });
     const all = await listedIds("cobol");
@@ -88,26 +92,26 @@ describe("agent repository on DynamoDB Local", () => {
 
   it("killing an agent drops it from every capability query at once, and reviving restores it", async () => {
     const input = agentInput({ capabilities: ["haskell", "elm"] });
-    await services.agents.register(input);
+    await services.agents.register(input, TEST_OPERATOR);
     expect(await listedIds("haskell")).toContain(input.agent_id);
 
-    const killed = await services.agents.setKillSwitch(input.agent_id, true);
+    const killed = await services.agents.setKillSwitch(input.agent_id, true, TEST_OPERATOR);
 
     expect(killed.kill_switch_active).toBe(true);
     expect(await listedIds("haskell")).not.toContain(input.agent_id);
     expect(await listedIds("elm")).not.toContain(input.agent_id);
     expect(await edgeKeys(input.agent_id)).toEqual(["CAP#elm", "CAP#haskell"]);
 
-    await services.agents.setKillSwitch(input.agent_id, false);
+    await services.agents.setKillSwitch(input.agent_id, false, TEST_OPERATOR);
     expect(await listedIds("haskell")).toContain(input.agent_id);
   });
 
   it("a re-registration keeps the kill switch engaged", async () => {
     const input = agentInput({ capabilities: ["perl"] });
-    await services.agents.register(input);
-    await services.agents.setKillSwitch(input.agent_id, true);
+    await services.agents.register(input, TEST_OPERATOR);
+    await services.agents.setKillSwitch(input.agent_id, true, TEST_OPERATOR);
 
-    const { profile } = await services.agents.register({ ...input, cost_model: "orange" });
+    const { profile } = await services.agents.register({ ...input, cost_model: "orange" }, TEST_OPERATOR);
 
     expect(profile.kill_switch_active).toBe(true);
     expect(await listedIds("perl")).not.toContain(input.agent_id);
@@ -115,18 +119,18 @@ describe("agent repository on DynamoDB Local", () => {
 
   it("a suspended agent is not listed for any capability", async () => {
     const input = agentInput({ capabilities: ["fortran"] });
-    await services.agents.register(input);
+    await services.agents.register(input, TEST_OPERATOR);
 
-    await services.agents.register({ ...input, status: "suspended" });
+    await services.agents.register({ ...input, status: "suspended" }, TEST_OPERATOR);
 
     expect(await listedIds("fortran")).not.toContain(input.agent_id);
   });
 
   it("an update that omits status keeps a suspended agent suspended", async () => {
     const input = agentInput({ capabilities: ["ada"] });
-    await services.agents.register({ ...input, status: "suspended" });
+    await services.agents.register({ ...input, status: "suspended" }, TEST_OPERATOR);
 
-    const { profile } = await services.agents.register({ ...input, cost_model: "yellow" });
+    const { profile } = await services.agents.register({ ...input, cost_model: "yellow" }, TEST_OPERATOR);
 
     expect(profile.status).toBe("suspended");
     expect(await listedIds("ada")).not.toContain(input.agent_id);
@@ -134,10 +138,12 @@ describe("agent repository on DynamoDB Local", () => {
 
   it("concurrent updates of one agent leave the edges equal to the profile's capabilities", async () => {
     const input = agentInput({ capabilities: ["c"] });
-    await services.agents.register(input);
+    await services.agents.register(input, TEST_OPERATOR);
     const variants = [["c", "zig"], ["c", "nim"], ["d"], ["zig", "nim", "d"], ["c"]];
 
-    await Promise.all(variants.map((capabilities) => services.agents.register({ ...input, capabilities })));
+    await Promise.all(
+      variants.map((capabilities) => services.agents.register({ ...input, capabilities }, TEST_OPERATOR)),
+    );
     const profile = await services.agents.get(input.agent_id);
 
     expect(profile.version).toBe(1 + variants.length);
@@ -145,18 +151,22 @@ describe("agent repository on DynamoDB Local", () => {
   });
 
   it("rejects invalid registrations with a ValidationError naming the field", async () => {
-    await expect(services.agents.register(agentInput({ cost_model: "purple" }))).rejects.toThrow(
-      ValidationError,
+    await expect(
+      services.agents.register(agentInput({ cost_model: "purple" }), TEST_OPERATOR),
+    ).rejects.toThrow(ValidationError);
+    await expect(services.agents.register(agentInput({ capabilities: [] }), TEST_OPERATOR)).rejects.toThrow(
+      /capabilities/,
     );
-    await expect(services.agents.register(agentInput({ capabilities: [] }))).rejects.toThrow(/capabilities/);
-    await expect(services.agents.register(agentInput({ agent_id: "AGENT#evil" }))).rejects.toThrow(
-      /agent_id/,
-    );
+    await expect(
+      services.agents.register(agentInput({ agent_id: "AGENT#evil" }), TEST_OPERATOR),
+    ).rejects.toThrow(/agent_id/);
   });
 
   it("unknown agents are NotFoundError, and a forged cursor is a ValidationError", async () => {
     await expect(services.agents.get("nobody-here")).rejects.toThrow(NotFoundError);
-    await expect(services.agents.setKillSwitch("nobody-here", true)).rejects.toThrow(NotFoundError);
+    await expect(services.agents.setKillSwitch("nobody-here", true, TEST_OPERATOR)).rejects.toThrow(
+      NotFoundError,
+    );
     await expect(services.agents.findByCapability("python", { cursor: "not a cursor!" })).rejects.toThrow(
       ValidationError,
     );
@@ -172,11 +182,11 @@ describe("agent repository on DynamoDB Local", () => {
       agentInput({ capabilities: ["zz-count"] }),
       agentInput({ capabilities: ["zz-count"] }),
     ];
-    for (const input of [a, b, c]) await services.agents.register(input);
-    await services.agents.setKillSwitch(b.agent_id, true);
-    await services.agents.register({ ...c, status: "suspended" });
-    await services.agents.register({ ...a, capabilities: ["zz-other"] });
-    await Promise.all([1, 2, 3].map(() => services.agents.setKillSwitch(b.agent_id, false)));
+    for (const input of [a, b, c]) await services.agents.register(input, TEST_OPERATOR);
+    await services.agents.setKillSwitch(b.agent_id, true, TEST_OPERATOR);
+    await services.agents.register({ ...c, status: "suspended" }, TEST_OPERATOR);
+    await services.agents.register({ ...a, capabilities: ["zz-other"] }, TEST_OPERATOR);
+    await Promise.all([1, 2, 3].map(() => services.agents.setKillSwitch(b.agent_id, false, TEST_OPERATOR)));
 
     const counts = await services.agentRepo.listedCounts(["zz-count", "zz-other", "zz-none"]);
 
@@ -194,15 +204,15 @@ describe("agent repository on DynamoDB Local", () => {
   it("returns the bid-signing secret once, on creation, keeps it off the profile, and rotates it", async () => {
     const input = agentInput();
 
-    const created = await services.agents.register(input);
-    const updated = await services.agents.register({ ...input, cost_model: "orange" });
-    const rotated = await services.agents.rotateSecret(input.agent_id);
+    const created = await services.agents.register(input, TEST_OPERATOR);
+    const updated = await services.agents.register({ ...input, cost_model: "orange" }, TEST_OPERATOR);
+    const rotated = await services.agents.rotateSecret(input.agent_id, TEST_OPERATOR);
 
     expect(created.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(updated).not.toHaveProperty("secret");
     expect(JSON.stringify(await services.agents.get(input.agent_id))).not.toContain(created.secret);
     expect(rotated.secret).not.toBe(created.secret);
     expect(await services.agentRepo.getSecret(input.agent_id)).toBe(rotated.secret);
-    await expect(services.agents.rotateSecret("nobody-at-all")).rejects.toThrow(NotFoundError);
+    await expect(services.agents.rotateSecret("nobody-at-all", TEST_OPERATOR)).rejects.toThrow(NotFoundError);
   });
 });

@@ -3,6 +3,7 @@ import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repos
 import { ConflictError } from "../../src/domain/errors.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 describe("the award transaction", () => {
   let table: TestTable;
@@ -15,7 +16,7 @@ describe("the award transaction", () => {
 
   async function taskWithBid() {
     const agent = agentInput();
-    await services.agents.register(agent);
+    await services.agents.register(agent, TEST_OPERATOR);
     const url = issueUrl();
     await services.tasks.create({
       task_id: url,
@@ -88,7 +89,7 @@ describe("the award transaction", () => {
       sent_at: "2030-01-01T00:00:03.000Z",
     });
     await expect(late).rejects.toMatchObject({ details: { reason: "BIDDING_CLOSED" } });
-    await services.agents.setKillSwitch(agentId, true);
+    await services.agents.setKillSwitch(agentId, true, TEST_OPERATOR);
     const award = services.taskRepo.createAward({
       task_id: url,
       agent_id: agentId,

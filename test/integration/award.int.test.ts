@@ -19,6 +19,7 @@ import type { Task } from "../../src/domain/tasks/task.types.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
@@ -104,12 +105,15 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     for (const name of AGENT_NAMES) {
       const queue = await useTestQueue(`agent-${name}`);
       const id = `${name}-${queue.queueUrl.slice(-8)}`;
-      const { secret } = await services.agents.register({
-        agent_id: id,
-        capabilities: ["python"],
-        cost_model: "green",
-        bidding_endpoint: queue.queueUrl,
-      });
+      const { secret } = await services.agents.register(
+        {
+          agent_id: id,
+          capabilities: ["python"],
+          cost_model: "green",
+          bidding_endpoint: queue.queueUrl,
+        },
+        TEST_OPERATOR,
+      );
       if (!secret) throw new Error(`no secret for ${id}`);
       agents[name] = { id, secret, queue };
     }
@@ -428,7 +432,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await invite(taskId, ["veteran", "mediocre"]);
     await bid(taskId, "veteran", 10);
     await bid(taskId, "mediocre", 10);
-    await services.agents.setKillSwitch(agents.veteran.id, true);
+    await services.agents.setKillSwitch(agents.veteran.id, true, TEST_OPERATOR);
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     try {
       const outcome = await awardService().evaluate(taskId);
@@ -439,18 +443,21 @@ describe("award: documented winner, one award, notices to every bidder", () => {
         "INELIGIBLE: the agent was suspended or kill-switched before the award",
       ]);
     } finally {
-      await services.agents.setKillSwitch(agents.veteran.id, false);
+      await services.agents.setKillSwitch(agents.veteran.id, false, TEST_OPERATOR);
     }
   });
 
   it("an unreachable bidder gets FAILED after 3 attempts without holding back the other notices", async () => {
     const gone = `gone-${Date.now()}`;
-    await services.agents.register({
-      agent_id: gone,
-      capabilities: ["python"],
-      cost_model: "green",
-      bidding_endpoint: bidsQueue.queueUrl.replace(/[^/]+$/, `${gone}-deleted-queue`),
-    });
+    await services.agents.register(
+      {
+        agent_id: gone,
+        capabilities: ["python"],
+        cost_model: "green",
+        bidding_endpoint: bidsQueue.queueUrl.replace(/[^/]+$/, `${gone}-deleted-queue`),
+      },
+      TEST_OPERATOR,
+    );
     const { taskId, deadline } = await openTask("2030-07-25T00:00:00.000Z");
     await invite(taskId, ["newcomer"]);
     await bidding.invite(taskId, [gone]);

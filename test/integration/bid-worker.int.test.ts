@@ -19,6 +19,7 @@ import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { MAX_RECEIVE_COUNT, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /** Pinned deadlines: every send happens long before FUTURE and long after PAST. */
@@ -74,7 +75,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
 
   async function agent(): Promise<TestAgent> {
     const input = agentInput({ capabilities: ["python"] });
-    const { secret } = await services.agents.register(input);
+    const { secret } = await services.agents.register(input, TEST_OPERATOR);
     if (!secret) throw new Error("registration returned no secret");
     return { id: input.agent_id, secret };
   }

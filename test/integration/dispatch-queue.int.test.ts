@@ -15,6 +15,7 @@ import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import { functionById, matchesStreamFilters } from "../../src/topology.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
@@ -73,12 +74,15 @@ describe("dispatch through the dispatch queue", () => {
     );
     if (!QueueUrl) throw new Error("emulator returned no queue URL");
     agentQueues.push(QueueUrl);
-    const { secret } = await services.agents.register({
-      agent_id: `agent-${randomUUID().slice(0, 8)}`,
-      capabilities: [capability],
-      cost_model: "green",
-      bidding_endpoint: QueueUrl,
-    });
+    const { secret } = await services.agents.register(
+      {
+        agent_id: `agent-${randomUUID().slice(0, 8)}`,
+        capabilities: [capability],
+        cost_model: "green",
+        bidding_endpoint: QueueUrl,
+      },
+      TEST_OPERATOR,
+    );
     if (!secret) throw new Error("registration returned no secret");
     return { queueUrl: QueueUrl, secret };
   }

@@ -24,6 +24,7 @@ import { NotFoundError } from "../../src/domain/errors.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
@@ -103,12 +104,15 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
   async function sqsAgent(name: string, capabilities: string[]) {
     const queueUrl = await createAgentQueue(name);
     const agentId = `${name}-${randomUUID().slice(0, 8)}`;
-    const { secret } = await services.agents.register({
-      agent_id: agentId,
-      capabilities,
-      cost_model: "green",
-      bidding_endpoint: queueUrl,
-    });
+    const { secret } = await services.agents.register(
+      {
+        agent_id: agentId,
+        capabilities,
+        cost_model: "green",
+        bidding_endpoint: queueUrl,
+      },
+      TEST_OPERATOR,
+    );
     if (!secret) throw new Error("registration returned no secret");
     return { agentId, queueUrl, secret };
   }
@@ -166,7 +170,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     const second = await sqsAgent("capable-b", [python, sql, uniqueCap("go")]);
     const web = await httpAgent("capable-http", [python, sql]);
     const killed = await sqsAgent("killed", [python, sql]);
-    await services.agents.setKillSwitch(killed.agentId, true);
+    await services.agents.setKillSwitch(killed.agentId, true, TEST_OPERATOR);
     const incapable = await sqsAgent("python-only", [python]);
     const task = await openTask([python, sql], 40);
 

@@ -18,8 +18,9 @@ import { createGovernanceStreamHandler } from "../../src/workers/governance-stre
 import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
-import { apiGet, apiPost, bodyOf, TEST_API_TOKEN } from "../helpers/http.js";
+import { apiGet, apiPost, bodyOf, TEST_API_TOKEN, testAuthenticator } from "../helpers/http.js";
 import { openPgliteTestStore, openPgTestStore, type TestGovernanceStore } from "../helpers/postgres.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
@@ -57,7 +58,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
         bidding_endpoint: queue.queueUrl,
         wallet_address: `wallet-${name}`,
       });
-      const { secret } = await services.agents.register(input);
+      const { secret } = await services.agents.register(input, TEST_OPERATOR);
       agents[name] = { id: input.agent_id, queue, secret: secret as string };
     }
 
@@ -105,7 +106,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const escrows = createEscrowService({ store, now, timeoutMs: 24 * 3600_000 });
       api = createRestApi({
         ...services,
-        apiToken: async () => TEST_API_TOKEN,
+        authenticate: testAuthenticator(services.agentRepo),
         logger,
         governance: async () => ({ approvals, escrows, verifyAudit: () => store.verifyAudit() }),
       });

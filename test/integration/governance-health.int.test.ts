@@ -21,6 +21,7 @@ import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { openPgliteTestStore, openPgTestStore, type TestGovernanceStore } from "../helpers/postgres.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
@@ -119,6 +120,7 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
     async function register(endpoint: string): Promise<AgentProfile> {
       const { profile } = await services.agents.register(
         agentInput({ bidding_endpoint: endpoint, capabilities: ["python"] }),
+        TEST_OPERATOR,
       );
       await project(undefined, profile);
       return profile;
@@ -186,8 +188,7 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
       ids.flaky = (await register(flakyServer.url)).agent_id;
       const killed = await register(killedServer.url);
       ids.killed = killed.agent_id;
-      const switched = await services.agents.setKillSwitch(ids.killed, true, {
-        actor: "api:ops-alice",
+      const switched = await services.agents.setKillSwitch(ids.killed, true, TEST_OPERATOR, {
         reason: "leaking tokens",
       });
       await project(killed, switched);

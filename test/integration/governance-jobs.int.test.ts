@@ -305,7 +305,7 @@ describe("openGovernance (container)", () => {
     try {
       expect(await second.listAudit()).toEqual(appended);
       expect(appended.map((row) => row.seq)).toEqual([1, 2]);
-      expect(await second.verifyAudit()).toEqual({ ok: true, rows: 2 });
+      expect(await second.verifyAudit()).toEqual({ ok: true, rows: 2, verified_through: 2, complete: true });
     } finally {
       await second.close();
     }
@@ -331,7 +331,12 @@ describe("openGovernance (container)", () => {
         );
         try {
           await store.transaction((tx) => tx.audit.append(auditRow(1, "2031-06-01T00:00:00.000Z")));
-          expect(await store.verifyAudit()).toEqual({ ok: true, rows: 1 });
+          expect(await store.verifyAudit()).toEqual({
+            ok: true,
+            rows: 1,
+            verified_through: 1,
+            complete: true,
+          });
         } finally {
           await store.close();
         }
@@ -449,7 +454,7 @@ describe("audit verify CLI (npx tsx src/cli/audit-verify.ts over a persisted PGl
       await store.transaction(async (tx) => {
         for (const n of [1, 2, 3]) await tx.audit.append(auditRow(n, `2031-06-01T00:00:0${n}.000Z`));
       });
-      expect(await store.verifyAudit()).toEqual({ ok: true, rows: 3 });
+      expect(await store.verifyAudit()).toEqual({ ok: true, rows: 3, verified_through: 3, complete: true });
     } finally {
       await store.close();
     }

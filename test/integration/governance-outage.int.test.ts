@@ -28,6 +28,7 @@ import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
 import { dropSchema, randomSchemaName, TEST_AUDIT_KEY } from "../helpers/postgres.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
@@ -71,10 +72,10 @@ function forwardingStore(initial: GovernanceStore) {
   const store: GovernanceStore = {
     transaction: (fn) => target.transaction(fn),
     applyOnce: (eventKey, fn) => target.applyOnce(eventKey, fn),
-    verifyAudit: () => target.verifyAudit(),
+    verifyAudit: (options) => target.verifyAudit(options),
     listAudit: (options) => target.listAudit(options),
     listApprovals: (status, page) => target.listApprovals(status, page),
-    listEscrows: (filter) => target.listEscrows(filter),
+    listEscrows: (filter, page) => target.listEscrows(filter, page),
     listExpiredEscrows: (createdBefore, limit) => target.listExpiredEscrows(createdBefore, limit),
     listProbeTargets: (page) => target.listProbeTargets(page),
     wasApplied: (eventKey) => target.wasApplied(eventKey),
@@ -210,7 +211,7 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
         bidding_endpoint: queue.queueUrl,
         wallet_address: `wallet-${name}`,
       });
-      await services.agents.register(input);
+      await services.agents.register(input, TEST_OPERATOR);
       agents[name] = { id: input.agent_id, queue };
       expect(await services.agentRepo.getProfile(input.agent_id)).toMatchObject({ version: 1 });
     }
@@ -319,7 +320,7 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
       expect(await stream.drain()).toBeGreaterThan(0);
       expect(refused).toHaveLength(0);
 
-      const [escrow] = await store.listEscrows({ taskId: rounds.first.taskId });
+      const [escrow] = (await store.listEscrows({ taskId: rounds.first.taskId })).items;
       expect(escrow).toMatchObject({
         id: escrowIdFor(rounds.first.taskId, agents.ann.id),
         agent_id: agents.ann.id,
@@ -473,7 +474,7 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
         details: { reason: "x" },
       });
 
-      expect(await store.listEscrows({ taskId: first.taskId })).toEqual([
+      expect((await store.listEscrows({ taskId: first.taskId })).items).toEqual([
         expect.objectContaining({
           agent_id: ann,
           status: "released",
@@ -481,8 +482,8 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
           amount: "100.000000",
         }),
       ]);
-      expect((await store.listEscrows({ taskId: first.taskId }))[0]?.settled_at).not.toBeNull();
-      expect(await store.listEscrows({ taskId: second.taskId })).toEqual([
+      expect((await store.listEscrows({ taskId: first.taskId })).items[0]?.settled_at).not.toBeNull();
+      expect((await store.listEscrows({ taskId: second.taskId })).items).toEqual([
         expect.objectContaining({ agent_id: bob, status: "disputed", amount: "200.000000" }),
       ]);
       const trust = await store.transaction(async (tx) => ({
@@ -495,12 +496,17 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
       expect(trust.bob).toMatchObject({ outcomes: 1, successes: 0, profile_version: 2 });
       expect(trust.cat).toMatchObject({ kill_switch_active: true, profile_version: 2 });
       expect(trust.dan).toMatchObject({ kill_switch_active: false, profile_version: 1 });
-      expect(await store.verifyAudit()).toEqual({ ok: true, rows: audit.length });
+      expect(await store.verifyAudit({ full: true })).toEqual({
+        ok: true,
+        rows: audit.length,
+        verified_through: audit.length,
+        complete: true,
+      });
     });
 
     it("re-delivering the whole stream afterwards applies nothing twice", async () => {
       const before = await allAudit();
-      const escrowsBefore = await store.listEscrows({});
+      const escrowsBefore = await store.listEscrows({}, { limit: 100 });
       replay = createDynamoStreamSource({
         endpoint: table.endpoint,
         tableName: table.tableName,
@@ -512,8 +518,14 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
       expect(await replay.drain()).toBeGreaterThan(20);
       expect(replay.stats()).toMatchObject({ failedInvocations: 0, givenUp: 0 });
       expect(await allAudit()).toEqual(before);
-      expect(await store.listEscrows({})).toEqual(escrowsBefore);
-      expect(await store.verifyAudit()).toEqual({ ok: true, rows: before.length });
+      expect(escrowsBefore.cursor).toBeUndefined();
+      expect(await store.listEscrows({}, { limit: 100 })).toEqual(escrowsBefore);
+      expect(await store.verifyAudit({ full: true })).toEqual({
+        ok: true,
+        rows: before.length,
+        verified_through: before.length,
+        complete: true,
+      });
     });
   });
 }

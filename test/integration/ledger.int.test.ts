@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ConflictError, NotFoundError, ValidationError } from "../../src/domain/errors.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl, outcomeInput } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 describe("outcome ledger on DynamoDB Local", () => {
   let table: TestTable;
@@ -18,7 +19,7 @@ describe("outcome ledger on DynamoDB Local", () => {
 
   async function newAgent(): Promise<string> {
     const input = agentInput();
-    await services.agents.register(input);
+    await services.agents.register(input, TEST_OPERATOR);
     return input.agent_id;
   }
 

@@ -4,7 +4,8 @@ import { createRestApi } from "../../src/http/rest-api.js";
 import { createObservability } from "../../src/observability.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl, outcomeInput } from "../helpers/factories.js";
-import { apiGet, apiPost, TEST_API_TOKEN } from "../helpers/http.js";
+import { apiGet, apiPost, TEST_API_TOKEN, testAuthenticator } from "../helpers/http.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 const TOKEN = TEST_API_TOKEN;
 const get = apiGet;
@@ -21,8 +22,8 @@ describe("REST API over DynamoDB Local", () => {
     table = await useTestTable();
     services = servicesFor(table);
     const { logger } = createObservability({ logLevel: "SILENT" });
-    api = createRestApi({ ...services, apiToken: async () => TOKEN, logger });
-    await services.agents.register(agent);
+    api = createRestApi({ ...services, authenticate: testAuthenticator(services.agentRepo), logger });
+    await services.agents.register(agent, TEST_OPERATOR);
     await services.tasks.create({ task_id: url, title: "Read me", required_capabilities: ["python"] });
     await services.award({
       task_id: url,

@@ -2,6 +2,7 @@ import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 const fixedNow = () => new Date("2025-07-01T13:00:00.000Z");
 
@@ -15,12 +16,15 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
   });
 
   it("stores an agent profile at AGENT#<agent_id> / PROFILE with the documented attributes and types", async () => {
-    await services.agents.register({
-      agent_id: "A-Brain-v4-llama3-local",
-      capabilities: ["python", "react", "testing"],
-      cost_model: "yellow",
-      bidding_endpoint: "https://sqs.eu-west-1.amazonaws.com/123456789012/a-brain-bids",
-    });
+    await services.agents.register(
+      {
+        agent_id: "A-Brain-v4-llama3-local",
+        capabilities: ["python", "react", "testing"],
+        cost_model: "yellow",
+        bidding_endpoint: "https://sqs.eu-west-1.amazonaws.com/123456789012/a-brain-bids",
+      },
+      TEST_OPERATOR,
+    );
 
     const { Item } = await table.raw.send(
       new GetItemCommand({
@@ -50,8 +54,8 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
   });
 
   it("keeps key case: A1 and a1 are two agents", async () => {
-    await services.agents.register(agentInput({ agent_id: "A1", cost_model: "green" }));
-    await services.agents.register(agentInput({ agent_id: "a1", cost_model: "orange" }));
+    await services.agents.register(agentInput({ agent_id: "A1", cost_model: "green" }), TEST_OPERATOR);
+    await services.agents.register(agentInput({ agent_id: "a1", cost_model: "orange" }), TEST_OPERATOR);
 
     const upper = await table.raw.send(
       new GetItemCommand({
@@ -71,7 +75,10 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
   });
 
   it("stores capability edges at AGENT#<id> / CAP#<capability> indexed on GSI1 as CAP#<capability>", async () => {
-    await services.agents.register(agentInput({ agent_id: "edge-agent", capabilities: ["go", "rust"] }));
+    await services.agents.register(
+      agentInput({ agent_id: "edge-agent", capabilities: ["go", "rust"] }),
+      TEST_OPERATOR,
+    );
 
     const edges = await table.raw.send(
       new QueryCommand({
@@ -96,7 +103,7 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
 
   it("stores a ledger entry at TASK#<issue url> / LEDGER#<ISO timestamp> with the documented attributes", async () => {
     const url = issueUrl(4242);
-    await services.agents.register(agentInput({ agent_id: "ledger-agent" }));
+    await services.agents.register(agentInput({ agent_id: "ledger-agent" }), TEST_OPERATOR);
     await services.tasks.create({
       task_id: url,
       title: "Fix the flaky test",

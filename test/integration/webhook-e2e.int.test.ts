@@ -24,6 +24,7 @@ import {
 } from "../fixtures/github.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
@@ -114,7 +115,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
   /** Opens a marketplace issue over HTTP and awards it (bidding itself is the bid pipeline's job). */
   async function awardedTask() {
     const agent = agentInput();
-    await services.agents.register(agent);
+    await services.agents.register(agent, TEST_OPERATOR);
     const payload = issue("opened", ["agentforge", "cap:python", "budget:25"]);
     expect((await send("issues", payload)).statusCode).toBe(202);
     await work();

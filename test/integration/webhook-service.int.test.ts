@@ -6,6 +6,7 @@ import type { IntakeMessage } from "../../src/domain/webhooks/intake-message.js"
 import { createWebhookService, type WebhookService } from "../../src/domain/webhooks/webhook.service.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
+import { TEST_OPERATOR } from "../helpers/principals.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
 type Payload = Record<string, any>;
@@ -74,7 +75,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
   /** A task opened from a labelled issue and awarded to a fresh agent at `now`. */
   async function awardedTask(bidAmount = 40) {
     const agent = agentInput();
-    await services.agents.register(agent);
+    await services.agents.register(agent, TEST_OPERATOR);
     const payload = issuePayload("opened", ["agentforge", "cap:python"]);
     await webhooks.process(message("issues", payload));
     const url: string = payload.issue.html_url;
@@ -378,7 +379,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const payload = issuePayload("opened", ["agentforge", "cap:python"]);
     await webhooks.process(message("issues", payload));
     const url: string = payload.issue.html_url;
-    await services.agents.register(agentInput({ agent_id: "deleted-agent" }));
+    await services.agents.register(agentInput({ agent_id: "deleted-agent" }), TEST_OPERATOR);
     await services.award({
       task_id: url,
       agent_id: "deleted-agent",

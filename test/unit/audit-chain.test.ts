@@ -2,10 +2,12 @@ import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   type AuditContent,
+  auditCheckpointMatches,
   canonicalAuditContent,
   canonicalJson,
   createAuditChainVerifier,
   GENESIS_HASH,
+  signAuditCheckpoint,
   signAuditRow,
 } from "../../src/domain/governance/audit-chain.js";
 import type { AuditEntry } from "../../src/domain/governance/governance.types.js";
@@ -45,6 +47,16 @@ function verify(rows: AuditEntry[], head?: { seq: number; last_hash: string }) {
   for (const row of rows) if (!verifier.push(row)) break;
   return verifier.finish(head);
 }
+
+const intact = (rows: number, complete = true) => ({ ok: true, rows, verified_through: rows, complete });
+const brokenAt = (seq: number, verified: number, reason: string) => ({
+  ok: false,
+  rows_checked: verified,
+  first_bad_seq: seq,
+  reason,
+  verified_through: verified,
+  complete: true,
+});
 
 const headOf = (rows: AuditEntry[]) => {
   const last = rows.at(-1);
@@ -106,8 +118,8 @@ describe("createAuditChainVerifier", () => {
   it("accepts an intact chain and an empty one", () => {
     const rows = chain(5);
 
-    expect(verify(rows, headOf(rows))).toEqual({ ok: true, rows: 5 });
-    expect(verify([], headOf([]))).toEqual({ ok: true, rows: 0 });
+    expect(verify(rows, headOf(rows))).toEqual(intact(5));
+    expect(verify([], headOf([]))).toEqual(intact(0));
   });
 
   it("reports a row whose details were edited", () => {
@@ -116,12 +128,9 @@ describe("createAuditChainVerifier", () => {
       row.seq === 3 ? { ...row, details: { ...row.details, extra: 1 } } : row,
     );
 
-    expect(verify(edited, headOf(rows))).toEqual({
-      ok: false,
-      rows_checked: 2,
-      first_bad_seq: 3,
-      reason: "signature of seq 3 does not match its content",
-    });
+    expect(verify(edited, headOf(rows))).toEqual(
+      brokenAt(3, 2, "signature of seq 3 does not match its content"),
+    );
   });
 
   it("reports the row after a deleted middle row", () => {
@@ -148,7 +157,7 @@ describe("createAuditChainVerifier", () => {
       rows_checked: 3,
       first_bad_seq: 4,
     });
-    expect(verify(rows.slice(0, 3))).toEqual({ ok: true, rows: 3 });
+    expect(verify(rows.slice(0, 3))).toEqual(intact(3));
   });
 
   it("reports rows whose seq values were swapped, at the first of them", () => {
@@ -202,5 +211,104 @@ describe("createAuditChainVerifier", () => {
     expect(verifier.push({ ...(rows[1] as AuditEntry), actor: "mallory" })).toBe(false);
     expect(verifier.push(rows[2] as AuditEntry)).toBe(false);
     expect(verifier.finish(headOf(rows))).toMatchObject({ ok: false, rows_checked: 1, first_bad_seq: 2 });
+  });
+});
+
+describe("createAuditChainVerifier resuming from a checkpoint", () => {
+  const resumeAt = (rows: AuditEntry[], seq: number) => ({
+    seq,
+    signature: rows[seq - 1]?.signature ?? "",
+  });
+  const resumed = (rows: AuditEntry[], seq: number, pushed: AuditEntry[] = rows.slice(seq - 1)) => {
+    const verifier = createAuditChainVerifier(KEY, resumeAt(rows, seq));
+    for (const row of pushed) if (!verifier.push(row)) break;
+    return verifier;
+  };
+
+  it("checks the checkpoint row again and counts the rows before it as verified", () => {
+    const rows = chain(6);
+
+    expect(resumed(rows, 4).finish(headOf(rows))).toEqual(intact(6));
+    expect(resumed(rows, 6).finish(headOf(rows))).toMatchObject({ ok: true, verified_through: 6 });
+  });
+
+  it("reports progress without the head as incomplete, and the last verified row", () => {
+    const rows = chain(6);
+    const verifier = resumed(rows, 2, rows.slice(1, 4));
+
+    expect(verifier.progress()).toEqual(intact(4, false));
+    expect(verifier.last).toEqual({ seq: 4, signature: rows[3]?.signature });
+  });
+
+  it("reports an edited checkpoint row at its seq", () => {
+    const rows = chain(4);
+    const edited = { ...(rows[2] as AuditEntry), actor: "api:mallory" };
+
+    expect(resumed(rows, 3, [edited, rows[3] as AuditEntry]).finish(headOf(rows))).toEqual(
+      brokenAt(3, 2, "signature of seq 3 does not match its content"),
+    );
+  });
+
+  it("reports a checkpoint row that verifies on its own but is not the row verified before", () => {
+    const rows = chain(3);
+    const resigned = { ...(rows[2] as AuditEntry), actor: "api:mallory" };
+    resigned.signature = signAuditRow(KEY, canonicalAuditContent(resigned), resigned.prev_hash);
+
+    expect(resumed(rows, 3, [resigned]).finish(headOf([...rows.slice(0, 2), resigned]))).toMatchObject({
+      ok: false,
+      first_bad_seq: 3,
+      reason: expect.stringContaining("signature changed"),
+    });
+  });
+
+  it("reports a missing checkpoint row, even when nothing follows it and the head was rewound", () => {
+    const rows = chain(4);
+
+    expect(resumed(rows, 3, [rows[3] as AuditEntry]).finish(headOf(rows))).toMatchObject({
+      ok: false,
+      first_bad_seq: 4,
+      reason: expect.stringContaining("missing"),
+    });
+    expect(resumed(rows, 3, []).finish(headOf(rows.slice(0, 2)))).toMatchObject({
+      ok: false,
+      rows_checked: 2,
+      first_bad_seq: 3,
+      reason: expect.stringContaining("missing"),
+    });
+  });
+
+  it("links the rows after the checkpoint row to it", () => {
+    const rows = chain(4);
+    const relinked = { ...(rows[3] as AuditEntry), prev_hash: GENESIS_HASH };
+
+    expect(resumed(rows, 3, [rows[2] as AuditEntry, relinked]).finish(headOf(rows))).toMatchObject({
+      ok: false,
+      first_bad_seq: 4,
+      reason: "prev_hash of seq 4 is not the signature of seq 3",
+    });
+  });
+});
+
+describe("signAuditCheckpoint", () => {
+  const checkpoint = { seq: 7, signature: "a".repeat(64), verified_at: "2030-01-01T00:00:00.000Z" };
+
+  it("matches only the same checkpoint under the same key", () => {
+    const mac = signAuditCheckpoint(KEY, checkpoint);
+
+    expect(mac).toMatch(/^[0-9a-f]{64}$/);
+    expect(auditCheckpointMatches(KEY, checkpoint, mac)).toBe(true);
+    expect(auditCheckpointMatches(KEY, { ...checkpoint, seq: 8 }, mac)).toBe(false);
+    expect(auditCheckpointMatches(KEY, { ...checkpoint, signature: "b".repeat(64) }, mac)).toBe(false);
+    expect(auditCheckpointMatches(KEY, { ...checkpoint, verified_at: "2030-01-02T00:00:00.000Z" }, mac)).toBe(
+      false,
+    );
+    expect(auditCheckpointMatches("other-key", checkpoint, mac)).toBe(false);
+    expect(auditCheckpointMatches(KEY, checkpoint, "short")).toBe(false);
+  });
+
+  it("is not a row signature over the same fields", () => {
+    const text = canonicalJson({ seq: 7, signature: "a".repeat(64), verified_at: checkpoint.verified_at });
+
+    expect(signAuditCheckpoint(KEY, checkpoint)).not.toBe(signAuditRow(KEY, text, ""));
   });
 });

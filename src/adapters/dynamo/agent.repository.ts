@@ -6,8 +6,13 @@ import {
   isListed,
 } from "../../domain/agents/agent.types.js";
 import { deriveHistory, ZERO_TOTALS } from "../../domain/agents/performance.js";
-import { NotFoundError } from "../../domain/errors.js";
-import type { AgentRepository } from "../../ports/agent-repository.js";
+import { ConflictError, NotFoundError } from "../../domain/errors.js";
+import type {
+  AgentRepository,
+  NewApiKey,
+  RegistrationOptions,
+  StoredApiKey,
+} from "../../ports/agent-repository.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
 import {
   checkCursor,
@@ -18,6 +23,11 @@ import {
   withOptimisticRetry,
 } from "./dynamo-errors.js";
 import type { MarketplaceService } from "./marketplace-service.js";
+import { TABLE } from "./table-definition.js";
+
+const TTL = TABLE.ttlAttribute;
+/** A rotated-out key item is kept a day past its overlap (for investigation), then expires. */
+const KEY_TTL_GRACE_SECONDS = 24 * 3600;
 
 export interface AgentRepositoryOptions {
   service: MarketplaceService;
@@ -40,7 +50,8 @@ export function createAgentRepository({
   service,
   now = () => new Date(),
 }: AgentRepositoryOptions): AgentRepository {
-  const { agentProfile, capabilityEdge, capabilityStats, agentSecret } = service.entities;
+  const { agentProfile, capabilityEdge, capabilityStats, agentSecret, agentApiKey, agentKeyRef } =
+    service.entities;
 
   async function readProfile(agentId: string): Promise<AgentProfile | undefined> {
     const { data } = await agentProfile.get({ agent_id: agentId }).go({ consistent: true });
@@ -54,8 +65,9 @@ export function createAgentRepository({
   async function writeProfile(
     current: AgentProfile | undefined,
     change: ProfileChange,
-    newSecret?: string,
+    extras: Pick<RegistrationOptions, "apiKeyIfNew"> & { newSecret?: string } = {},
   ): Promise<AgentProfile> {
+    const { newSecret, apiKeyIfNew } = extras;
     const timestamp = now().toISOString();
     const listed = isListed(change);
     const removed = current ? current.capabilities.filter((c) => !change.capabilities.includes(c)) : [];
@@ -83,7 +95,14 @@ export function createAgentRepository({
 
     const result = await service.transaction
       .write(
-        ({ agentProfile: profiles, capabilityEdge: edges, capabilityStats: stats, agentSecret: secrets }) => [
+        ({
+          agentProfile: profiles,
+          capabilityEdge: edges,
+          capabilityStats: stats,
+          agentSecret: secrets,
+          agentApiKey: keys,
+          agentKeyRef: keyRefs,
+        }) => [
           current
             ? profiles
                 .patch({ agent_id })
@@ -121,6 +140,19 @@ export function createAgentRepository({
           ...(newSecret !== undefined
             ? [secrets.put({ agent_id, secret: newSecret, rotated_at: timestamp }).commit()]
             : []),
+          ...(apiKeyIfNew !== undefined
+            ? [
+                keys
+                  .create({
+                    key_id: apiKeyIfNew.keyId,
+                    agent_id,
+                    key_hash: apiKeyIfNew.keyHash,
+                    created_at: timestamp,
+                  })
+                  .commit(),
+                keyRefs.create({ agent_id, key_id: apiKeyIfNew.keyId, rotated_at: timestamp }).commit(),
+              ]
+            : []),
         ],
       )
       .go();
@@ -138,10 +170,11 @@ export function createAgentRepository({
   return {
     getProfile: (agentId) => readProfile(agentId),
 
-    saveRegistration: (registration: AgentRegistration, options = {}) =>
+    saveRegistration: (registration: AgentRegistration, options: RegistrationOptions = {}) =>
       withOptimisticRetry(`register agent ${registration.agent_id}`, async () => {
         const current = await readProfile(registration.agent_id);
         const secret = current ? undefined : options.secretIfNew;
+        const apiKey = current ? undefined : options.apiKeyIfNew;
         const profile = await writeProfile(
           current,
           {
@@ -155,10 +188,18 @@ export function createAgentRepository({
             ...(registration.wallet_address !== undefined || current?.wallet_address !== undefined
               ? { wallet_address: registration.wallet_address ?? current?.wallet_address }
               : {}),
+            ...(options.actor !== undefined || current?.updated_by !== undefined
+              ? { updated_by: options.actor ?? current?.updated_by }
+              : {}),
           },
-          secret,
+          { ...(secret !== undefined ? { newSecret: secret } : {}), ...(apiKey ? { apiKeyIfNew: apiKey } : {}) },
         );
-        return { profile, created: current === undefined, ...(secret !== undefined ? { secret } : {}) };
+        return {
+          profile,
+          created: current === undefined,
+          ...(secret !== undefined ? { secret } : {}),
+          ...(apiKey ? { apiKeyCreated: true } : {}),
+        };
       }),
 
     async rotateSecret(agentId: string, secret: string) {
@@ -177,6 +218,69 @@ export function createAgentRepository({
           `Agent ${agentId}: secret rotation cancelled: ${result.data.map((d) => d.code).join(",")}`,
         );
       }
+    },
+
+    async rotateApiKey(agentId: string, next: NewApiKey, overlapSeconds: number) {
+      const at = now();
+      const { data: ref } = await agentKeyRef.get({ agent_id: agentId }).go({ consistent: true });
+      const notAfter = new Date(at.getTime() + overlapSeconds * 1000);
+      const result = await service.transaction
+        .write(({ agentProfile: profiles, agentApiKey: keys, agentKeyRef: refs }) => [
+          profiles
+            .check({ agent_id: agentId })
+            .where((attr, { exists }) => exists(attr.agent_id))
+            .commit(),
+          keys
+            .create({
+              key_id: next.keyId,
+              agent_id: agentId,
+              key_hash: next.keyHash,
+              created_at: at.toISOString(),
+            })
+            .commit(),
+          // Conditioned on the key read above, so two concurrent rotations cannot both win and leave
+          // a key that no reference points to (and no overlap ever ends).
+          ref
+            ? refs
+                .patch({ agent_id: agentId })
+                .set({ key_id: next.keyId, rotated_at: at.toISOString() })
+                .where((attr, { eq }) => eq(attr.key_id, ref.key_id))
+                .commit()
+            : refs.create({ agent_id: agentId, key_id: next.keyId, rotated_at: at.toISOString() }).commit(),
+          ...(ref
+            ? [
+                keys
+                  .patch({ key_id: ref.key_id })
+                  .set({
+                    not_after: notAfter.toISOString(),
+                    [TTL]: Math.ceil(notAfter.getTime() / 1000) + KEY_TTL_GRACE_SECONDS,
+                  })
+                  .commit(),
+              ]
+            : []),
+        ])
+        .go();
+      if (result.canceled) {
+        if (result.data[0]?.code === "ConditionalCheckFailed") throw new NotFoundError("agent", agentId);
+        if (result.data.some((item) => RETRYABLE_TRANSACTION_CODES.has(item.code))) {
+          throw new ConflictError(`API key of agent ${agentId} was rotated concurrently; try again`);
+        }
+        throw new Error(
+          `Agent ${agentId}: API key rotation cancelled: ${result.data.map((d) => d.code).join(",")}`,
+        );
+      }
+    },
+
+    async getApiKey(keyId: string): Promise<StoredApiKey | undefined> {
+      const { data } = await agentApiKey.get({ key_id: keyId }).go({ consistent: true });
+      if (!data) return undefined;
+      return {
+        key_id: data.key_id,
+        agent_id: data.agent_id,
+        key_hash: data.key_hash,
+        created_at: data.created_at,
+        ...(data.not_after ? { not_after: data.not_after } : {}),
+      };
     },
 
     async getSecret(agentId: string) {

@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Entity, Service } from "electrodb";
+import { agentApiKeySchema, agentKeyRefSchema } from "./entities/agent-api-key.entity.js";
 import { agentProfileSchema } from "./entities/agent-profile.entity.js";
 import { agentSecretSchema } from "./entities/agent-secret.entity.js";
 import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
@@ -29,6 +30,8 @@ export function createMarketplaceService({ client, table }: TableBinding) {
       capabilityEdge: new Entity(capabilityEdgeSchema, config),
       capabilityStats: new Entity(capabilityStatsSchema, config),
       agentSecret: new Entity(agentSecretSchema, config),
+      agentApiKey: new Entity(agentApiKeySchema, config),
+      agentKeyRef: new Entity(agentKeyRefSchema, config),
       task: new Entity(taskSchema, config),
       bidWindow: new Entity(bidWindowSchema, config),
       bid: new Entity(bidSchema, config),

@@ -1,10 +1,13 @@
 import { ConflictError, NotFoundError, ValidationError } from "../../domain/errors.js";
 import {
+  type AuditCheckpoint,
   type AuditContent,
   type AuditKey,
+  auditCheckpointMatches,
   canonicalAuditContent,
   canonicalJson,
   createAuditChainVerifier,
+  signAuditCheckpoint,
   signAuditRow,
 } from "../../domain/governance/audit-chain.js";
 import { assertEscrowTransition, isFinalEscrowStatus } from "../../domain/governance/escrow.js";
@@ -18,6 +21,7 @@ import {
   type AuditEntry,
   type AuditEntryInput,
   type AuditLevel,
+  type AuditVerification,
   ESCROW_RESOLVERS,
   ESCROW_STATUSES,
   type Escrow,
@@ -28,7 +32,11 @@ import {
   type NewEscrow,
 } from "../../domain/governance/governance.types.js";
 import { normalizeDecimal } from "../../domain/governance/money.js";
-import type { GovernanceStore, GovernanceTx } from "../../ports/governance-store.js";
+import {
+  DEFAULT_AUDIT_VERIFY_BUDGET_MS,
+  type GovernanceStore,
+  type GovernanceTx,
+} from "../../ports/governance-store.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
 import { SQLSTATE_ILLEGAL_TRANSITION } from "./migrations.js";
 import { type SqlClient, type SqlExecutor, sqlState } from "./sql-client.js";
@@ -40,7 +48,7 @@ export interface PostgresGovernanceStoreOptions {
   auditKey: AuditKey;
   /** Clock for bookkeeping timestamps (`projected_events.applied_at`). */
   now?: () => Date;
-  /** Rows per round trip when verifying the audit chain; 500 when omitted. */
+  /** Rows per round trip (and per time-budget check) when verifying the audit chain; 500 when omitted. */
   verifyPageSize?: number;
 }
 
@@ -50,9 +58,12 @@ const DEFAULT_AUDIT_LIMIT = 100;
 const MAX_LIST_LIMIT = 1000;
 const MAX_CURSOR_LENGTH = 512;
 const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** Text Postgres can be asked about: it refuses NUL outright, and no key here holds a control character. */
+const PLAIN_TEXT = /^[^\p{Cc}]{1,512}$/u;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const AUDIT_COLUMNS =
+/** The audit row's columns, in the order of {@link auditRowParams}. */
+export const AUDIT_COLUMNS =
   "seq, agent_id, action, resource, actor, success, cost, details, occurred_at, prev_hash, signature";
 const ESCROW_COLUMNS =
   "id, task_id, agent_id, worker_wallet, amount, status, task_description, created_at, settled_at, resolved_by, updated_at";
@@ -140,6 +151,56 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
 
   const txFor = (sql: SqlExecutor) => createGovernanceTx(sql, auditKey);
 
+  /**
+   * One page of the chain after `after`, and the chain head: both from one snapshot, so appends
+   * committing meanwhile cannot look like a tampered tail. Each page is its own short read-only
+   * transaction; the rows before it are append-only, so earlier pages stay valid.
+   */
+  const readAuditPage = (after: number) =>
+    client.transaction(async (sql) => {
+      await sql.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      const rows = await sql.query<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`,
+        [after, verifyPageSize],
+      );
+      const [head] = await sql.query<{ seq: Int8; last_hash: string }>(
+        "SELECT seq, last_hash FROM audit_chain_head WHERE id = 1",
+      );
+      if (!head) throw new Error("audit_chain_head has no row: the governance migration did not run");
+      return { rows, head };
+    });
+
+  /** The saved checkpoint; `valid` is false when its MAC does not verify (forged, or another key). */
+  const readCheckpoint = async () => {
+    const [row] = await client.query<{ seq: Int8; signature: string; verified_at: Timestamp; mac: string }>(
+      "SELECT seq, signature, verified_at, mac FROM audit_verification_checkpoint WHERE id = 1",
+    );
+    if (!row) return undefined;
+    const checkpoint: AuditCheckpoint = {
+      seq: Number(row.seq),
+      signature: row.signature,
+      verified_at: iso(row.verified_at),
+    };
+    return { checkpoint, valid: auditCheckpointMatches(auditKey, checkpoint, row.mac) };
+  };
+
+  /** Moves the checkpoint forward (never back, whoever saves last), or over a forged one. */
+  const saveCheckpoint = (checkpoint: AuditCheckpoint, replaceForged: boolean) =>
+    client.query(
+      `INSERT INTO audit_verification_checkpoint (id, seq, signature, verified_at, mac)
+       VALUES (1, $1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, signature = EXCLUDED.signature,
+         verified_at = EXCLUDED.verified_at, mac = EXCLUDED.mac
+       WHERE audit_verification_checkpoint.seq <= EXCLUDED.seq OR $5::boolean`,
+      [
+        checkpoint.seq,
+        checkpoint.signature,
+        checkpoint.verified_at,
+        signAuditCheckpoint(auditKey, checkpoint),
+        replaceForged,
+      ],
+    );
+
   return {
     transaction(fn) {
       return client.transaction((sql) => fn(txFor(sql)));
@@ -163,30 +224,44 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
       });
     },
 
-    verifyAudit() {
-      // One snapshot for the head and every page, so appends that commit meanwhile cannot look
-      // like a tampered tail; reads never block appends.
-      return client.transaction(async (sql) => {
-        await sql.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-        const [head] = await sql.query<{ seq: Int8; last_hash: string }>(
-          "SELECT seq, last_hash FROM audit_chain_head WHERE id = 1",
-        );
-        const verifier = createAuditChainVerifier(auditKey);
-        let after = 0;
-        for (;;) {
-          const rows = await sql.query<AuditRow>(
-            `SELECT ${AUDIT_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`,
-            [after, verifyPageSize],
-          );
-          for (const row of rows) {
-            if (!verifier.push(auditEntry(row))) return verifier.finish();
-          }
-          const last = rows.at(-1);
-          if (!last || rows.length < verifyPageSize) break;
-          after = Number(last.seq);
+    async verifyAudit(options = {}) {
+      const full = options.full === true;
+      const budgetMs = full
+        ? Number.POSITIVE_INFINITY
+        : Math.max(0, options.budgetMs ?? DEFAULT_AUDIT_VERIFY_BUDGET_MS);
+      const deadline = performance.now() + budgetMs;
+      const saved = full ? undefined : await readCheckpoint();
+      const checkpoint = saved?.valid ? saved.checkpoint : undefined;
+      const verifier = createAuditChainVerifier(auditKey, checkpoint);
+      // An incremental walk starts at the checkpoint row itself, to check it again.
+      let after = checkpoint ? checkpoint.seq - 1 : 0;
+      let result: AuditVerification;
+      for (;;) {
+        const { rows, head } = await readAuditPage(after);
+        if (!rows.every((row) => verifier.push(auditEntry(row)))) {
+          result = verifier.progress();
+          break;
         }
-        return verifier.finish(head ? { seq: Number(head.seq), last_hash: head.last_hash } : undefined);
-      });
+        const headSeq = Number(head.seq);
+        after = Number(rows.at(-1)?.seq ?? after);
+        // At the head, or past it (rows added outside the append path, which finish reports).
+        if (rows.length < verifyPageSize || after >= headSeq) {
+          result = verifier.finish({ seq: headSeq, last_hash: head.last_hash });
+          break;
+        }
+        if (performance.now() >= deadline) {
+          result = verifier.progress();
+          break;
+        }
+      }
+      // Only rows that verified move the checkpoint; a broken chain leaves it where it was.
+      if (result.ok && verifier.last.seq > (checkpoint?.seq ?? 0)) {
+        await saveCheckpoint(
+          { ...verifier.last, verified_at: now().toISOString() },
+          saved !== undefined && !saved.valid,
+        );
+      }
+      return result;
     },
 
     async listAudit(options = {}) {
@@ -195,7 +270,7 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
         `SELECT ${AUDIT_COLUMNS} FROM audit_logs
          WHERE ($1::text IS NULL OR agent_id = $1) AND seq > $2
          ORDER BY seq LIMIT $3`,
-        [options.agentId ?? null, Math.max(0, Math.trunc(options.afterSeq ?? 0)), limit],
+        [plainText(options.agentId, "agentId"), Math.max(0, Math.trunc(options.afterSeq ?? 0)), limit],
       );
       return rows.map(auditEntry);
     },
@@ -215,25 +290,37 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
          ORDER BY requested_at, id LIMIT $4`,
         [status ?? null, cursor?.at ?? null, cursor?.id ?? null, limit + 1],
       );
-      const items = rows.slice(0, limit).map(approvalRequest);
-      const last = items.at(-1);
-      return pageOf(
-        items,
-        rows.length > limit && last
-          ? encodeCursor({ k: "approvals", at: last.requested_at, id: last.id })
-          : undefined,
+      return keysetPage(rows.map(approvalRequest), limit, (last) =>
+        encodeCursor({ k: "approvals", at: last.requested_at, id: last.id }),
       );
     },
 
-    async listEscrows(filter) {
+    async listEscrows(filter, page = {}) {
+      if (filter.status !== undefined && !ESCROW_STATUSES.includes(filter.status)) {
+        throw new ValidationError("Invalid escrow status", [
+          { path: "status", message: `is not one of ${ESCROW_STATUSES.join(", ")}` },
+        ]);
+      }
+      const limit = clampLimit(page.limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      const cursor = decodeCursor(page.cursor, "escrows");
       const rows = await client.query<EscrowRow>(
         `SELECT ${ESCROW_COLUMNS} FROM escrows
          WHERE ($1::text IS NULL OR task_id = $1) AND ($2::text IS NULL OR agent_id = $2)
            AND ($3::text IS NULL OR status = $3)
-         ORDER BY created_at, id`,
-        [filter.taskId ?? null, filter.agentId ?? null, filter.status ?? null],
+           AND ($4::timestamptz IS NULL OR (created_at, id) > ($4::timestamptz, $5::uuid))
+         ORDER BY created_at, id LIMIT $6`,
+        [
+          plainText(filter.taskId, "taskId"),
+          plainText(filter.agentId, "agentId"),
+          filter.status ?? null,
+          cursor?.at ?? null,
+          cursor?.id ?? null,
+          limit + 1,
+        ],
       );
-      return rows.map(escrow);
+      return keysetPage(rows.map(escrow), limit, (last) =>
+        encodeCursor({ k: "escrows", at: last.created_at, id: last.id }),
+      );
     },
 
     async listExpiredEscrows(createdBefore, limit) {
@@ -255,11 +342,8 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
          ORDER BY agent_id LIMIT $2`,
         [cursor?.id ?? null, limit + 1],
       );
-      const items = rows.slice(0, limit).map(agentTrust);
-      const last = items.at(-1);
-      return pageOf(
-        items,
-        rows.length > limit && last ? encodeCursor({ k: "probe-targets", id: last.agent_id }) : undefined,
+      return keysetPage(rows.map(agentTrust), limit, (last) =>
+        encodeCursor({ k: "probe-targets", id: last.agent_id }),
       );
     },
 
@@ -324,27 +408,16 @@ function createGovernanceTx(sql: SqlExecutor, auditKey: AuditKey): GovernanceTx 
           occurred_at: isoTimestamp(input.occurred_at, "occurred_at"),
         };
         const signature = signAuditRow(auditKey, canonicalAuditContent(content), head.last_hash);
+        const entry: AuditEntry = { ...content, prev_hash: head.last_hash, signature };
         await sql.query(
           `INSERT INTO audit_logs (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
-          [
-            content.seq,
-            content.agent_id,
-            content.action,
-            content.resource,
-            content.actor,
-            content.success,
-            content.cost,
-            canonicalJson(details),
-            content.occurred_at,
-            head.last_hash,
-            signature,
-          ],
+          auditRowParams(entry),
         );
         await sql.query("UPDATE audit_chain_head SET seq = $1, last_hash = $2 WHERE id = 1", [
           content.seq,
           signature,
         ]);
-        return { ...content, prev_hash: head.last_hash, signature };
+        return entry;
       },
     },
 
@@ -593,6 +666,23 @@ function createGovernanceTx(sql: SqlExecutor, auditKey: AuditKey): GovernanceTx 
   };
 }
 
+/** A signed row as INSERT parameters in {@link AUDIT_COLUMNS} order (details as canonical JSON text). */
+export function auditRowParams(entry: AuditEntry): unknown[] {
+  return [
+    entry.seq,
+    entry.agent_id,
+    entry.action,
+    entry.resource,
+    entry.actor,
+    entry.success,
+    entry.cost,
+    canonicalJson(entry.details),
+    entry.occurred_at,
+    entry.prev_hash,
+    entry.signature,
+  ];
+}
+
 function auditEntry(row: AuditRow): AuditEntry {
   return {
     seq: Number(row.seq),
@@ -701,11 +791,28 @@ function clampLimit(limit: number | undefined, fallback: number, max: number): n
   return Math.min(Math.max(Math.trunc(limit), 1), max);
 }
 
-function pageOf<T>(items: T[], cursor: string | undefined): Page<T> {
-  return cursor ? { items, cursor } : { items };
+/** A filter value as a query parameter (null when absent); a control character is a ValidationError. */
+function plainText(value: string | undefined, path: string): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== "string" || !PLAIN_TEXT.test(value)) {
+    throw new ValidationError(`Invalid ${path}`, [
+      { path, message: "must be 1-512 characters without control characters" },
+    ]);
+  }
+  return value;
 }
 
-type Cursor = { k: "approvals"; at: string; id: string } | { k: "probe-targets"; id: string };
+/** The first `limit` of `rows` (fetched with one extra), with a cursor after the last when there are more. */
+function keysetPage<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return rows.length > limit && last ? { items, cursor: cursorOf(last) } : { items };
+}
+
+type Cursor =
+  | { k: "approvals"; at: string; id: string }
+  | { k: "escrows"; at: string; id: string }
+  | { k: "probe-targets"; id: string };
 
 function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor), "utf8").toString("base64url");
@@ -728,8 +835,10 @@ function decodeCursor<K extends Cursor["k"]>(
   }
   if (typeof decoded !== "object" || decoded === null) throw invalid();
   const value = decoded as Record<string, unknown>;
-  if (value.k !== kind || typeof value.id !== "string" || value.id === "") throw invalid();
-  if (kind === "approvals") {
+  // The id goes back to Postgres: a tampered one must be refused here, not by the database.
+  if (value.k !== kind || typeof value.id !== "string" || !PLAIN_TEXT.test(value.id)) throw invalid();
+  if (kind === "escrows" && !UUID.test(value.id)) throw invalid();
+  if (kind === "approvals" || kind === "escrows") {
     if (typeof value.at !== "string" || !ISO_MILLIS.test(value.at) || Number.isNaN(Date.parse(value.at))) {
       throw invalid();
     }

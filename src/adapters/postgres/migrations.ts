@@ -165,8 +165,33 @@ CREATE TABLE projected_events (
 );
 `;
 
+// Where incremental audit verification got to: one row, the last verified seq and that row's
+// signature, HMAC-signed with the audit key (mac) so that nobody without it can move the checkpoint
+// past a row it did not verify. It only moves forward (the store's upsert says so).
+const AUDIT_VERIFICATION_CHECKPOINT = `
+CREATE TABLE audit_verification_checkpoint (
+  id           integer PRIMARY KEY CHECK (id = 1),
+  seq          bigint NOT NULL CHECK (seq > 0),
+  signature    text NOT NULL,
+  verified_at  timestamptz NOT NULL,
+  mac          text NOT NULL
+);
+`;
+
+// GET /escrows pages by (created_at, id), alone or after an agent filter (a task has one escrow per
+// agent, so its unique key serves that filter). The new agent index replaces the old one.
+const ESCROW_PAGES = `
+CREATE INDEX escrows_created ON escrows (created_at, id);
+CREATE INDEX escrows_agent_created ON escrows (agent_id, created_at, id);
+DROP INDEX escrows_agent;
+`;
+
 /** Every migration, oldest first. Append new ones; never reorder or edit applied ones. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([{ id: "0001_governance", sql: GOVERNANCE }]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { id: "0001_governance", sql: GOVERNANCE },
+  { id: "0002_audit_verification_checkpoint", sql: AUDIT_VERIFICATION_CHECKPOINT },
+  { id: "0003_escrow_pages", sql: ESCROW_PAGES },
+]);
 
 // Advisory lock class for migrations; the object id is the schema, so test schemas do not queue.
 const LOCK_CLASS = 0x41464d47;

@@ -76,7 +76,10 @@ export function agentRegistrationSchema(policy: BiddingEndpointPolicy) {
       agent_id: agentIdSchema,
       capabilities: capabilitiesSchema,
       cost_model: z.enum(COST_MODELS, { error: `must be one of ${COST_MODELS.join(", ")}` }),
-      bidding_endpoint: z.string({ error: "must be a string" }).max(2048, "must be at most 2048 characters"),
+      bidding_endpoint: z
+        .string({ error: "must be a string" })
+        .max(2048, "must be at most 2048 characters")
+        .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
       /** Where escrow pays out. Omitted: unchanged. */
       wallet_address: z
         .string({ error: "must be a string" })

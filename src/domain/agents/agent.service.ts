@@ -2,8 +2,10 @@ import { z } from "zod";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import { generateAgentSecret } from "../bidding/signing.js";
-import { actorNameSchema, agentIdSchema, auditNoteSchema } from "../common.schema.js";
-import { NotFoundError } from "../errors.js";
+import { agentIdSchema, auditNoteSchema } from "../common.schema.js";
+import { ForbiddenError, NotFoundError } from "../errors.js";
+import { generateApiKey } from "../identity/api-key.js";
+import { actorOf, type Principal } from "../identity/principal.js";
 import { parseOrThrow } from "../validation.js";
 import {
   type AgentRegistration,
@@ -11,35 +13,119 @@ import {
   type BiddingEndpointPolicy,
   capabilitySchema,
 } from "./agent.schema.js";
-import type { AgentListing, AgentProfile } from "./agent.types.js";
+import { type AgentListing, type AgentProfile, isListed } from "./agent.types.js";
 
 export interface AgentServiceOptions {
   agents: AgentRepository;
   endpointPolicy: BiddingEndpointPolicy;
+  /** How long a rotated-out API key keeps working (default 10 minutes). */
+  apiKeyOverlapSeconds?: number;
 }
 
-/** Agent use cases: every input is validated here, so adapters only ever see well-formed values. */
-export function createAgentService({ agents, endpointPolicy }: AgentServiceOptions) {
+export const DEFAULT_API_KEY_OVERLAP_SECONDS = 600;
+
+/** Fields of a registration body an agent may not set on itself: an operator's decision. */
+const OPERATOR_ONLY_FIELDS = ["status", "kill_switch_active", "trust_score", "audit_level"] as const;
+
+export interface RegistrationResult {
+  profile: AgentProfile;
+  created: boolean;
+  /** A new agent's bid-signing secret and API key: returned here once, never stored in clear. */
+  secret?: string;
+  apiKey?: string;
+}
+
+/**
+ * Agent use cases: every input is validated here, so adapters only ever see well-formed values, and
+ * every change is checked against the principal making it (an agent acts only on itself).
+ */
+export function createAgentService({
+  agents,
+  endpointPolicy,
+  apiKeyOverlapSeconds = DEFAULT_API_KEY_OVERLAP_SECONDS,
+}: AgentServiceOptions) {
   const registrationSchema = agentRegistrationSchema(endpointPolicy);
   const agentId = (value: unknown) => parseOrThrow(agentIdSchema, value, "agent_id");
 
+  /** An agent changing itself must exist and be allowed to act (not kill-switched or suspended). */
+  async function assertActiveSelf(principal: Principal, id: string, permission: string) {
+    if (principal.kind === "operator") return;
+    if (principal.agentId !== id) {
+      throw new ForbiddenError(permission, `${actorOf(principal)} may not ${permission} for another agent`);
+    }
+    const profile = await agents.getProfile(id);
+    if (!profile) throw new NotFoundError("agent", id);
+    if (!isListed(profile)) {
+      throw new ForbiddenError(
+        permission,
+        `${actorOf(principal)} is ${profile.kill_switch_active ? "kill-switched" : "suspended"}: ${permission} needs an operator`,
+      );
+    }
+  }
+
   return {
-    /** Registers a new agent or updates an existing one's registration fields. */
     /**
-     * Registers a new agent or updates an existing one's registration fields. A new agent's
-     * bid-signing secret is returned here once (`secret`), and never again.
+     * Registers a new agent (operators only) or updates a registration: an operator any agent's, an
+     * agent its own listing (capabilities, cost model, bidding endpoint, wallet) but never its status.
+     * A new agent's bid-signing secret and API key are returned here once (`secret`, `apiKey`).
      */
-    async register(input: unknown): Promise<{ profile: AgentProfile; created: boolean; secret?: string }> {
+    async register(input: unknown, principal: Principal): Promise<RegistrationResult> {
+      if (principal.kind === "agent") {
+        const body = (typeof input === "object" && input !== null ? input : {}) as Record<string, unknown>;
+        const forbidden = OPERATOR_ONLY_FIELDS.filter((field) => field in body);
+        if (forbidden.length > 0) {
+          throw new ForbiddenError(
+            "agents:set-status",
+            `${actorOf(principal)} may not set ${forbidden.join(", ")}: agents:set-status is operator only`,
+          );
+        }
+      }
       const registration: AgentRegistration = parseOrThrow(registrationSchema, input, "agent registration");
-      return agents.saveRegistration(registration, { secretIfNew: generateAgentSecret() });
+      // An agent only ever updates itself (it cannot create agents: its own profile must exist).
+      if (principal.kind === "agent") {
+        await assertActiveSelf(principal, registration.agent_id, "agents:update");
+      }
+      const apiKey = principal.kind === "operator" ? generateApiKey() : undefined;
+      const saved = await agents.saveRegistration(registration, {
+        actor: actorOf(principal),
+        ...(apiKey
+          ? {
+              secretIfNew: generateAgentSecret(),
+              apiKeyIfNew: { keyId: apiKey.keyId, keyHash: apiKey.keyHash },
+            }
+          : {}),
+      });
+      return {
+        profile: saved.profile,
+        created: saved.created,
+        ...(saved.secret !== undefined ? { secret: saved.secret } : {}),
+        ...(saved.apiKeyCreated && apiKey ? { apiKey: apiKey.apiKey } : {}),
+      };
     },
 
     /** Issues a new bid-signing secret; the old one stops working at once. Returned only here. */
-    async rotateSecret(id: unknown): Promise<{ agent_id: string; secret: string }> {
+    async rotateSecret(id: unknown, principal: Principal): Promise<{ agent_id: string; secret: string }> {
       const validId = agentId(id);
+      await assertActiveSelf(principal, validId, "agents:rotate-secret");
       const secret = generateAgentSecret();
       await agents.rotateSecret(validId, secret);
       return { agent_id: validId, secret };
+    },
+
+    /**
+     * Issues a new API key, returned only here. The previous key keeps working until
+     * `previous_key_valid_until` (the configured overlap), then fails.
+     */
+    async rotateApiKey(
+      id: unknown,
+      principal: Principal,
+    ): Promise<{ agent_id: string; api_key: string; previous_key_valid_until: string }> {
+      const validId = agentId(id);
+      await assertActiveSelf(principal, validId, "agents:rotate-key");
+      const key = generateApiKey();
+      const validUntil = new Date(Date.now() + apiKeyOverlapSeconds * 1000).toISOString();
+      await agents.rotateApiKey(validId, { keyId: key.keyId, keyHash: key.keyHash }, apiKeyOverlapSeconds);
+      return { agent_id: validId, api_key: key.apiKey, previous_key_valid_until: validUntil };
     },
 
     async get(id: unknown): Promise<AgentProfile> {
@@ -50,13 +136,24 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
     },
 
     /**
-     * Engages (`true`) or releases the kill switch, recording who did it and why (validated here:
-     * both end up in the audit log).
+     * Engages (`true`) or releases the kill switch, recording who did it (the operator's principal)
+     * and why (validated here: both end up in the audit log).
      */
-    async setKillSwitch(id: unknown, active: boolean, change: unknown = {}): Promise<AgentProfile> {
+    async setKillSwitch(
+      id: unknown,
+      active: boolean,
+      principal: Principal,
+      change: unknown = {},
+    ): Promise<AgentProfile> {
+      if (principal.kind !== "operator") {
+        throw new ForbiddenError("agents:kill", "agents:kill is operator only");
+      }
       const validId = agentId(id);
-      const { actor, reason } = parseOrThrow(killSwitchChangeSchema, change, "kill switch change");
-      return agents.setKillSwitch(validId, active, { actor, ...(reason ? { reason } : {}) });
+      const { reason } = parseOrThrow(killSwitchChangeSchema, change, "kill switch change");
+      return agents.setKillSwitch(validId, active, {
+        actor: actorOf(principal),
+        ...(reason ? { reason } : {}),
+      });
     },
 
     async findByCapability(capability: unknown, page?: PageRequest): Promise<Page<AgentListing>> {
@@ -65,9 +162,8 @@ export function createAgentService({ agents, endpointPolicy }: AgentServiceOptio
   };
 }
 
-/** Who flips a kill switch and why: short printable text, no control characters. */
+/** Why a kill switch was flipped: short printable text. Who did it comes from the credentials. */
 export const killSwitchChangeSchema = z.strictObject({
-  actor: actorNameSchema.default("api"),
   reason: auditNoteSchema.optional(),
 });
 

@@ -16,6 +16,8 @@ export interface AgentProfile {
   kill_switch_changed_by?: string;
   kill_switch_reason?: string;
   kill_switch_changed_at?: string;
+  /** Who made the last registration change: `operator:<name>` or `agent:<id>`. */
+  updated_by?: string;
   /** Where escrow pays out. */
   wallet_address?: string;
   /** Written back by governance; absent until the agent is first scored (see domain/governance/trust.ts). */

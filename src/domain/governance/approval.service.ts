@@ -3,16 +3,25 @@ import type { GovernanceStore } from "../../ports/governance-store.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import type { TaskRepository } from "../../ports/task-repository.js";
 import type { AwardOutcome, AwardService } from "../bidding/award.service.js";
-import { actorNameSchema, auditNoteSchema } from "../common.schema.js";
+import {
+  auditNoteSchema,
+  pageRequestSchema,
+  principalActorSchema,
+  takenFromCredentials,
+} from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { APPROVAL_STATUSES, type ApprovalRequest, type ApprovalStatus } from "./governance.types.js";
 import type { GovernanceLogger } from "./projector.js";
 
-/** Who decides and why: printable, bounded, no control characters (both go to the audit log). */
+/**
+ * Why, if the reviewer says (bounded, no control characters: it goes to the audit log). The reviewer
+ * is the authenticated caller, so the body may not name one.
+ */
 export const approvalDecisionSchema = z.strictObject({
-  reviewer: actorNameSchema,
   note: auditNoteSchema.optional(),
+  reviewer: takenFromCredentials("reviewer"),
+  actor: takenFromCredentials("reviewer"),
 });
 
 const approvalIdSchema = z.string().regex(/^apr_[0-9a-f]{24}$/, "must be an approval id (apr_ + 24 hex)");
@@ -56,22 +65,17 @@ export function createApprovalService({
     request: ApprovalRequest,
     decision: "approved" | "rejected",
     input: z.output<typeof approvalDecisionSchema>,
+    reviewer: string,
   ): Promise<ApprovalRequest> {
     const at = now().toISOString();
     try {
       return await store.transaction(async (tx) => {
-        const decided = await tx.approvals.decide(
-          request.id,
-          decision,
-          input.reviewer,
-          at,
-          input.note ?? null,
-        );
+        const decided = await tx.approvals.decide(request.id, decision, reviewer, at, input.note ?? null);
         await tx.audit.append({
           action: decision === "approved" ? "approval_approved" : "approval_rejected",
           agent_id: request.agent_id,
           resource: `approval:${request.id}`,
-          actor: `reviewer:${input.reviewer}`,
+          actor: reviewer,
           success: true,
           cost: request.bid_amount,
           details: { task_id: request.task_id, note: input.note ?? null },
@@ -89,6 +93,13 @@ export function createApprovalService({
     }
   }
 
+  function parseDecision(body: unknown, actor: unknown) {
+    return {
+      input: parseOrThrow(approvalDecisionSchema, body, "approval decision"),
+      reviewer: parseOrThrow(principalActorSchema, actor, "actor"),
+    };
+  }
+
   function refuseIfDecidedOtherwise(request: ApprovalRequest, wanted: ApprovalStatus): void {
     if (request.status !== "pending" && request.status !== wanted) {
       throw new ConflictError(`Approval ${request.id} was already ${request.status}`, {
@@ -99,39 +110,47 @@ export function createApprovalService({
   }
 
   return {
-    async list(status: unknown, page?: PageRequest): Promise<Page<ApprovalRequest>> {
+    async list(status: unknown, page: PageRequest = {}): Promise<Page<ApprovalRequest>> {
       const valid = status === undefined ? undefined : parseOrThrow(statusSchema, status, "status");
-      return store.listApprovals(valid, page);
+      return store.listApprovals(valid, parseOrThrow(pageRequestSchema, page, "page"));
     },
 
     get: load,
 
-    /** Completes the held award: it becomes AWARDED and the notices go out. */
-    async approve(id: unknown, body: unknown): Promise<ApprovalRequest> {
-      const input = parseOrThrow(approvalDecisionSchema, body, "approval decision");
+    /**
+     * Completes the held award: it becomes AWARDED and the notices go out. `actor` is the
+     * authenticated caller (`operator:<name>`): the stored reviewer and the audit row's actor.
+     */
+    async approve(id: unknown, body: unknown, actor: string): Promise<ApprovalRequest> {
+      const { input, reviewer } = parseDecision(body, actor);
       const request = await load(id);
       refuseIfDecidedOtherwise(request, "approved");
       await tasks.approvePendingAward(request.task_id, request.agent_id);
-      const decided = request.status === "approved" ? request : await decide(request, "approved", input);
+      const decided =
+        request.status === "approved" ? request : await decide(request, "approved", input, reviewer);
       // Notices that fail here are retried by the award sweeper: the bid window stays until delivered.
       const notices = await awards.notify(request.task_id);
       logger?.info("Award approved", {
         approval_id: request.id,
         task_id: request.task_id,
         agent_id: request.agent_id,
-        reviewer: input.reviewer,
+        reviewer,
         notices: notices.length,
       });
       return decided;
     },
 
-    /** Refuses the held award; the task goes to the next-best bid (which may need approval in turn). */
-    async reject(id: unknown, body: unknown): Promise<RejectionResult> {
-      const input = parseOrThrow(approvalDecisionSchema, body, "approval decision");
+    /**
+     * Refuses the held award; the task goes to the next-best bid (which may need approval in turn).
+     * `actor` is the authenticated caller, as for {@link approve}.
+     */
+    async reject(id: unknown, body: unknown, actor: string): Promise<RejectionResult> {
+      const { input, reviewer } = parseDecision(body, actor);
       const request = await load(id);
       refuseIfDecidedOtherwise(request, "rejected");
       await tasks.rejectPendingAward(request.task_id, request.agent_id);
-      const decided = request.status === "rejected" ? request : await decide(request, "rejected", input);
+      const decided =
+        request.status === "rejected" ? request : await decide(request, "rejected", input, reviewer);
       // If this fails, the task is CLOSING with its bid window, so the next sweep re-awards it.
       const outcome = await awards.evaluate(request.task_id);
       const nextAgent = outcome.kind === "AWARDED" ? outcome.award.agent_id : null;
@@ -139,7 +158,7 @@ export function createApprovalService({
         approval_id: request.id,
         task_id: request.task_id,
         agent_id: request.agent_id,
-        reviewer: input.reviewer,
+        reviewer,
         next: outcome.kind,
         next_agent_id: nextAgent,
       });

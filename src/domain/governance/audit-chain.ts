@@ -99,34 +99,66 @@ export interface AuditChainHead {
 }
 
 /**
+ * Where a walk resumes: `seq` is the last row an earlier walk verified and `signature` its signature
+ * then (a saved checkpoint). Rows before it are taken as verified.
+ */
+export interface AuditChainResume {
+  seq: number;
+  signature: string;
+}
+
+/**
  * Checks rows one at a time, so a caller can page through the table with bounded memory. Feed rows
- * in `seq` order with {@link AuditChainVerifier.push}, then call {@link AuditChainVerifier.finish}.
+ * in `seq` order with {@link AuditChainVerifier.push}, then call {@link AuditChainVerifier.finish}
+ * (at the head) or {@link AuditChainVerifier.progress} (stopping early).
  */
 export interface AuditChainVerifier {
   /** Checks the next row; false once the chain is broken (further rows are ignored). */
   push(row: AuditEntry): boolean;
   /**
-   * The verdict. `head` (the store's record of the last append) catches a deleted tail, which no
-   * row can reveal; without it only the rows themselves are checked.
+   * The verdict once every row was pushed. `head` (the store's record of the last append) catches a
+   * deleted tail, which no row can reveal; without it only the rows themselves are checked.
    */
   finish(head?: AuditChainHead): AuditVerification;
+  /** The verdict so far, for a walk that stops before the head: `complete: false` unless broken. */
+  progress(): AuditVerification;
+  /** The last verified row (seq 0 and {@link GENESIS_HASH} before any). */
+  readonly last: AuditChainResume;
 }
 
 /**
  * A verifier for rows signed with `key`. For each row it checks, in this order: `seq` follows the
  * previous one (a gap means deleted rows and is reported at the row after the gap), `prev_hash`
  * is the previous row's signature, and the signature matches the row's recomputed canonical content.
+ *
+ * With `resume`, the first row pushed must be the checkpoint row `resume.seq` itself: its signature
+ * must still recompute from its content and `prev_hash`, and still equal `resume.signature`.
  */
-export function createAuditChainVerifier(key: AuditKey): AuditChainVerifier {
-  let lastSeq = 0;
-  let lastHash = GENESIS_HASH;
-  let checked = 0;
+export function createAuditChainVerifier(key: AuditKey, resume?: AuditChainResume): AuditChainVerifier {
+  let lastSeq = resume ? resume.seq - 1 : 0;
+  /** Unknown for the checkpoint row: the row before it is not read again. */
+  let lastHash: string | undefined = resume ? undefined : GENESIS_HASH;
   let failure: AuditVerification | undefined;
 
+  const broken = (rowsChecked: number, seq: number, reason: string): AuditVerification => ({
+    ok: false,
+    rows_checked: rowsChecked,
+    first_bad_seq: seq,
+    reason,
+    verified_through: rowsChecked,
+    complete: true,
+  });
+  // seq is gapless from 1, so the rows verified so far are exactly seq 1..lastSeq.
   const fail = (seq: number, reason: string): false => {
-    failure = { ok: false, rows_checked: checked, first_bad_seq: seq, reason };
+    failure = broken(lastSeq, seq, reason);
     return false;
   };
+  const good = (complete: boolean): AuditVerification => ({
+    ok: true,
+    rows: lastSeq,
+    verified_through: lastSeq,
+    complete,
+  });
 
   return {
     push(row) {
@@ -140,7 +172,7 @@ export function createAuditChainVerifier(key: AuditKey): AuditChainVerifier {
             : `seq ${row.seq} is out of order after ${lastSeq}`,
         );
       }
-      if (row.prev_hash !== lastHash) {
+      if (lastHash !== undefined && row.prev_hash !== lastHash) {
         return fail(row.seq, `prev_hash of seq ${row.seq} is not the signature of seq ${lastSeq}`);
       }
       let canonical: string;
@@ -152,41 +184,76 @@ export function createAuditChainVerifier(key: AuditKey): AuditChainVerifier {
       if (!sameHex(row.signature, signAuditRow(key, canonical, row.prev_hash))) {
         return fail(row.seq, `signature of seq ${row.seq} does not match its content`);
       }
+      if (lastHash === undefined && resume && !sameHex(row.signature, resume.signature)) {
+        return fail(row.seq, `seq ${row.seq} is not the row verified before: its signature changed since`);
+      }
       lastSeq = row.seq;
       lastHash = row.signature;
-      checked += 1;
       return true;
     },
 
     finish(head) {
       if (failure) return failure;
+      if (resume && lastHash === undefined) {
+        // Even with a head rewound to match: the checkpoint remembers this row existed.
+        return broken(lastSeq, resume.seq, `seq ${resume.seq}, verified before, is missing`);
+      }
       if (head && head.seq > lastSeq) {
-        return {
-          ok: false,
-          rows_checked: checked,
-          first_bad_seq: lastSeq + 1,
-          reason: `the chain head is at seq ${head.seq} but the last row is seq ${lastSeq}: rows were removed`,
-        };
+        return broken(
+          lastSeq,
+          lastSeq + 1,
+          `the chain head is at seq ${head.seq} but the last row is seq ${lastSeq}: rows were removed`,
+        );
       }
       if (head && head.seq < lastSeq) {
-        return {
-          ok: false,
-          rows_checked: head.seq,
-          first_bad_seq: head.seq + 1,
-          reason: `rows after the chain head (seq ${head.seq}) were added outside the append path`,
-        };
+        return broken(
+          head.seq,
+          head.seq + 1,
+          `rows after the chain head (seq ${head.seq}) were added outside the append path`,
+        );
       }
       if (head && head.last_hash !== lastHash) {
-        return {
-          ok: false,
-          rows_checked: Math.max(checked - 1, 0),
-          first_bad_seq: lastSeq,
-          reason: `the chain head's hash does not match the signature of seq ${lastSeq}`,
-        };
+        return broken(
+          Math.max(lastSeq - 1, 0),
+          lastSeq,
+          `the chain head's hash does not match the signature of seq ${lastSeq}`,
+        );
       }
-      return { ok: true, rows: checked };
+      return good(true);
+    },
+
+    progress() {
+      return failure ?? good(false);
+    },
+
+    get last() {
+      return { seq: lastSeq, signature: lastHash ?? GENESIS_HASH };
     },
   };
+}
+
+/** What a saved verification checkpoint says: rows up to `seq` verified, at `verified_at`. */
+export interface AuditCheckpoint extends AuditChainResume {
+  verified_at: string;
+}
+
+/**
+ * The MAC that makes a stored checkpoint unforgeable without the key: moving it past a tampered row
+ * would otherwise hide the row from every incremental walk. Its own prefix keeps it apart from row
+ * signatures (whose input starts with `{`).
+ */
+export function signAuditCheckpoint(key: AuditKey, checkpoint: AuditCheckpoint): string {
+  const text = canonicalJson({
+    seq: checkpoint.seq,
+    signature: checkpoint.signature,
+    verified_at: checkpoint.verified_at,
+  });
+  return createHmac("sha256", key).update("audit-checkpoint\n").update(text).digest("hex");
+}
+
+/** Whether `mac` is {@link signAuditCheckpoint} of `checkpoint` under `key`. */
+export function auditCheckpointMatches(key: AuditKey, checkpoint: AuditCheckpoint, mac: string): boolean {
+  return sameHex(mac, signAuditCheckpoint(key, checkpoint));
 }
 
 function sameHex(actual: string, expected: string): boolean {

@@ -1,6 +1,14 @@
 import { z } from "zod";
 import type { GovernanceStore } from "../../ports/governance-store.js";
-import { actorNameSchema, auditNoteSchema } from "../common.schema.js";
+import type { Page, PageRequest } from "../../ports/pagination.js";
+import {
+  agentIdSchema,
+  auditNoteSchema,
+  issueUrlSchema,
+  pageRequestSchema,
+  principalActorSchema,
+  takenFromCredentials,
+} from "../common.schema.js";
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { assertEscrowTransition } from "./escrow.js";
@@ -9,18 +17,23 @@ import type { GovernanceLogger } from "./projector.js";
 
 const escrowIdSchema = z.uuid({ error: "must be an escrow id (UUID)" });
 
-/** A judge's ruling on an escrow. */
+/** A judge's ruling on an escrow. The judge is the authenticated caller, so the body may not name one. */
 export const escrowResolutionSchema = z.strictObject({
   resolution: z.enum(["release", "refund"], { error: "must be 'release' or 'refund'" }),
-  judge: actorNameSchema,
   note: auditNoteSchema.optional(),
+  judge: takenFromCredentials("judge"),
+  actor: takenFromCredentials("judge"),
 });
 
+/** Filters of `GET /escrows`: each checked before anything reaches Postgres. */
 const escrowFilterSchema = z.strictObject({
-  task_id: z.string().min(1).max(512).optional(),
-  agent_id: z.string().min(1).max(128).optional(),
-  status: z.enum(ESCROW_STATUSES).optional(),
+  task_id: issueUrlSchema.optional(),
+  agent_id: agentIdSchema.optional(),
+  status: z.enum(ESCROW_STATUSES, { error: `must be one of ${ESCROW_STATUSES.join(", ")}` }).optional(),
 });
+
+/** Escrows per page when the caller does not say (at most MAX_PAGE_SIZE, 100). */
+export const DEFAULT_ESCROW_PAGE_SIZE = 50;
 
 export interface EscrowServiceOptions {
   store: GovernanceStore;
@@ -55,19 +68,31 @@ export function createEscrowService({
       return escrow;
     },
 
-    async list(filter: unknown): Promise<Escrow[]> {
-      const valid = parseOrThrow(escrowFilterSchema, filter, "escrow filter");
-      return store.listEscrows({
-        ...(valid.task_id ? { taskId: valid.task_id } : {}),
-        ...(valid.agent_id ? { agentId: valid.agent_id } : {}),
-        ...(valid.status ? { status: valid.status } : {}),
-      });
+    /** Escrows in creation order (created_at, id), a page at a time; pass `cursor` back for the next. */
+    async list(filter: unknown, page: PageRequest = {}): Promise<Page<Escrow>> {
+      const valid = parseOrThrow(escrowFilterSchema, filter ?? {}, "escrow filter");
+      const validPage = parseOrThrow(pageRequestSchema, page, "page");
+      return store.listEscrows(
+        {
+          ...(valid.task_id ? { taskId: valid.task_id } : {}),
+          ...(valid.agent_id ? { agentId: valid.agent_id } : {}),
+          ...(valid.status ? { status: valid.status } : {}),
+        },
+        {
+          limit: validPage.limit ?? DEFAULT_ESCROW_PAGE_SIZE,
+          ...(validPage.cursor ? { cursor: validPage.cursor } : {}),
+        },
+      );
     },
 
-    /** A judge releases (pays the agent) or refunds an escrow; ConflictError when it is already final. */
-    async resolve(id: unknown, body: unknown): Promise<Escrow> {
+    /**
+     * A judge releases (pays the agent) or refunds an escrow; ConflictError when it is already final.
+     * `actor` is the authenticated caller (`operator:<name>`), recorded as the audit row's actor.
+     */
+    async resolve(id: unknown, body: unknown, actor: string): Promise<Escrow> {
       const validId = parseOrThrow(escrowIdSchema, id, "escrow id");
       const input = parseOrThrow(escrowResolutionSchema, body, "escrow resolution");
+      const judge = parseOrThrow(principalActorSchema, actor, "actor");
       const to = input.resolution === "release" ? "released" : "refunded";
       const at = now().toISOString();
       const escrow = await store.transaction(async (tx) => {
@@ -79,7 +104,7 @@ export function createEscrowService({
           action: "escrow_resolved",
           agent_id: current.agent_id,
           resource: `escrow:${validId}`,
-          actor: `judge:${input.judge}`,
+          actor: judge,
           success: true,
           cost: moved.amount,
           details: { task_id: current.task_id, from: current.status, to, note: input.note ?? null },
@@ -87,7 +112,7 @@ export function createEscrowService({
         });
         return moved;
       });
-      logger?.info("Escrow resolved", { escrow_id: validId, to, judge: input.judge });
+      logger?.info("Escrow resolved", { escrow_id: validId, to, judge });
       return escrow;
     },
 

@@ -48,7 +48,7 @@ export interface AuditEntryInput {
   agent_id: string | null;
   /** What was acted on: a task URL, `escrow:<id>`, `approval:<id>`, `agent:<id>`. */
   resource: string;
-  /** Who did it: `api:<name>`, `system:projector`, `system:prober`, `judge:<name>`... */
+  /** Who did it: `operator:<name>`, `agent:<id>`, `system:projector`, `system:prober`... */
   actor: string;
   success: boolean;
   /** Exact decimal or null. */
@@ -68,8 +68,20 @@ export interface AuditEntry extends AuditEntryInput {
   signature: string;
 }
 
+/**
+ * What a walk of the audit chain found. `verified_through` is the last seq known good (seq 1 up to it
+ * verified, by this call or, for an incremental one, also by the calls before its checkpoint).
+ * `complete` is false only when an incremental walk found nothing wrong but its time budget ran out
+ * before the head: call again to go on from there. A broken chain is a final answer (`complete: true`).
+ */
 export type AuditVerification =
-  | { ok: true; rows: number }
+  | {
+      ok: true;
+      /** Rows verified: seq 1 to `verified_through`. */
+      rows: number;
+      verified_through: number;
+      complete: boolean;
+    }
   | {
       ok: false;
       /** Rows that verified before the first bad one. */
@@ -77,6 +89,8 @@ export type AuditVerification =
       /** The first row that does not verify (for a deleted row: the row after the gap). */
       first_bad_seq: number;
       reason: string;
+      verified_through: number;
+      complete: true;
     };
 
 export interface HealthMetric {

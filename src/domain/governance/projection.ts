@@ -18,6 +18,10 @@ export type GovernanceEvent =
       killSwitch?: { active: boolean; actor: string; reason: string | null };
       /** Registration fields this change altered (empty for a performance-only change). */
       changed: string[];
+      /** Who made the registration change (`operator:<name>` / `agent:<id>`), when the profile says. */
+      actor: string | null;
+      /** Set when the payout wallet changed: audited, and it applies to new escrows only. */
+      wallet?: { from: string | null; to: string | null };
       /** Trust as the profile holds it now (null before governance first scored the agent). */
       profileTrust: { trust_score: number | null; audit_level: string | null };
       at: string;
@@ -97,6 +101,9 @@ const profileImage = z.object({
   kill_switch_active: z.boolean(),
   kill_switch_changed_by: z.string().optional(),
   kill_switch_reason: z.string().optional(),
+  cost_model: z.string().optional(),
+  wallet_address: z.string().optional(),
+  updated_by: z.string().optional(),
   performance_totals: z.object({ outcomes: num, successes: num, quality_micros: num }),
   // A String Set: unmarshalled to a Set (as an array when it comes from JSON).
   capabilities: z
@@ -197,7 +204,7 @@ function agentEvents(change: StreamChange, image: Record<string, unknown>): Gove
     updated_at: next.updated_at,
   };
   const changed: string[] = before
-    ? (["bidding_endpoint", "endpoint_kind", "status"] as const).filter(
+    ? (["bidding_endpoint", "endpoint_kind", "status", "cost_model", "wallet_address"] as const).filter(
         (field) => before[field] !== next[field],
       )
     : [];
@@ -211,6 +218,10 @@ function agentEvents(change: StreamChange, image: Record<string, unknown>): Gove
       snapshot,
       registered: change.eventName === "INSERT",
       changed,
+      actor: next.updated_by ?? null,
+      ...(changed.includes("wallet_address")
+        ? { wallet: { from: before?.wallet_address ?? null, to: next.wallet_address ?? null } }
+        : {}),
       profileTrust: { trust_score: next.trust_score ?? null, audit_level: next.audit_level ?? null },
       ...(flipped
         ? {

@@ -72,6 +72,7 @@ export function createGovernanceProjector({
             action: "agent_registered",
             agent_id: agentId,
             resource,
+            ...(event.actor ? { actor: event.actor } : {}),
             details: { endpoint_kind: snapshot.endpoint_kind, status: snapshot.status },
           },
           event.at,
@@ -80,7 +81,13 @@ export function createGovernanceProjector({
     } else if (event.changed.length > 0) {
       await tx.audit.append(
         audit(
-          { action: "agent_updated", agent_id: agentId, resource, details: { changed: event.changed } },
+          {
+            action: "agent_updated",
+            agent_id: agentId,
+            resource,
+            ...(event.actor ? { actor: event.actor } : {}),
+            details: { changed: event.changed, ...(event.wallet ? { wallet: event.wallet } : {}) },
+          },
           event.at,
         ),
       );

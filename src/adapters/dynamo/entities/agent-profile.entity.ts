@@ -20,6 +20,8 @@ export const agentProfileSchema = {
     kill_switch_changed_by: { type: "string" },
     kill_switch_reason: { type: "string" },
     kill_switch_changed_at: { type: "string" },
+    /** Who made the last registration change: `operator:<name>` or `agent:<id>` (audited). */
+    updated_by: { type: "string" },
     /** Where escrow pays out; optional. */
     wallet_address: { type: "string" },
     /**
