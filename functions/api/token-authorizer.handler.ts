@@ -1,4 +1,7 @@
-import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from "aws-lambda";
+import type {
+  APIGatewayRequestAuthorizerEventV2,
+  APIGatewaySimpleAuthorizerWithContextResult,
+} from "aws-lambda";
 import { loadConfig } from "../../src/config.js";
 import { actorOf } from "../../src/domain/identity/principal.js";
 import { PRINCIPAL_CONTEXT_KEY } from "../../src/http/rest-api.js";

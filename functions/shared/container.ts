@@ -13,8 +13,8 @@ import {
   createHttpsEndpointSender,
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
-import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
 import { createOperatorCredentials } from "../../src/adapters/operator-credentials.js";
+import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";

@@ -1,5 +1,5 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { Router } from "@aws-lambda-powertools/event-handler/http";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { ForbiddenError, isDomainError } from "../domain/errors.js";
 import type { Authenticate, AuthFailure } from "../domain/identity/authenticator.js";
@@ -42,7 +42,9 @@ function unauthorized(message: string): APIGatewayProxyStructuredResultV2 {
 function jsonBody(event: APIGatewayProxyEventV2, required: boolean): unknown {
   const raw = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
   if (raw.length === 0 && !required) return undefined;
-  const contentType = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "content-type")?.[1];
+  const contentType = Object.entries(event.headers ?? {}).find(
+    ([k]) => k.toLowerCase() === "content-type",
+  )?.[1];
   if (!contentType || !/^application\/json\b/i.test(contentType)) {
     throw new RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json");
   }
@@ -105,7 +107,11 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
         if (!principal) throw new Error("request reached a route without a principal");
         for (const [name, value] of Object.entries(params)) {
           if (CONTROL.test(value)) {
-            throw new RequestError(400, "VALIDATION_FAILED", `Path parameter ${name} contains a control character`);
+            throw new RequestError(
+              400,
+              "VALIDATION_FAILED",
+              `Path parameter ${name} contains a control character`,
+            );
           }
         }
         authorize(route, principal, params);
@@ -158,7 +164,11 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
       if (isDomainError(error) || error instanceof RequestError) throw error;
       // Postgres down or unreachable: governance waits, the marketplace carries on.
       logger.error("Governance route failed", { error: error as Error, permission: route.permission });
-      throw new RequestError(503, "GOVERNANCE_UNAVAILABLE", "Governance (Postgres) is unavailable; try again shortly");
+      throw new RequestError(
+        503,
+        "GOVERNANCE_UNAVAILABLE",
+        "Governance (Postgres) is unavailable; try again shortly",
+      );
     }
   }
 
@@ -168,9 +178,13 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
     const context = (event.requestContext as { authorizer?: { lambda?: Record<string, unknown> } })
       ?.authorizer?.lambda;
     if (context && PRINCIPAL_CONTEXT_KEY in context) {
-      return principalFromActor(context[PRINCIPAL_CONTEXT_KEY]) ?? unauthorized("The bearer token is not valid");
+      return (
+        principalFromActor(context[PRINCIPAL_CONTEXT_KEY]) ?? unauthorized("The bearer token is not valid")
+      );
     }
-    const header = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "authorization")?.[1];
+    const header = Object.entries(event.headers ?? {}).find(
+      ([k]) => k.toLowerCase() === "authorization",
+    )?.[1];
     try {
       const result = await authenticate(header);
       return result.ok ? result.principal : unauthorized(UNAUTHORIZED_MESSAGES[result.reason]);
@@ -221,7 +235,8 @@ function queryOf(event: APIGatewayProxyEventV2, route: RestRoute): Record<string
           : "This route takes no query parameters",
       );
     }
-    if (values.length > 1) throw new RequestError(400, "VALIDATION_FAILED", `Query parameter ${key} is repeated`);
+    if (values.length > 1)
+      throw new RequestError(400, "VALIDATION_FAILED", `Query parameter ${key} is repeated`);
     const value = values[0] as string;
     if (CONTROL.test(value)) {
       throw new RequestError(400, "VALIDATION_FAILED", `Query parameter ${key} contains a control character`);

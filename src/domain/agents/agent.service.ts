@@ -83,7 +83,7 @@ export function createAgentService({
       const registration: AgentRegistration = parseOrThrow(registrationSchema, input, "agent registration");
       // An agent only ever updates itself (it cannot create agents: its own profile must exist).
       if (principal.kind === "agent") {
-        await assertActiveSelf(principal, registration.agent_id, "agents:update");
+        await assertActiveSelf(principal, registration.agent_id, "agents:register");
       }
       const apiKey = principal.kind === "operator" ? generateApiKey() : undefined;
       const saved = await agents.saveRegistration(registration, {
