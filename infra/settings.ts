@@ -34,6 +34,7 @@ export interface Settings {
     MARKETPLACE_LABEL?: string;
     HUMAN_INTERVENTION_LABEL?: string;
     WEBHOOK_MAX_BODY_BYTES?: string;
+    API_KEY_OVERLAP_SECONDS?: string;
     DELIVERY_TTL_SECONDS?: string;
   };
   /**
@@ -55,6 +56,7 @@ export const FUNCTION_ENV_CONTEXT_KEYS = {
   HUMAN_INTERVENTION_LABEL: "humanInterventionLabel",
   WEBHOOK_MAX_BODY_BYTES: "webhookMaxBodyBytes",
   DELIVERY_TTL_SECONDS: "deliveryTtlSeconds",
+  API_KEY_OVERLAP_SECONDS: "apiKeyOverlapSeconds",
 } as const;
 
 /** CloudWatch Logs accepts only these retention periods (days). */

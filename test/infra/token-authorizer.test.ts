@@ -18,7 +18,7 @@ function request(authorization?: string): APIGatewayRequestAuthorizerEventV2 {
   } as APIGatewayRequestAuthorizerEventV2;
 }
 
-describe("HTTP API token authorizer", () => {
+describe("HTTP API token authorizer (operator tokens; agent keys are covered by the matrix test)", () => {
   afterAll(() => {
     vi.unstubAllEnvs();
   });
@@ -33,14 +33,17 @@ describe("HTTP API token authorizer", () => {
   it("authorizes the configured bearer token", async () => {
     const handler = await authorizer();
 
-    expect(await handler(request(`Bearer ${TOKEN}`))).toEqual({ isAuthorized: true });
+    expect(await handler(request(`Bearer ${TOKEN}`))).toEqual({
+      isAuthorized: true,
+      context: { principal: "operator:default" },
+    });
   });
 
   it("refuses a wrong token, another scheme, and no header", async () => {
     const handler = await authorizer();
 
     for (const header of [`Bearer ${TOKEN}x`, `Basic ${TOKEN}`, undefined]) {
-      expect(await handler(request(header)), String(header)).toEqual({ isAuthorized: false });
+      expect(await handler(request(header)), String(header)).toEqual({ isAuthorized: false, context: {} });
     }
   });
 });
