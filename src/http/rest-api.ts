@@ -18,8 +18,8 @@ export interface RestApiOptions extends RestDeps {
 /** Registration bodies are small; anything larger is refused before parsing. */
 export const MAX_JSON_BODY_BYTES = 16 * 1024;
 
-/** U+0000–U+001F and U+007F: never valid in an identifier, filter, cursor or text field. */
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Control characters (U+0000–U+001F, U+007F–U+009F): never valid in an identifier, filter or cursor. */
+const CONTROL = /\p{Cc}/u;
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
 type Method = (typeof METHODS)[number];
 

@@ -368,8 +368,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     query: [],
     body: "json",
     governance: true,
-    summary:
-      'settle an escrow ({ "resolution": "release"|"refund", "note"? }); the judge is the calling operator',
+    summary: "settle an escrow ({ resolution: release or refund, note? }); the judge is the calling operator",
     async handle({ principal, params, body, deps }) {
       const { escrows } = await governanceOf(deps);
       return ok(await escrows.resolve(params.escrow_id, body, actorOf(principal)));
