@@ -39,8 +39,9 @@ export interface Settings {
   };
   /**
    * Changing it (any string) sets `AGENTFORGE_SECRETS_EPOCH` on every function that reads a secret,
-   * which replaces their warm containers: they cache secrets for their lifetime, so this is how a
-   * rotated value takes effect at once.
+   * which replaces their warm containers: they cache the webhook secret, audit key and database URL
+   * for their lifetime, so this is how a rotated value of those takes effect at once. Operator tokens
+   * need no epoch: they are cached for 60 s and their previous version is accepted.
    */
   secretsEpoch?: string;
   /** HTTP API default route throttling. */
