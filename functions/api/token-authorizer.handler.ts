@@ -5,6 +5,7 @@ import type {
 import { loadConfig } from "../../src/config.js";
 import { actorOf } from "../../src/domain/identity/principal.js";
 import { PRINCIPAL_CONTEXT_KEY } from "../../src/http/rest-api.js";
+import { createObservability } from "../../src/observability.js";
 import { buildAuthenticator } from "../shared/container.js";
 
 /**
@@ -15,12 +16,20 @@ import { buildAuthenticator } from "../shared/container.js";
  * gateway answers 500; nothing is let through.
  */
 const authenticate = buildAuthenticator(loadConfig());
+const { logger } = createObservability({ persistentKeys: { function: "api-authorizer" } });
 
 export const handler = async (
   event: APIGatewayRequestAuthorizerEventV2,
 ): Promise<APIGatewaySimpleAuthorizerWithContextResult<Record<string, string>>> => {
   const result = await authenticate(event.headers?.authorization);
-  return result.ok
-    ? { isAuthorized: true, context: { [PRINCIPAL_CONTEXT_KEY]: actorOf(result.principal) } }
-    : { isAuthorized: false, context: {} };
+  if (!result.ok) {
+    // Why, never what: the token is not logged.
+    logger.info("Credential refused", {
+      reason: result.reason,
+      route: event.routeKey,
+      source_ip: event.requestContext?.http?.sourceIp,
+    });
+    return { isAuthorized: false, context: {} };
+  }
+  return { isAuthorized: true, context: { [PRINCIPAL_CONTEXT_KEY]: actorOf(result.principal) } };
 };

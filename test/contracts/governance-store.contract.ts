@@ -22,6 +22,7 @@ import type {
   NewEscrow,
 } from "../../src/domain/governance/governance.types.js";
 import type { GovernanceTx } from "../../src/ports/governance-store.js";
+import { brokenAt, intact } from "../helpers/audit-verdicts.js";
 import type { TestGovernanceStore } from "../helpers/postgres.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
@@ -40,18 +41,6 @@ const LEGAL_MOVES: Record<string, readonly EscrowResolver[]> = {
   "disputed>refunded": ["judge"],
 };
 const isFinal = (status: EscrowStatus) => status === "released" || status === "refunded";
-
-/** The verdict on an intact chain verified through `rows`. */
-const intact = (rows: number, complete = true) => ({ ok: true, rows, verified_through: rows, complete });
-/** The verdict on a chain broken at `seq`, with the rows before it verified. */
-const brokenAt = (seq: number, verified = seq - 1, reason: unknown = expect.any(String)) => ({
-  ok: false,
-  rows_checked: verified,
-  first_bad_seq: seq,
-  reason,
-  verified_through: verified,
-  complete: true,
-});
 
 function auditInput(overrides: Partial<AuditEntryInput> = {}): AuditEntryInput {
   return {

@@ -11,6 +11,7 @@ import {
   signAuditRow,
 } from "../../src/domain/governance/audit-chain.js";
 import type { AuditEntry } from "../../src/domain/governance/governance.types.js";
+import { brokenAt, intact } from "../helpers/audit-verdicts.js";
 
 const KEY = "unit-test-key";
 
@@ -47,16 +48,6 @@ function verify(rows: AuditEntry[], head?: { seq: number; last_hash: string }) {
   for (const row of rows) if (!verifier.push(row)) break;
   return verifier.finish(head);
 }
-
-const intact = (rows: number, complete = true) => ({ ok: true, rows, verified_through: rows, complete });
-const brokenAt = (seq: number, verified: number, reason: string) => ({
-  ok: false,
-  rows_checked: verified,
-  first_bad_seq: seq,
-  reason,
-  verified_through: verified,
-  complete: true,
-});
 
 const headOf = (rows: AuditEntry[]) => {
   const last = rows.at(-1);
