@@ -205,11 +205,17 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
       if (!(METHODS as readonly string[]).includes(method)) {
         return errorResponse(405, "METHOD_NOT_ALLOWED", "Use GET or POST");
       }
-      // The router needs a route key and no null body; API Gateway always sends the first.
+      // The router needs a route key, a path, a query string and no null body; API Gateway always
+      // sends them, direct invocations may not.
       const { body, ...rest } = event;
       const request: APIGatewayProxyEventV2 = {
         ...rest,
+        version: "2.0",
         routeKey: event.routeKey ?? "$default",
+        isBase64Encoded: event.isBase64Encoded === true,
+        rawPath: event.rawPath ?? "/",
+        rawQueryString: event.rawQueryString ?? "",
+        headers: event.headers ?? {},
         ...(body === null || body === undefined ? {} : { body }),
       };
       principals.set(request, principal);

@@ -5,13 +5,27 @@ import type { AgentRepository } from "../../src/ports/agent-repository.js";
 /** The bearer token the REST API tests configure. */
 export const TEST_API_TOKEN = "rest-api-test-token";
 
+/** Named operators the in-process REST API tests may act as (`operator:alice`, `operator:bob`). */
+export const TEST_OPERATOR_TOKENS = {
+  alice: "alice-test-token-0123456789abcdef",
+  bob: "bob-test-token-0123456789abcdefgh",
+};
+
+/** The Authorization header of a named test operator. */
+export const asOperator = (name: keyof typeof TEST_OPERATOR_TOKENS) => ({
+  authorization: `Bearer ${TEST_OPERATOR_TOKENS[name]}`,
+});
+
 /**
  * The authenticator the in-process REST API tests use: {@link TEST_API_TOKEN} is the default operator,
  * agents sign in with their API keys from the test table.
  */
 export function testAuthenticator(agents: Pick<AgentRepository, "getApiKey">) {
   return createAuthenticator({
-    operators: async () => [{ name: "default", token: TEST_API_TOKEN }],
+    operators: async () => [
+      { name: "default", token: TEST_API_TOKEN },
+      ...Object.entries(TEST_OPERATOR_TOKENS).map(([name, token]) => ({ name, token })),
+    ],
     apiKeys: agents,
   });
 }

@@ -18,7 +18,7 @@ import { createGovernanceStreamHandler } from "../../src/workers/governance-stre
 import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
-import { apiGet, apiPost, bodyOf, TEST_API_TOKEN, testAuthenticator } from "../helpers/http.js";
+import { apiGet, apiPost, asOperator, bodyOf, TEST_API_TOKEN, testAuthenticator } from "../helpers/http.js";
 import { openPgliteTestStore, openPgTestStore, type TestGovernanceStore } from "../helpers/postgres.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
@@ -196,17 +196,22 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const listed = bodyOf(await api(apiGet("/escrows", TEST_API_TOKEN, { task_id: taskId })));
       expect(listed.items.map((e: { id: string }) => e.id)).toEqual([escrowId]);
 
-      const resolve = (body: unknown) => api(apiPost(`/escrows/${escrowId}/resolve`, JSON.stringify(body)));
-      const invalid = await resolve({ resolution: "burn", judge: "judy" });
+      const resolve = (body: unknown) =>
+        api(apiPost(`/escrows/${escrowId}/resolve`, JSON.stringify(body), asOperator("alice")));
+      const invalid = await resolve({ resolution: "burn" });
       expect(invalid.statusCode).toBe(400);
-      const resolved = await resolve({ resolution: "refund", judge: "judy", note: "tests were failing" });
+      // The judge is whoever's credentials these are; naming another one is refused.
+      const impersonating = await resolve({ resolution: "refund", judge: "judy" });
+      expect(impersonating.statusCode).toBe(400);
+      expect(bodyOf(impersonating).error.message).toContain("credentials");
+      const resolved = await resolve({ resolution: "refund", note: "tests were failing" });
       expect(resolved.statusCode).toBe(200);
       expect(bodyOf(resolved)).toMatchObject({ status: "refunded", resolved_by: "judge" });
-      const again = await resolve({ resolution: "release", judge: "judy" });
+      const again = await resolve({ resolution: "release" });
       expect(again.statusCode).toBe(409);
       const audit = await store.listAudit({ agentId: agents.steady.id });
       expect(audit.find((row) => row.action === "escrow_resolved")).toMatchObject({
-        actor: "judge:judy",
+        actor: "operator:alice",
         details: { from: "disputed", to: "refunded", note: "tests were failing", task_id: taskId },
       });
     });
@@ -231,10 +236,10 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       expect(await escrowOf(taskId, agents.pricey.id)).toBeUndefined();
 
       const approved = await api(
-        apiPost(`/approvals/${request.id}/approve`, JSON.stringify({ reviewer: "rita", note: "budget ok" })),
+        apiPost(`/approvals/${request.id}/approve`, JSON.stringify({ note: "budget ok" }), asOperator("bob")),
       );
       expect(approved.statusCode).toBe(200);
-      expect(bodyOf(approved)).toMatchObject({ status: "approved", reviewer: "rita" });
+      expect(bodyOf(approved)).toMatchObject({ status: "approved", reviewer: "operator:bob" });
       const record = await services.taskRepo.getTaskRecord(taskId);
       expect(record?.task.status).toBe("AWARDED");
       expect(record?.award?.status).toBe("AWARDED");
@@ -242,12 +247,11 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       expect(notices.map((m) => JSON.parse(m.Body ?? "{}").type)).toEqual(["AWARD"]);
       // Approving twice is the same answer; rejecting an approved request is a conflict.
       expect(
-        (await api(apiPost(`/approvals/${request.id}/approve`, JSON.stringify({ reviewer: "rita" }))))
+        (await api(apiPost(`/approvals/${request.id}/approve`, JSON.stringify({ note: "again" }))))
           .statusCode,
       ).toBe(200);
       expect(
-        (await api(apiPost(`/approvals/${request.id}/reject`, JSON.stringify({ reviewer: "rita" }))))
-          .statusCode,
+        (await api(apiPost(`/approvals/${request.id}/reject`, JSON.stringify({ note: "again" })))).statusCode,
       ).toBe(409);
 
       await project();
@@ -278,10 +282,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const list = bodyOf(await api(apiGet("/approvals", TEST_API_TOKEN, { status: "pending" })));
       const request = list.items.find((r: { task_id: string }) => r.task_id === taskId);
       const rejected = await api(
-        apiPost(
-          `/approvals/${request.id}/reject`,
-          JSON.stringify({ reviewer: "rita", note: "not this one" }),
-        ),
+        apiPost(`/approvals/${request.id}/reject`, JSON.stringify({ note: "not this one" })),
       );
       expect(rejected.statusCode).toBe(200);
       expect(bodyOf(rejected)).toMatchObject({
@@ -315,13 +316,15 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
 
       const killed = await api(
         apiPost(`/agents/${agents.steady.id}/kill`, JSON.stringify({ reason: "leaking tokens" }), {
-          "x-agentforge-actor": "ops-alice",
+          ...asOperator("alice"),
+          // A header naming someone else changes nothing: the actor is the credential's.
+          "x-agentforge-actor": "mallory",
         }),
       );
       expect(killed.statusCode).toBe(200);
       expect(bodyOf(killed)).toMatchObject({
         kill_switch_active: true,
-        kill_switch_changed_by: "api:ops-alice",
+        kill_switch_changed_by: "operator:alice",
       });
 
       // The very next requests: gone from capability listings, and its signed bid is refused.
@@ -346,23 +349,21 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       await project();
       const audit = await store.listAudit({ agentId: agents.steady.id });
       expect(audit.find((row) => row.action === "kill_switch_on")).toMatchObject({
-        actor: "api:ops-alice",
+        actor: "operator:alice",
         details: { reason: "leaking tokens" },
       });
       const trust = await store.transaction((tx) => tx.agents.get(agents.steady.id));
       expect(trust?.kill_switch_active).toBe(true);
 
-      const revived = await api(
-        apiPost(`/agents/${agents.steady.id}/revive`, undefined, { "x-agentforge-actor": "ops-bob" }),
-      );
+      const revived = await api(apiPost(`/agents/${agents.steady.id}/revive`, undefined, asOperator("bob")));
       expect(bodyOf(revived)).toMatchObject({
         kill_switch_active: false,
-        kill_switch_changed_by: "api:ops-bob",
+        kill_switch_changed_by: "operator:bob",
       });
       await project();
       expect((await store.listAudit({ agentId: agents.steady.id })).at(-1)).toMatchObject({
         action: "kill_switch_off",
-        actor: "api:ops-bob",
+        actor: "operator:bob",
       });
     });
 
@@ -381,7 +382,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const after = await store.listAudit({ limit: 1000 });
       expect(after.length).toBe(before.length);
       const verify = await api(apiGet("/audit/verify"));
-      expect(bodyOf(verify)).toEqual({ ok: true, rows: after.length });
+      expect(bodyOf(verify)).toMatchObject({ ok: true, rows: after.length, complete: true });
     });
   });
 }
