@@ -205,6 +205,10 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
       if (!(METHODS as readonly string[]).includes(method)) {
         return errorResponse(405, "METHOD_NOT_ALLOWED", "Use GET or POST");
       }
+      // A web Request (what the router builds) cannot carry a GET or HEAD body.
+      if ((method === "GET" || method === "HEAD") && event.body) {
+        return errorResponse(400, "VALIDATION_FAILED", `${method} requests take no body`);
+      }
       // The router needs a route key, a path, a query string and no null body; API Gateway always
       // sends them, direct invocations may not.
       const { body, ...rest } = event;
@@ -221,6 +225,12 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
       principals.set(request, principal);
       return await app.resolve(request, context ?? ({} as Context));
     } catch (error) {
+      // Errors inside a route are answered by the router's error handler; what reaches here failed
+      // while the request was turned into a web Request (e.g. a header value it cannot carry).
+      if (error instanceof TypeError) {
+        logger.warn("Request refused before routing", { error });
+        return errorResponse(400, "BAD_REQUEST", "The request could not be read (headers, path or body)");
+      }
       logger.error("REST API failed outside a route", { error: error as Error });
       return responseForError(error);
     }

@@ -182,4 +182,53 @@ describe("REST API over DynamoDB Local", () => {
     expect(listedWhileKilled).toEqual([]);
     expect(body(revived).kill_switch_active).toBe(false);
   });
+
+  it.each([
+    ["a NUL in a path parameter", get("/agents/a%00b"), 400],
+    [
+      "a control character in a task id",
+      get(`/tasks/${encodeURIComponent("https://github.com/o/r/issues/1\u0007")}`),
+      400,
+    ],
+    ["invalid percent-encoding", get("/agents/%E0%A4%A"), 400],
+    ["a NUL in a filter", get("/agents", TOKEN, { capability: "py\u0000" }), 400],
+    ["an unknown query parameter", get("/agents", TOKEN, { capability: "python", sort: "x" }), 400],
+    ["a limit out of range", get(`/agents/${agent.agent_id}/ledger`, TOKEN, { limit: "1000" }), 400],
+    ["a cursor with a NUL", get(`/agents/${agent.agent_id}/ledger`, TOKEN, { cursor: "\u0000" }), 400],
+    ["a body on a route that takes none", { ...get(`/agents/${agent.agent_id}`), body: "{}" }, 400],
+    ["DELETE on a known path", { ...get("/agents"), requestContext: { http: { method: "DELETE" } } }, 405],
+    ["an unknown method", { ...get("/agents"), requestContext: { http: { method: "PROPFIND" } } }, 405],
+    ["an unknown path", get("/nothing/here"), 404],
+    [
+      "a header value a web Request cannot carry",
+      {
+        ...get("/agents", TOKEN, { capability: "python" }),
+        headers: { ...get("/x").headers, "user-agent": "a\u0000b" },
+      },
+      400,
+    ],
+  ] as Array<[string, APIGatewayProxyEventV2, number]>)(
+    "refuses %s with a %s in the one error shape",
+    async (_label, event, status) => {
+      const response = await api(event);
+
+      expect(response.statusCode).toBe(status);
+      expect(body(response)).toEqual({
+        error: {
+          code: expect.any(String),
+          message: expect.any(String),
+          ...(status === 400 && body(response).error.details ? { details: expect.anything() } : {}),
+        },
+      });
+    },
+  );
+
+  it("a client-sent actor is refused on the kill switch and changes nothing", async () => {
+    const response = await api(
+      post(`/agents/${agent.agent_id}/kill`, JSON.stringify({ reason: "x", actor: "mallory" })),
+    );
+
+    expect(response.statusCode).toBe(400);
+    expect((await services.agentRepo.getProfile(agent.agent_id))?.kill_switch_active).toBe(false);
+  });
 });
