@@ -3,7 +3,9 @@ import type { AuditVerification } from "../../src/domain/governance/governance.t
 import { getGovernanceJobs } from "../shared/container.js";
 
 /**
- * Walks the audit log's hash chain and returns `{ ok: true, rows }` or the first bad row. Invoke it
+ * Walks the audit log's whole hash chain (from seq 1, no time budget: about 45 s per million rows)
+ * and returns `{ ok: true, rows, … }` or the first bad row; a clean walk also moves the checkpoint
+ * that `GET /audit/verify` continues from. Invoke it
  * on demand (`aws lambda invoke`) or on a schedule; a broken chain is logged as an error, which the
  * function's error-log alarm picks up.
  */
