@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { ApiError, CliError } from "./errors.js";
-import type { Target } from "./target.js";
+import type { Credentials, Target } from "./target.js";
 import { WEBHOOK_PATH } from "./webhook-delivery.js";
 
 /** A successful answer: its status and parsed JSON body. */
@@ -27,13 +27,18 @@ export function apiUrl(base: string, path: string, query: Query = {}): string {
 /**
  * The error an answer carries: the API's `{ "error": { "code", "message" } }`, else API Gateway's own
  * `{ "message" }` (authorizer denials, throttling, integration failures), else the status text.
+ *
+ * `refusedHint` says which credentials were sent. It is added to a 401, and to a 403 that is not the
+ * API's own: API Gateway's authorizer refuses an unknown token with a bare 403. The API's own
+ * `403 FORBIDDEN` is a permission the caller lacks, and its message names it.
  */
-export function apiErrorOf(status: number, text: string, hint?: string): ApiError {
+export function apiErrorOf(status: number, text: string, refusedHint?: string): ApiError {
   const body = parseJson(text) as { error?: { code?: unknown; message?: unknown }; message?: unknown };
   const statusText = STATUS_CODES[status] ?? "HTTP error";
   const { code, message } = body?.error ?? {};
-  if (typeof code === "string" && typeof message === "string")
-    return new ApiError(status, code, message, hint);
+  const fromApi = typeof code === "string" && typeof message === "string";
+  const hint = status === 401 || (status === 403 && !fromApi) ? refusedHint : undefined;
+  if (fromApi) return new ApiError(status, code, message, hint);
   const fallbackCode = statusText.toUpperCase().replace(/[^A-Z0-9]+/g, "_");
   const fallbackMessage =
     typeof body?.message === "string"
@@ -73,7 +78,7 @@ export function unreachableMessage(
 }
 
 export interface ApiClientOptions {
-  target: Pick<Target, "apiUrl" | "local" | "apiToken">;
+  target: Pick<Target, "apiUrl" | "local" | "credentials">;
   fetch?: typeof globalThis.fetch;
   /** Per request; the API answers in well under a second, a Lambda cold start in a few. */
   timeoutMs?: number;
@@ -91,7 +96,7 @@ export const jsonBody = (value: unknown, headers: Record<string, string> = {}): 
   body: JSON.stringify(value),
 });
 
-/** The HTTP client of the REST API (bearer token) and the webhook receiver (signed, no token). */
+/** The HTTP client of the REST API (the target's bearer token) and the webhook receiver (signed, no token). */
 export interface ApiClient {
   get<T>(path: string, query?: Query): Promise<ApiAnswer<T>>;
   post<T>(path: string, options?: RequestOptions): Promise<ApiAnswer<T>>;
@@ -99,8 +104,12 @@ export interface ApiClient {
   webhook<T>(options: RequestOptions): Promise<ApiAnswer<T>>;
 }
 
-/** Added to a 401/403 answer to a request with the token (API Gateway's authorizer refuses a wrong one with 403). */
-const TOKEN_REFUSED = "the API token was refused: check AGENTFORGE_API_TOKEN or the stack's token";
+/** What a refused request sent: `the operator token from AGENTFORGE_API_TOKEN was refused`. */
+function refusedHint({ kind, from }: Credentials): string {
+  return kind === "agent"
+    ? `the agent key from ${from} was refused: unknown, or rotated out and past its overlap`
+    : `the operator token from ${from} was refused`;
+}
 
 /**
  * Sends requests to the target's API. A 4xx/5xx answer throws an {@link ApiError}; no answer at all
@@ -121,7 +130,7 @@ export function createApiClient({
     const headers = {
       accept: "application/json",
       ...options.headers,
-      ...(withToken ? { authorization: `Bearer ${await target.apiToken()}` } : {}),
+      ...(withToken ? { authorization: `Bearer ${await target.credentials.token()}` } : {}),
     };
     let status: number;
     let text: string;
@@ -138,8 +147,7 @@ export function createApiClient({
       throw new CliError(unreachableMessage(target, error, timeoutMs));
     }
     if (status >= 400) {
-      const refused = withToken && (status === 401 || status === 403);
-      throw apiErrorOf(status, text, refused ? TOKEN_REFUSED : undefined);
+      throw apiErrorOf(status, text, withToken ? refusedHint(target.credentials) : undefined);
     }
     const body = parseJson(text);
     if (body === undefined) throw new CliError(`${method} ${path} answered ${status} without a JSON body`);

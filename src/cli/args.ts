@@ -26,6 +26,11 @@ export interface CommandLine {
   /** Required positional arguments, in order (`["id"]` is shown as `<id>`). */
   args?: readonly string[];
   options?: OptionSpecs;
+  /**
+   * Who may run it: `operator`, with an operator token; `agent`, also an agent with its own key
+   * (`AGENTFORGE_AGENT_KEY`), for itself; `webhook`, nobody's token (the delivery is signed instead).
+   */
+  access: "operator" | "agent" | "webhook";
 }
 
 /** Where the CLI sends its requests, and how it prints; accepted before or after the command. */
@@ -49,7 +54,7 @@ export const GLOBAL_OPTIONS = {
   "api-token-secret": {
     type: "string",
     value: "secret-id",
-    description: `AWS: secret id of the API token (default: ${SECRETS.apiToken.defaultName})`,
+    description: `AWS: secret id of the operator token (default: ${SECRETS.apiToken.defaultName})`,
   },
   "webhook-secret": {
     type: "string",
@@ -219,7 +224,7 @@ function optionSyntax(name: string, spec: OptionSpec): string {
   return `--${name} <${value}>${spec.multiple ? "..." : ""}`;
 }
 
-/** `agents kill <id> --reason <text> [--actor <name>]` */
+/** `agents kill <id> --reason <text>` */
 export function commandSynopsis(command: CommandLine): string {
   const args = (command.args ?? []).map((name) => `<${name}>`);
   const options = Object.entries(command.options ?? {}).map(([name, spec]) =>
@@ -243,8 +248,36 @@ function optionList(specs: OptionSpecs): string {
   );
 }
 
+/** Commands an agent may run with its own key are marked `*`. */
 const commandList = (commands: readonly CommandLine[]) =>
-  columns(commands.map((command) => [`${command.group} ${command.name}`, command.summary] as const));
+  columns(
+    commands.map(
+      (command) =>
+        [
+          `${command.access === "agent" ? "*" : " "} ${command.group} ${command.name}`,
+          command.summary,
+        ] as const,
+    ),
+  );
+
+const AGENT_MARK = "* also with an agent's own key (AGENTFORGE_AGENT_KEY), for that agent only";
+
+const COMMAND_CREDENTIALS: Record<CommandLine["access"], string> = {
+  operator:
+    "Credentials: an operator token (an agent's key, AGENTFORGE_AGENT_KEY, is refused: 403 FORBIDDEN).",
+  agent:
+    "Credentials: an operator token, or the agent's own key for itself (AGENTFORGE_AGENT_KEY wins when set).",
+  webhook:
+    "Credentials: none; the delivery is signed with the webhook secret (GITHUB_WEBHOOK_SECRET or the stack's).",
+};
+
+/** Which bearer token is sent, and who may run what with it. */
+const CREDENTIALS = [
+  "Credentials: AGENTFORGE_AGENT_KEY, when set, wins: it is the bearer of every request, and the API",
+  "lets an agent run only the * commands, for itself (anything else is 403 FORBIDDEN). Otherwise the",
+  "operator token: AGENTFORGE_OPERATOR_TOKEN (a named operator's), else AGENTFORGE_API_TOKEN, else the",
+  "stack's (secrets.json locally, Secrets Manager on AWS). The audit log names the operator or agent.",
+];
 
 export function mainUsage(commands: readonly CommandLine[]): string {
   const { json, help, ...target } = GLOBAL_OPTIONS;
@@ -255,6 +288,7 @@ export function mainUsage(commands: readonly CommandLine[]): string {
     "",
     "Commands:",
     commandList(commands),
+    AGENT_MARK,
     "",
     "Target (default: the local stack started with `npm start`):",
     optionList(target),
@@ -262,8 +296,9 @@ export function mainUsage(commands: readonly CommandLine[]): string {
     "Output:",
     optionList({ json, help }),
     "",
-    "Environment: AGENTFORGE_API_TOKEN and GITHUB_WEBHOOK_SECRET override the stack's secrets;",
-    "AGENTFORGE_DATA_DIR is the local data directory.",
+    ...CREDENTIALS,
+    "GITHUB_WEBHOOK_SECRET overrides the stack's webhook secret; AGENTFORGE_DATA_DIR is the local data",
+    "directory.",
     "Exit codes: 0 done, 1 failed (API error, unreachable API, broken audit chain), 2 usage error.",
     "Run `agentforge <group> <command> --help` for a command's arguments.",
   ].join("\n");
@@ -274,6 +309,7 @@ export function groupUsage(group: string, commands: readonly CommandLine[]): str
     `Usage: agentforge ${group} <command> [arguments] [options]`,
     "",
     commandList(commands),
+    ...(commands.some((command) => command.access === "agent") ? [AGENT_MARK] : []),
     "",
     usageHint,
   ].join("\n");
@@ -285,6 +321,8 @@ export function commandUsage(command: CommandLine): string {
     `Usage: agentforge ${commandSynopsis(command)}`,
     "",
     command.summary,
+    "",
+    COMMAND_CREDENTIALS[command.access],
     ...(Object.keys(options).length > 0 ? ["", "Options:", optionList(options)] : []),
     "",
     usageHint,

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { AGENT_STATUSES, COST_MODELS } from "../domain/agents/agent.schema.js";
 import { escrowResolutionSchema } from "../domain/governance/escrow.service.js";
-import { APPROVAL_STATUSES } from "../domain/governance/governance.types.js";
-import { ACTOR_HEADER } from "../http/rest-api.js";
+import { APPROVAL_STATUSES, ESCROW_STATUSES } from "../domain/governance/governance.types.js";
 import { type ApiAnswer, type ApiClient, apiPath, jsonBody } from "./api-client.js";
 import type { CommandInput, CommandLine, OptionSpec, OptionSpecs } from "./args.js";
 import { parseJsonInput, readInputFile, readJsonInput } from "./files.js";
@@ -13,10 +12,11 @@ import {
   approvalPageText,
   approvalText,
   auditText,
+  credentialsText,
+  escrowPageText,
   escrowText,
   rejectionText,
-  SECRET_WARNING,
-  secretText,
+  shownOnceWarning,
   taskLedgerText,
   taskText,
 } from "./format.js";
@@ -28,28 +28,29 @@ import type {
   ApprovalRequest,
   AuditVerification,
   Escrow,
+  EscrowPage,
   Page,
   Registration,
   RejectionResult,
+  RotatedKey,
   RotatedSecret,
   TaskLedger,
   TaskRecordView,
   WebhookAnswer,
 } from "./responses.js";
-import type { Env, Target } from "./target.js";
+import type { Target } from "./target.js";
 import { webhookHeaders } from "./webhook-delivery.js";
 
 export interface CommandContext {
   api: ApiClient;
   target: Target;
-  env: Env;
 }
 
 /** What a command printed: the API's body for `--json`, text otherwise. */
 export interface Outcome {
   body: unknown;
   text: string;
-  /** A line for stderr in both modes (the once-only secret warning). */
+  /** A line for stderr in both modes (the once-only credentials warning). */
   warning?: string;
   /** Non-zero when the answer itself is a failure (a broken audit chain). */
   exitCode?: number;
@@ -64,24 +65,39 @@ const shown = <T>({ body }: ApiAnswer<T>, render: (body: T) => string): Outcome 
   text: render(body),
 });
 
+/**
+ * An answer with credentials the API shows only this once (those given: a value may be absent):
+ * `head`, then the credentials and `also` (fields that are no secret), and a warning naming them.
+ */
+function shownOnce(
+  body: unknown,
+  head: readonly string[],
+  agentId: string,
+  credentials: ReadonlyArray<readonly [string, string | undefined]>,
+  also: ReadonlyArray<readonly [string, string]> = [],
+): Outcome {
+  const given = credentials.filter((pair): pair is readonly [string, string] => pair[1] !== undefined);
+  if (given.length === 0) return { body, text: head.join("\n") };
+  return {
+    body,
+    text: [...head, ...(head.length > 0 ? [""] : []), credentialsText(agentId, [...given, ...also])].join(
+      "\n",
+    ),
+    warning: shownOnceWarning(given.map(([name]) => name)),
+  };
+}
+
+/** Why: the kill switch's reason, the approval's or the escrow's note. Who comes from the credentials. */
 const reason: OptionSpec = {
   type: "string",
   value: "text",
   required: true,
-  description: "why, recorded in the audit log",
-};
-const actor: OptionSpec = {
-  type: "string",
-  value: "name",
-  description: "who, recorded in the audit log (default: $USER, else ops-cli)",
+  description: "why, recorded in the audit log (who: the operator whose token is sent)",
 };
 const paging: OptionSpecs = {
   limit: { type: "string", value: "n", description: "at most n items (1-100)" },
   cursor: { type: "string", value: "cursor", description: "the next page, from the previous answer" },
 };
-
-/** Who the audit log names: `--actor`, else the login name. Names have no spaces (see actorNameSchema). */
-const actorOf = (input: CommandInput, env: Env) => input.option("actor") ?? (env.USER || "ops-cli");
 
 const pageQuery = (input: CommandInput) => ({ limit: input.option("limit"), cursor: input.option("cursor") });
 
@@ -90,12 +106,13 @@ function killSwitch(name: "kill" | "revive", summary: string): Command {
     group: "agents",
     name,
     summary,
+    access: "operator",
     args: ["id"],
-    options: { reason, actor },
-    async run(input, { api, env }) {
+    options: { reason },
+    async run(input, { api }) {
       const answer = await api.post<AgentView>(
         apiPath("agents", input.arg("id"), name),
-        jsonBody({ reason: input.required("reason") }, { [ACTOR_HEADER]: actorOf(input, env) }),
+        jsonBody({ reason: input.required("reason") }),
       );
       return shown(answer, agentText);
     },
@@ -107,12 +124,13 @@ function decision(name: "approve" | "reject", summary: string): Command {
     group: "approvals",
     name,
     summary,
+    access: "operator",
     args: ["id"],
-    options: { reason, actor },
-    async run(input, { api, env }) {
+    options: { reason },
+    async run(input, { api }) {
       const answer = await api.post<ApprovalRequest | RejectionResult>(
         apiPath("approvals", input.arg("id"), name),
-        jsonBody({ reviewer: actorOf(input, env), note: input.required("reason") }),
+        jsonBody({ note: input.required("reason") }),
       );
       return shown(answer, (body) => ("request" in body ? rejectionText(body) : approvalText(body)));
     },
@@ -124,7 +142,8 @@ export const COMMANDS: readonly Command[] = [
   {
     group: "agents",
     name: "register",
-    summary: "Register an agent or update it; a new agent's bid secret is shown once",
+    summary: "Register an agent (its API key and bid secret are shown once) or update a listing",
+    access: "agent",
     options: {
       file: {
         type: "string",
@@ -151,7 +170,7 @@ export const COMMANDS: readonly Command[] = [
         description: "bidding endpoint: an SQS queue URL or an https URL",
       },
       wallet: { type: "string", value: "address", description: "where escrow pays out" },
-      status: { type: "string", choices: AGENT_STATUSES, description: "listing status" },
+      status: { type: "string", choices: AGENT_STATUSES, description: "listing status (operators only)" },
     },
     async run(input, { api }) {
       const file = input.option("file");
@@ -164,25 +183,20 @@ export const COMMANDS: readonly Command[] = [
         status: input.option("status"),
       });
       const answer = await api.post<Registration>("/agents", jsonBody(body));
-      const { agent, bid_secret } = answer.body;
+      const { agent, api_key, bid_secret } = answer.body;
       const headline =
         answer.status === 201 ? `registered agent ${agent.agent_id}` : `updated agent ${agent.agent_id}`;
-      return {
-        body: answer.body,
-        text: [
-          headline,
-          "",
-          agentText(agent),
-          ...(bid_secret ? ["", secretText(agent.agent_id, bid_secret)] : []),
-        ].join("\n"),
-        ...(bid_secret ? { warning: SECRET_WARNING } : {}),
-      };
+      return shownOnce(answer.body, [headline, "", agentText(agent)], agent.agent_id, [
+        ["API key", api_key],
+        ["bid secret", bid_secret],
+      ]);
     },
   },
   {
     group: "agents",
     name: "list",
     summary: "Agents that may bid with a capability (active, kill switch off)",
+    access: "operator",
     options: {
       capability: {
         type: "string",
@@ -202,6 +216,7 @@ export const COMMANDS: readonly Command[] = [
     group: "agents",
     name: "show",
     summary: "An agent's profile and performance history",
+    access: "agent",
     args: ["id"],
     run: async (input, { api }) =>
       shown(await api.get<AgentView>(apiPath("agents", input.arg("id"))), agentText),
@@ -210,6 +225,7 @@ export const COMMANDS: readonly Command[] = [
     group: "agents",
     name: "ledger",
     summary: "An agent's ledger entries, newest first",
+    access: "agent",
     args: ["id"],
     options: paging,
     run: async (input, { api }) =>
@@ -223,20 +239,36 @@ export const COMMANDS: readonly Command[] = [
   {
     group: "agents",
     name: "rotate-secret",
-    summary: "Give an agent a new bid-signing secret; the old one stops working at once",
+    summary: "Give an agent a new bid-signing secret, shown once; the old one stops working at once",
+    access: "agent",
     args: ["id"],
     async run(input, { api }) {
-      const answer = await api.post<RotatedSecret>(apiPath("agents", input.arg("id"), "rotate-secret"));
-      return {
-        ...shown(answer, (body) => secretText(body.agent_id, body.bid_secret)),
-        warning: SECRET_WARNING,
-      };
+      const { body } = await api.post<RotatedSecret>(apiPath("agents", input.arg("id"), "rotate-secret"));
+      return shownOnce(body, [], body.agent_id, [["bid secret", body.bid_secret]]);
+    },
+  },
+  {
+    group: "agents",
+    name: "rotate-key",
+    summary: "Give an agent a new API key, shown once; the old one keeps working for a short overlap",
+    access: "agent",
+    args: ["id"],
+    async run(input, { api }) {
+      const { body } = await api.post<RotatedKey>(apiPath("agents", input.arg("id"), "rotate-key"));
+      return shownOnce(
+        body,
+        [],
+        body.agent_id,
+        [["API key", body.api_key]],
+        [["previous key valid until", body.previous_key_valid_until]],
+      );
     },
   },
   {
     group: "tasks",
     name: "show",
-    summary: "A task (its issue URL) with its bids, award, ledger and rejected messages",
+    summary: "A task (its issue URL): bids, award, ledger, rejected messages (an invited agent: its own bid)",
+    access: "agent",
     args: ["task-url"],
     run: async (input, { api }) =>
       shown(await api.get<TaskRecordView>(apiPath("tasks", input.arg("task-url"))), taskText),
@@ -245,6 +277,7 @@ export const COMMANDS: readonly Command[] = [
     group: "tasks",
     name: "ledger",
     summary: "A task's ledger entries, oldest first",
+    access: "operator",
     args: ["task-url"],
     run: async (input, { api }) =>
       shown(await api.get<TaskLedger>(apiPath("tasks", input.arg("task-url"), "ledger")), (body) =>
@@ -255,6 +288,7 @@ export const COMMANDS: readonly Command[] = [
     group: "approvals",
     name: "list",
     summary: "Approval requests of held awards, oldest first",
+    access: "operator",
     options: {
       status: {
         type: "string",
@@ -276,8 +310,39 @@ export const COMMANDS: readonly Command[] = [
   decision("reject", "Reject a held award: the agent is excluded and the next-best bid is awarded"),
   {
     group: "escrow",
+    name: "list",
+    summary: "Escrows in creation order, filtered by task, agent or status",
+    access: "operator",
+    options: {
+      task: {
+        type: "string",
+        value: "task-url",
+        description: "only the escrow of this task (its issue URL)",
+      },
+      agent: { type: "string", value: "agent-id", description: "only this agent's escrows" },
+      status: {
+        type: "string",
+        choices: ESCROW_STATUSES,
+        description: "only escrows in this status (default: all)",
+      },
+      ...paging,
+    },
+    run: async (input, { api }) =>
+      shown(
+        await api.get<EscrowPage>("/escrows", {
+          task_id: input.option("task"),
+          agent_id: input.option("agent"),
+          status: input.option("status"),
+          ...pageQuery(input),
+        }),
+        escrowPageText,
+      ),
+  },
+  {
+    group: "escrow",
     name: "resolve",
-    summary: "Settle a pending or disputed escrow as its judge",
+    summary: "Settle a pending or disputed escrow as its judge (the operator whose token is sent)",
+    access: "operator",
     args: ["id"],
     options: {
       to: {
@@ -287,17 +352,12 @@ export const COMMANDS: readonly Command[] = [
         description: "pay the agent (release) or the client (refund)",
       },
       reason,
-      actor,
     },
-    run: async (input, { api, env }) =>
+    run: async (input, { api }) =>
       shown(
         await api.post<Escrow>(
           apiPath("escrows", input.arg("id"), "resolve"),
-          jsonBody({
-            resolution: input.required("to"),
-            judge: actorOf(input, env),
-            note: input.required("reason"),
-          }),
+          jsonBody({ resolution: input.required("to"), note: input.required("reason") }),
         ),
         escrowText,
       ),
@@ -306,6 +366,7 @@ export const COMMANDS: readonly Command[] = [
     group: "audit",
     name: "verify",
     summary: "Walk the audit log's hash chain; exits 1 when it is broken",
+    access: "operator",
     async run(_input, { api }) {
       const answer = await api.get<AuditVerification>("/audit/verify");
       return { ...shown(answer, auditText), exitCode: answer.body.ok ? 0 : 1 };
@@ -315,6 +376,7 @@ export const COMMANDS: readonly Command[] = [
     group: "webhook",
     name: "send",
     summary: "Sign a GitHub webhook payload file and post it to /webhooks/github",
+    access: "webhook",
     args: ["payload.json"],
     options: {
       event: {

@@ -5,6 +5,7 @@ import type {
   ApprovalRequest,
   AuditVerification,
   Escrow,
+  EscrowPage,
   LedgerEntry,
   Page,
   RejectionResult,
@@ -71,7 +72,7 @@ export function percent(rate: number): string {
 /** The footer of a list that has more pages. */
 const more = (page: Page<unknown>) => (page.cursor ? `\nmore: --cursor ${page.cursor}` : "");
 
-/** `ON (api:alice, 2025-07-03T09:00:00.000Z: spamming bids)`: the switch, and who moved it last, when and why. */
+/** `ON (operator:alice, 2025-07-03T09:00:00.000Z: spamming bids)`: the switch, and who moved it last, when and why. */
 function killSwitchText(agent: AgentView): string {
   const state = agent.kill_switch_active ? "ON" : "off";
   if (!agent.kill_switch_changed_by) return state;
@@ -127,16 +128,19 @@ export function agentPageText(page: AgentPage, capability: string): string {
   );
 }
 
-/** A bid-signing secret, which the API shows only in this one answer. */
-export function secretText(agentId: string, secret: string): string {
-  return fields([
-    ["agent", agentId],
-    ["bid secret", secret],
-  ]);
+/** An agent's API key and/or bid-signing secret, which the API shows only in this one answer. */
+export function credentialsText(
+  agentId: string,
+  credentials: ReadonlyArray<readonly [string, Cell]>,
+): string {
+  return fields([["agent", agentId], ...credentials]);
 }
 
-export const SECRET_WARNING =
-  "warning: the bid secret is shown only once; store it now (a lost secret can only be rotated)";
+/** The stderr line that goes with {@link credentialsText}, naming what it showed (`["API key", "bid secret"]`). */
+export function shownOnceWarning(names: readonly string[]): string {
+  const several = names.length > 1;
+  return `warning: the ${names.join(" and the ")} ${several ? "are" : "is"} shown only once; store ${several ? "them" : "it"} now (a lost one can only be rotated)`;
+}
 
 function ledgerTable(entries: readonly LedgerEntry[], by: "agent" | "task"): string {
   return table(
@@ -264,6 +268,16 @@ export function rejectionText({ request, next, next_agent_id }: RejectionResult)
   ])}`;
 }
 
+export function escrowPageText(page: EscrowPage): string {
+  if (page.items.length === 0) return "no escrows";
+  return (
+    table(
+      ["id", "status", "task", "agent", "amount", "resolved by", "created"],
+      page.items.map((e) => [e.id, e.status, e.task_id, e.agent_id, e.amount, e.resolved_by, e.created_at]),
+    ) + more(page)
+  );
+}
+
 export function escrowText(escrow: Escrow): string {
   return fields([
     ["escrow", escrow.id],
@@ -280,7 +294,10 @@ export function escrowText(escrow: Escrow): string {
 }
 
 export function auditText(verification: AuditVerification): string {
-  return verification.ok
+  if (!verification.ok) {
+    return `BROKEN at seq ${verification.first_bad_seq}: ${verification.reason} (${verification.rows_checked} rows verified before it)`;
+  }
+  return verification.complete
     ? `ok: ${verification.rows} audit rows verified`
-    : `BROKEN at seq ${verification.first_bad_seq}: ${verification.reason} (${verification.rows_checked} rows verified before it)`;
+    : `ok so far: ${verification.rows} audit rows verified (through seq ${verification.verified_through}); the walk stopped before the head: run it again to go on`;
 }

@@ -29,7 +29,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     const { command, input, globals } = invocation;
     const target = resolveTarget(globals, io.env);
     const api = createApiClient({ target, ...(io.fetch ? { fetch: io.fetch } : {}) });
-    const outcome = await command.run(input, { api, target, env: io.env });
+    const outcome = await command.run(input, { api, target });
     print(io.stdout, globals.json ? JSON.stringify(outcome.body, null, 2) : outcome.text);
     if (outcome.warning) print(io.stderr, outcome.warning);
     return outcome.exitCode ?? 0;

@@ -21,9 +21,13 @@ export interface Page<T> {
 
 export type AgentPage = Page<AgentListing>;
 
-/** `POST /agents`: `bid_secret` only when the agent is new. */
+/** `GET /escrows`. */
+export type EscrowPage = Page<Escrow>;
+
+/** `POST /agents`: `api_key` and `bid_secret` only when an operator created the agent (201). */
 export interface Registration {
   agent: AgentView;
+  api_key?: string;
   bid_secret?: string;
 }
 
@@ -33,15 +37,26 @@ export interface RotatedSecret {
   bid_secret: string;
 }
 
+/** `POST /agents/{id}/rotate-key`: the previous key still works until `previous_key_valid_until`. */
+export interface RotatedKey {
+  agent_id: string;
+  api_key: string;
+  previous_key_valid_until: string;
+}
+
 export interface AgentLedger extends Page<LedgerEntry> {
   agent_id: string;
 }
 
-/** `GET /tasks/{id}`. */
+/**
+ * `GET /tasks/{id}`. An operator sees every bid with its delivery, the whole award and the rejected
+ * messages; an invited agent (with its own key) only its own bid, without delivery details, and the
+ * award without approval details.
+ */
 export interface TaskRecordView {
   task: Omit<Task, "version" | "evidence">;
-  bids: Array<Omit<Bid, "delivery_error">>;
-  award: Award | null;
+  bids: Array<Omit<Bid, "delivery_error" | "delivery_status"> & Partial<Pick<Bid, "delivery_status">>>;
+  award: (Omit<Award, "type"> & Partial<Pick<Award, "type">>) | null;
   ledger: LedgerEntry[];
   rejections: BidRejection[];
 }

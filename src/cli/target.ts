@@ -1,9 +1,28 @@
+import { join } from "node:path";
 import { z } from "zod";
-import { type LocalSecrets, readEndpoints, readSecrets, resolveDataDir } from "../local/stack-files.js";
+import { apiKeyId } from "../domain/identity/api-key.js";
+import {
+  type LocalSecrets,
+  readEndpoints,
+  readSecrets,
+  resolveDataDir,
+  SECRETS_FILE,
+} from "../local/stack-files.js";
 import { SECRETS, type SecretSpec } from "../topology.js";
 import type { GlobalOptions } from "./args.js";
 import { CliError } from "./errors.js";
 import { readJsonInput } from "./files.js";
+
+/**
+ * The bearer token of every REST request: an operator's token or an agent's own API key. The API
+ * decides what its principal may do; `kind` and `from` only say, when it is refused, what was sent.
+ */
+export interface Credentials {
+  kind: "operator" | "agent";
+  /** Where the token came from: `AGENTFORGE_AGENT_KEY`, `secret agentforge/api-token`, a file. */
+  from: string;
+  token(): Promise<string>;
+}
 
 /** The deployment the CLI talks to: where its API is and how to get the secrets it needs. */
 export interface Target {
@@ -11,40 +30,51 @@ export interface Target {
   apiUrl: string;
   /** The local stack found through its endpoints file: a refused connection means it is not running. */
   local: boolean;
-  apiToken(): Promise<string>;
+  credentials: Credentials;
   webhookSecret(): Promise<string>;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** An agent's own key: when set, it is the bearer of every REST request instead of an operator token. */
+export const AGENT_KEY_ENV = "AGENTFORGE_AGENT_KEY";
+
+/** Credentials whose token is already known (the demo's operator and agents). */
+export function fixedCredentials(kind: Credentials["kind"], token: string, from: string): Credentials {
+  return { kind, from, token: async () => token };
+}
+
 /** Where one secret can come from, in order: the environment, Secrets Manager, the local stack. */
 interface SecretSource {
   name: string;
-  envName: string;
+  /** Environment variables that hold it, the first one set winning. */
+  envNames: readonly string[];
   spec: SecretSpec;
   local: keyof LocalSecrets;
 }
 
-const API_TOKEN: SecretSource = {
-  name: "The API token",
-  envName: "AGENTFORGE_API_TOKEN",
+/** An operator's token: a named operator's (`AGENTFORGE_OPERATOR_TOKEN`) or the default operator's. */
+const OPERATOR_TOKEN: SecretSource = {
+  name: "The operator token",
+  envNames: ["AGENTFORGE_OPERATOR_TOKEN", "AGENTFORGE_API_TOKEN"],
   spec: SECRETS.apiToken,
   local: "api_token",
 };
 
 const WEBHOOK_SECRET: SecretSource = {
   name: "The GitHub webhook secret",
-  envName: "GITHUB_WEBHOOK_SECRET",
+  envNames: ["GITHUB_WEBHOOK_SECRET"],
   spec: SECRETS.githubWebhookSecret,
   local: "github_webhook_secret",
 };
 
 /**
  * Resolves the target from the global options. The API URL is `--api-url`, else the `ApiUrl` output in
- * `--stack-outputs`, else the running local stack's `endpoints.json`. Each secret is its environment
- * variable (`AGENTFORGE_API_TOKEN`, `GITHUB_WEBHOOK_SECRET`), else Secrets Manager when targeting AWS
- * (`--stack-outputs`, or a secret id given), else the local stack's `secrets.json`. Secrets are read
- * only when a command needs them.
+ * `--stack-outputs`, else the running local stack's `endpoints.json`. The bearer is `AGENTFORGE_AGENT_KEY`
+ * when set (an agent acting for itself), else the operator token. Each secret is its environment
+ * variable (`AGENTFORGE_OPERATOR_TOKEN`, else `AGENTFORGE_API_TOKEN`; `GITHUB_WEBHOOK_SECRET`), else
+ * Secrets Manager when targeting AWS (`--stack-outputs`, or a secret id given), else the local stack's
+ * `secrets.json`. Secrets are read only when a command needs them.
  */
 export function resolveTarget(globals: GlobalOptions, env: Env): Target {
   const dataDir = resolveDataDir(globals.dataDir ? { AGENTFORGE_DATA_DIR: globals.dataDir } : env);
@@ -56,27 +86,46 @@ export function resolveTarget(globals: GlobalOptions, env: Env): Target {
   const region = regionOfApiUrl(apiUrl);
 
   let localSecrets: LocalSecrets | undefined;
-  const secret = (source: SecretSource, secretId: string | undefined): (() => Promise<string>) => {
-    const value = env[source.envName];
-    if (value) return async () => value;
+  const secret = (source: SecretSource, secretId: string | undefined) => {
+    for (const envName of source.envNames) {
+      const value = env[envName];
+      if (value) return { from: envName, read: async () => value };
+    }
     const id = secretId ?? (onAws ? source.spec.defaultName : undefined);
-    if (id) return () => readAwsSecret(source, id, region);
-    return async () => {
-      localSecrets ??= readSecrets(dataDir);
-      return localSecrets[source.local];
+    if (id) return { from: `secret ${id}`, read: () => readAwsSecret(source, id, region) };
+    return {
+      from: `${join(dataDir, SECRETS_FILE)} (${source.local})`,
+      read: async () => {
+        localSecrets ??= readSecrets(dataDir);
+        return localSecrets[source.local];
+      },
     };
   };
+  const agentKey = env[AGENT_KEY_ENV];
+  const operator = secret(OPERATOR_TOKEN, globals.apiTokenSecret);
 
   return {
     apiUrl,
     local: globals.apiUrl === undefined && !onAws,
-    apiToken: secret(API_TOKEN, globals.apiTokenSecret),
-    webhookSecret: secret(WEBHOOK_SECRET, globals.webhookSecret),
+    credentials: agentKey
+      ? { kind: "agent", from: AGENT_KEY_ENV, token: async () => checkedAgentKey(agentKey) }
+      : { kind: "operator", from: operator.from, token: operator.read },
+    webhookSecret: secret(WEBHOOK_SECRET, globals.webhookSecret).read,
   };
 }
 
+/** A malformed agent key would reach the API as an (unknown) operator token: say what is wrong instead. */
+function checkedAgentKey(value: string): string {
+  if (apiKeyId(value) === undefined) {
+    throw new CliError(
+      `${AGENT_KEY_ENV} is not an agent API key (afk_<20 hex>_<43 base64url>, as registration or rotate-key printed it); unset it to use the operator token`,
+    );
+  }
+  return value;
+}
+
 async function readAwsSecret(
-  { name, envName }: SecretSource,
+  { name, envNames }: SecretSource,
   secretId: string,
   region: string | undefined,
 ): Promise<string> {
@@ -88,7 +137,7 @@ async function readAwsSecret(
     const cause = (error as Error).cause;
     const reason = cause instanceof Error ? `: ${cause.message}` : "";
     throw new CliError(
-      `${(error as Error).message} (secret ${secretId})${reason}; check your AWS credentials and region, or set ${envName}`,
+      `${(error as Error).message} (secret ${secretId})${reason}; check your AWS credentials and region, or set ${envNames.join(" or ")}`,
     );
   }
 }

@@ -9,8 +9,9 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { z } from "zod";
-import { type ApiClient, jsonBody } from "../cli/api-client.js";
-import type { Registration } from "../cli/responses.js";
+import { type ApiClient, apiPath, jsonBody } from "../cli/api-client.js";
+import { ApiError } from "../cli/errors.js";
+import type { AgentView, Registration, TaskRecordView } from "../cli/responses.js";
 import type { CostModel } from "../domain/agents/agent.schema.js";
 import {
   type AgentMessage,
@@ -38,6 +39,8 @@ export interface BidStrategy {
 export type SimAgentEvent =
   | { kind: "received"; agentId: string; message: MarketplaceMessage }
   | { kind: "sent"; agentId: string; message: AgentMessage }
+  /** It read the task with its own key before answering: `visibleBids` are the agents whose bids it saw. */
+  | { kind: "confirmed"; agentId: string; taskId: string; visibleBids: string[] }
   /** A message it would not act on (bad signature, malformed, addressed to another agent); deleted. */
   | { kind: "refused"; agentId: string; reason: string }
   /** Handling a message failed; it stays on the queue and comes back after the visibility timeout. */
@@ -46,6 +49,8 @@ export type SimAgentEvent =
 /** Everything one agent received and sent about one task. */
 export interface AgentTaskLog {
   request?: BidRequest;
+  /** `GET /tasks/{id}` as its own key read it when the request came: the proof it was invited. */
+  invitation?: TaskRecordView;
   answer?: BidMessage | DeclineMessage;
   notice?: AwardNotice | RejectionNotice;
   costReport?: CostReportMessage;
@@ -58,8 +63,10 @@ export interface SimAgentOptions {
   strategy: BidStrategy;
   /** A client of the SQS emulator the stack sends to (its endpoint and region). */
   sqs: SQSClient;
-  /** The stack's REST API, for the agent's registration. */
-  api: Pick<ApiClient, "post">;
+  /** The stack's REST API with an operator's token: registers the agent, and suspends it at the end. */
+  operatorApi: Pick<ApiClient, "post">;
+  /** The same API with the agent's own key (which its registration returns). */
+  agentApi: (apiKey: string) => Pick<ApiClient, "get">;
   onEvent: (event: SimAgentEvent) => void;
 }
 
@@ -68,6 +75,8 @@ export interface SimAgent {
   readonly queueUrl: string;
   /** What this agent saw and did about `taskId` so far. */
   taskLog(taskId: string): Readonly<AgentTaskLog>;
+  /** Its own profile, read with its own key. */
+  profile(): Promise<AgentView>;
   /** Stops polling, suspends the registration (so nothing probes or invites it again) and deletes the queue. */
   stop(): Promise<void>;
 }
@@ -137,15 +146,17 @@ const MESSAGES_PER_RECEIVE = 1;
 const RECEIVE_RETRY_MS = 1_000;
 
 /**
- * Starts a simulated agent: creates its own queue on the emulator, registers it as the agent's
- * bidding endpoint (`POST /agents`, keeping the bid-signing secret from the answer) and long-polls it
- * like a real consumer. Every message must carry the marketplace's signature made with that secret.
- * A BID_REQUEST is answered once per task with a signed BID (or DECLINE) on its `reply_to` queue; an
- * AWARD with a signed COST_REPORT; a REJECTION is noted. Delivery is at least once, so repeats of a
- * task's request or award are deleted without a second answer.
+ * Starts a simulated agent: creates its own queue on the emulator, has an operator register it as the
+ * agent's bidding endpoint (`POST /agents`, keeping the API key and bid-signing secret the answer shows
+ * once) and long-polls it like a real consumer. Every message must carry the marketplace's signature
+ * made with that secret. A BID_REQUEST is first confirmed with the agent's own key (`GET /tasks/{id}`,
+ * which answers an invited agent with its own bid only, anyone else 403), then answered once per task
+ * with a signed BID (or DECLINE) on its `reply_to` queue; an AWARD with a signed COST_REPORT; a
+ * REJECTION is noted. Delivery is at least once, so repeats of a task's request or award are deleted
+ * without a second answer.
  */
 export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent> {
-  const { agentId, sqs, api, strategy, onEvent } = options;
+  const { agentId, sqs, operatorApi, strategy, onEvent } = options;
   const { QueueUrl: queueUrl } = await sqs.send(
     new CreateQueueCommand({ QueueName: `agentforge-demo-${agentId}`.slice(0, 80) }),
   );
@@ -159,12 +170,16 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
   };
 
   let secret: string;
+  let own: Pick<ApiClient, "get">;
   try {
-    const { body } = await api.post<Registration>("/agents", jsonBody(registration));
-    if (!body.bid_secret) {
-      throw new Error(`Registering agent ${agentId} returned no bid_secret: the agent id is already taken`);
+    const { body } = await operatorApi.post<Registration>("/agents", jsonBody(registration));
+    if (!body.bid_secret || !body.api_key) {
+      throw new Error(
+        `Registering agent ${agentId} returned no api_key and bid_secret: the agent id is already taken`,
+      );
     }
     secret = body.bid_secret;
+    own = options.agentApi(body.api_key);
   } catch (error) {
     await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
     throw error;
@@ -194,6 +209,18 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
     onEvent({ kind: "sent", agentId, message });
   }
 
+  /** The task as this agent's own key reads it, or undefined when the API says it was not invited (403). */
+  async function invitation(taskId: string): Promise<TaskRecordView | undefined> {
+    try {
+      const { body } = await own.get<TaskRecordView>(apiPath("tasks", taskId));
+      onEvent({ kind: "confirmed", agentId, taskId, visibleBids: body.bids.map((bid) => bid.agent_id) });
+      return body;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) return undefined;
+      throw error;
+    }
+  }
+
   /** Acts on a verified message; throws only for failures worth a redelivery. */
   async function react(message: MarketplaceMessage): Promise<void> {
     const log = logOf(message.task_id);
@@ -201,6 +228,15 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
       case "BID_REQUEST": {
         log.request ??= message;
         if (log.answer) return;
+        log.invitation ??= await invitation(message.task_id);
+        if (!log.invitation) {
+          onEvent({
+            kind: "refused",
+            agentId,
+            reason: "GET /tasks with its own key answers 403: not invited",
+          });
+          return;
+        }
         const answer = answerFor(agentId, message, strategy);
         await send(message.reply_to, answer);
         log.answer = answer;
@@ -284,11 +320,13 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
     agentId,
     queueUrl,
     taskLog: (taskId) => logs.get(taskId) ?? {},
+    profile: async () => (await own.get<AgentView>(apiPath("agents", agentId))).body,
     async stop() {
       stopping.abort();
       await polling;
       try {
-        await api.post("/agents", jsonBody({ ...registration, status: "suspended" }));
+        // Only an operator may change a listing's status.
+        await operatorApi.post("/agents", jsonBody({ ...registration, status: "suspended" }));
       } finally {
         await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
       }

@@ -3,13 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createSqsClient } from "../adapters/sqs/client.js";
 import { apiPath, createApiClient } from "../cli/api-client.js";
 import { ApiError } from "../cli/errors.js";
-import type {
-  AgentView,
-  AuditVerification,
-  Escrow,
-  TaskRecordView,
-  WebhookAnswer,
-} from "../cli/responses.js";
+import type { AuditVerification, EscrowPage, TaskRecordView, WebhookAnswer } from "../cli/responses.js";
+import { fixedCredentials } from "../cli/target.js";
 import { WEBHOOK_PATH, webhookHeaders } from "../cli/webhook-delivery.js";
 import type { CostModel } from "../domain/agents/agent.schema.js";
 import type { PerformanceHistory } from "../domain/agents/performance.js";
@@ -122,6 +117,7 @@ const POLL_INTERVAL_MS = 200;
 
 /** The step an agent's message belongs to; refusals and failures belong to none. */
 function stepOf(event: SimAgentEvent): StepName | undefined {
+  if (event.kind === "confirmed") return "bid requests";
   if (event.kind === "received") return event.message.type === "BID_REQUEST" ? "bid requests" : "award";
   if (event.kind === "sent") return event.message.type === "COST_REPORT" ? "cost report" : "bids";
   return undefined;
@@ -152,6 +148,10 @@ export function describeAgentEvent(event: SimAgentEvent): string {
       if (m.type === "COST_REPORT") return `    ${who}→ COST_REPORT ${m.actual_cost}`;
       return `    ${who}→ DECLINE`;
     }
+    case "confirmed": {
+      const others = event.visibleBids.filter((id) => id !== event.agentId).map(shortName);
+      return `    ${who}↔ GET /tasks (own key): invited, sees ${others.length === 0 ? "its own bid only" : `the bids of ${others.join(", ")} too`}`;
+    }
     case "refused":
       return `  ! ${who}refused a message: ${event.reason}`;
     case "failed":
@@ -162,6 +162,8 @@ export function describeAgentEvent(event: SimAgentEvent): string {
 /**
  * Plays one task's whole story against a running local stack, through its public interfaces only:
  * signed GitHub webhooks, the REST API, and three simulated agents that consume their own SQS queues.
+ * The story reads the marketplace as an operator (the stack's token); each agent reads what is its
+ * own (its invitation, its profile) with the API key its registration returned.
  *
  * agents registered → issue opened → bid requests → bids → award → cost report → PR merged and issue
  * closed → ledger entry → performance history → escrow released → audit verified
@@ -179,9 +181,17 @@ export async function runDemoStory({
   timeoutMs = 60_000,
 }: DemoStoryOptions): Promise<DemoSummary> {
   const runId = randomBytes(4).toString("hex");
+  const site = { apiUrl: endpoints.api_url, local: true };
   const api = createApiClient({
-    target: { apiUrl: endpoints.api_url, local: true, apiToken: async () => secrets.api_token },
+    target: {
+      ...site,
+      credentials: fixedCredentials("operator", secrets.api_token, "the stack's secrets.json"),
+    },
   });
+  const agentApi = (apiKey: string) =>
+    createApiClient({
+      target: { ...site, credentials: fixedCredentials("agent", apiKey, "its registration") },
+    });
   const sqs = createSqsClient({
     endpoint: endpoints.sqs_endpoint,
     region: endpoints.region,
@@ -283,7 +293,8 @@ export async function runDemoStory({
             costModel,
             strategy,
             sqs,
-            api,
+            operatorApi: api,
+            agentApi,
             onEvent: onAgentEvent,
           }),
         ),
@@ -308,12 +319,24 @@ export async function runDemoStory({
         recordWhen((r) => {
           const delivered = r.bids.filter((b) => b.delivery_status === "DELIVERED").length;
           const received = agents.filter((a) => a.taskLog(taskId).request).length;
-          return delivered === agents.length && received === agents.length
+          const confirmed = agents.filter((a) => a.taskLog(taskId).invitation).length;
+          return delivered === agents.length && received === agents.length && confirmed === agents.length
             ? undefined
-            : `${delivered} of ${agents.length} bid requests delivered, ${received} received by the agents`;
+            : `${delivered} of ${agents.length} bid requests delivered, ${received} received and ${confirmed} confirmed by the agents`;
         }),
       );
-      return { value: record, detail: `${record.bids.length} capable agents invited, each request signed` };
+      for (const agent of agents) {
+        const seen = agent.taskLog(taskId).invitation?.bids.map((b) => b.agent_id) ?? [];
+        if (seen.length !== 1 || seen[0] !== agent.agentId) {
+          throw new DemoError(
+            `${agent.agentId}'s own key reads the bids of ${seen.join(", ") || "nobody"}: an agent must see its own bid only`,
+          );
+        }
+      }
+      return {
+        value: record,
+        detail: `${record.bids.length} capable agents invited, each request signed; each agent's key reads only its own bid`,
+      };
     });
 
     const answered = await step("bids", async (until) => {
@@ -411,12 +434,15 @@ export async function runDemoStory({
       };
     });
 
-    const performanceOf = async (agentId: string): Promise<PerformanceHistory> =>
-      (await api.get<AgentView>(apiPath("agents", agentId))).body.performance_history;
+    /** Each agent reads its own profile, with its own key. */
+    const performanceOf = async (agent: SimAgent): Promise<PerformanceHistory> =>
+      (await agent.profile()).performance_history;
+    const winner = agents.find((agent) => agent.agentId === award.agent_id);
+    if (!winner) throw new DemoError(`The award went to ${award.agent_id}, not one of this run's agents`);
 
     const history = await step("performance history", async (until) => {
       const value = await until(async () => {
-        const performance = await performanceOf(award.agent_id);
+        const performance = await performanceOf(winner);
         return performance.total_tasks_completed === 1
           ? done(performance)
           : waiting(`${award.agent_id} has ${performance.total_tasks_completed} completed tasks`);
@@ -429,7 +455,7 @@ export async function runDemoStory({
 
     const escrow = await step("escrow released", async (until) => {
       const value = await until(async () => {
-        const { body } = await api.get<{ items: Escrow[] }>("/escrows", { task_id: taskId });
+        const { body } = await api.get<EscrowPage>("/escrows", { task_id: taskId });
         const [first] = body.items;
         if (!first)
           return waiting("no escrow for the task yet (the governance projector follows the table stream)");
@@ -466,7 +492,7 @@ export async function runDemoStory({
               escrow: { status: escrow.status, amount: escrow.amount },
             }
           : {}),
-        performance: won ? history : await performanceOf(agent.agentId),
+        performance: won ? history : await performanceOf(agent),
       });
     }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { type LocalStack, startLocalStack } from "../../src/local/stack.js";
-import { writeEndpoints } from "../../src/local/stack-files.js";
+import { OPERATORS_FILE, writeEndpoints } from "../../src/local/stack-files.js";
 import { githubPayload } from "../fixtures/github.js";
 
 /** What one CLI run printed, and how it exited. */
@@ -46,6 +46,8 @@ describe("agentforge CLI against the local stack", () => {
   /** A stand-in for an agent's HTTPS bidding endpoint (plain http on loopback is allowed locally). */
   let agentEndpoint: Server;
   let endpointUrl: string;
+  /** cli-agent's API key, as its registration printed it. */
+  let cliAgentKey: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "agentforge-cli-"));
@@ -84,10 +86,12 @@ describe("agentforge CLI against the local stack", () => {
     return { code, stdout, stderr };
   }
 
-  const json = (run: Run) => {
-    expect(run).toMatchObject({ code: 0, stderr: "" });
+  /** The JSON a successful run printed; `stderr` is what else it said (a shown-once warning). */
+  const json = (run: Run, stderr: unknown = "") => {
+    expect(run).toMatchObject({ code: 0, stderr });
     return JSON.parse(run.stdout);
   };
+  const shownOnce = expect.stringContaining("shown only once");
 
   it("registers, lists, shows, kills, revives an agent and rotates its secret", async () => {
     const registered = await cli([
@@ -107,7 +111,11 @@ describe("agentforge CLI against the local stack", () => {
     expect(registered.code).toBe(0);
     expect(registered.stdout).toContain("registered agent cli-agent");
     expect(registered.stdout).toMatch(/bid secret: +\S{16,}/);
-    expect(registered.stderr).toContain("shown only once");
+    cliAgentKey = /API key: +(afk_[0-9a-f]{20}_[\w-]{43})\n/.exec(registered.stdout)?.[1] ?? "";
+    expect(cliAgentKey).not.toBe("");
+    expect(registered.stderr).toBe(
+      "warning: the API key and the bid secret are shown only once; store them now (a lost one can only be rotated)\n",
+    );
 
     const agentFile = join(dir, "agent.json");
     const registration = {
@@ -138,16 +146,16 @@ describe("agentforge CLI against the local stack", () => {
     const killed = json(await cli(["agents", "kill", "cli-agent", "--reason", "runaway bids", "--json"]));
     expect(killed).toMatchObject({
       kill_switch_active: true,
-      kill_switch_changed_by: "api:ops-test",
+      kill_switch_changed_by: "operator:default",
       kill_switch_reason: "runaway bids",
     });
     expect((await cli(["agents", "list", "--capability", "cli-test"])).stdout).toBe(
       "no agents may bid with capability cli-test\n",
     );
 
-    const revived = await cli(["agents", "revive", "cli-agent", "--reason", "fixed", "--actor", "oncall"]);
+    const revived = await cli(["agents", "revive", "cli-agent", "--reason", "fixed"]);
     expect(revived.code).toBe(0);
-    expect(revived.stdout).toContain("kill switch:      off (api:oncall");
+    expect(revived.stdout).toContain("kill switch:      off (operator:default");
 
     const rotated = await cli(["agents", "rotate-secret", "cli-agent", "--json"]);
     expect(rotated.code).toBe(0);
@@ -155,6 +163,122 @@ describe("agentforge CLI against the local stack", () => {
     const { bid_secret } = JSON.parse(rotated.stdout);
     expect(JSON.parse(rotated.stdout)).toEqual({ agent_id: "cli-agent", bid_secret: expect.any(String) });
     expect(registered.stdout).not.toContain(bid_secret);
+  });
+
+  it("lets an agent's own key read and update itself, rotate its key, and nothing more", async () => {
+    const registered = json(
+      await cli([
+        "agents",
+        "register",
+        "--id",
+        "cli-self",
+        "--capability",
+        "cli-self-test",
+        "--cost-model",
+        "yellow",
+        "--endpoint",
+        endpointUrl,
+        "--json",
+      ]),
+      shownOnce,
+    );
+    expect(registered).toEqual({
+      agent: expect.objectContaining({ agent_id: "cli-self" }),
+      api_key: expect.stringMatching(/^afk_[0-9a-f]{20}_[\w-]{43}$/),
+      bid_secret: expect.any(String),
+    });
+    const asAgent = (key: string) => ({ AGENTFORGE_AGENT_KEY: key });
+    const self = asAgent(registered.api_key);
+
+    const shown = await cli(["agents", "show", "cli-self"], self);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("agent:            cli-self");
+    expect(json(await cli(["agents", "ledger", "cli-self", "--json"], self))).toMatchObject({
+      agent_id: "cli-self",
+      items: [],
+    });
+
+    const killed = await cli(["agents", "kill", "cli-self", "--reason", "myself"], self);
+    expect(killed).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: expect.stringMatching(/^agentforge: 403 FORBIDDEN: [^\n]*agents:kill[^\n]*\n$/),
+    });
+    const other = await cli(["agents", "show", "cli-agent"], self);
+    expect(other.code).toBe(1);
+    expect(other.stdout).toBe("");
+    expect(other.stderr).toMatch(/^agentforge: 403 FORBIDDEN: [^\n]*agents:read[^\n]*\n$/);
+    for (const argv of [
+      ["audit", "verify"],
+      ["escrow", "list"],
+      ["agents", "list", "--capability", "x"],
+    ]) {
+      expect((await cli(argv, self)).stderr).toMatch(/^agentforge: 403 FORBIDDEN: /);
+    }
+    expect((await cli(["agents", "show", "cli-self"])).code).toBe(0);
+
+    // Its own listing, but not its status.
+    const listing = join(dir, "cli-self.json");
+    await writeFile(
+      listing,
+      JSON.stringify({
+        agent_id: "cli-self",
+        capabilities: ["cli-self-test"],
+        cost_model: "yellow",
+        bidding_endpoint: endpointUrl,
+      }),
+    );
+    const updated = await cli(["agents", "register", "--file", listing, "--cost-model", "green"], self);
+    expect(updated).toMatchObject({ code: 0, stderr: "" });
+    expect(updated.stdout).toMatch(/^updated agent cli-self\n/);
+    expect(updated.stdout).toContain("cost model:       green");
+    const suspended = await cli(["agents", "register", "--file", listing, "--status", "suspended"], self);
+    expect(suspended.stderr).toMatch(/^agentforge: 403 FORBIDDEN: [^\n]*agents:set-status/);
+
+    const rotated = await cli(["agents", "rotate-key", "cli-self"], self);
+    expect(rotated.code).toBe(0);
+    const newKey = /API key: +(afk_\S+)\n/.exec(rotated.stdout)?.[1] ?? "";
+    expect(newKey).not.toBe(registered.api_key);
+    expect(rotated.stdout).toMatch(/previous key valid until: \d{4}-\d\d-\d\dT/);
+    expect(rotated.stderr).toContain("the API key is shown only once");
+    // Both keys work during the overlap.
+    expect((await cli(["agents", "show", "cli-self"], asAgent(newKey))).code).toBe(0);
+    expect((await cli(["agents", "show", "cli-self"], self)).code).toBe(0);
+
+    const secret = json(
+      await cli(["agents", "rotate-secret", "cli-self", "--json"], asAgent(newKey)),
+      shownOnce,
+    );
+    expect(secret).toEqual({ agent_id: "cli-self", bid_secret: expect.any(String) });
+
+    const unknown = await cli(
+      ["agents", "show", "cli-self"],
+      asAgent(`afk_${"0".repeat(20)}_${"x".repeat(43)}`),
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/\(the agent key from AGENTFORGE_AGENT_KEY was refused/);
+    const malformed = await cli(["agents", "show", "cli-self"], asAgent("not-a-key"));
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^agentforge: AGENTFORGE_AGENT_KEY is not an agent API key/);
+  });
+
+  it("records a named operator (AGENTFORGE_OPERATOR_TOKEN) as the one who acted", async () => {
+    // At least 32 characters: the stack refuses a shorter operator token.
+    const token = "alice-operator-token-0123456789abcdef";
+    const operatorsFile = join(dataDir, OPERATORS_FILE);
+    await writeFile(operatorsFile, JSON.stringify({ alice: token }), { mode: 0o600 });
+    const alice = { AGENTFORGE_OPERATOR_TOKEN: token };
+    try {
+      // The stack re-reads the operators file within a second of a change.
+      const killed = json(
+        await eventually(() => cli(["agents", "kill", "cli-agent", "--reason", "drill", "--json"], alice)),
+      );
+      expect(killed).toMatchObject({ kill_switch_active: true, kill_switch_changed_by: "operator:alice" });
+      const revived = await cli(["agents", "revive", "cli-agent", "--reason", "drill over"], alice);
+      expect(revived.stdout).toContain("kill switch:      off (operator:alice");
+    } finally {
+      await rm(operatorsFile, { force: true });
+    }
   });
 
   it("sends a signed GitHub delivery that becomes a task, then shows the task and its ledger", async () => {
@@ -197,17 +321,33 @@ describe("agentforge CLI against the local stack", () => {
     expect(text.stdout).toContain("Ledger: none");
 
     expect(json(await cli(["tasks", "ledger", taskUrl, "--json"]))).toEqual({ task_id: taskUrl, ledger: [] });
+
+    // cli-agent (capability cli-test) was invited: its own key reads the task, with its own bid only.
+    const invited = json(
+      await eventually(() =>
+        cli(["tasks", "show", taskUrl, "--json"], { AGENTFORGE_AGENT_KEY: cliAgentKey }),
+      ),
+    );
+    expect(invited.bids.map((bid: { agent_id: string }) => bid.agent_id)).toEqual(["cli-agent"]);
+    expect(invited.rejections).toEqual([]);
+    const ledger = await cli(["tasks", "ledger", taskUrl], { AGENTFORGE_AGENT_KEY: cliAgentKey });
+    expect(ledger.stderr).toMatch(/^agentforge: 403 FORBIDDEN: [^\n]*tasks:read-ledger/);
     const missing = await cli(["tasks", "ledger", "https://github.com/Codertocat/Hello-World/issues/404404"]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe("");
     expect(missing.stderr).toMatch(/^agentforge: 404 NOT_FOUND: [^\n]+\n$/);
   });
 
-  it("lists approvals and verifies the audit chain", async () => {
+  it("lists approvals and escrows, and verifies the audit chain", async () => {
     expect(json(await cli(["approvals", "list", "--status", "pending", "--json"]))).toEqual({
       items: [],
       cursor: null,
     });
+    expect(json(await cli(["escrow", "list", "--agent", "cli-agent", "--limit", "5", "--json"]))).toEqual({
+      items: [],
+      cursor: null,
+    });
+    expect((await cli(["escrow", "list", "--status", "pending"])).stdout).toBe("no escrows\n");
 
     const verified = await cli(["audit", "verify"]);
     expect(verified.code).toBe(0);
@@ -220,8 +360,8 @@ describe("agentforge CLI against the local stack", () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe("");
     // API Gateway's authorizer (emulated locally) answers a wrong token with 403, a missing one with 401.
-    expect(refused.stderr).toMatch(
-      /^agentforge: 403 FORBIDDEN: Forbidden \(the API token was refused[^\n]*\n$/,
+    expect(refused.stderr).toBe(
+      "agentforge: 403 FORBIDDEN: Forbidden (the operator token from AGENTFORGE_API_TOKEN was refused)\n",
     );
   });
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { type ApiClient, apiPath, createApiClient } from "../../src/cli/api-client.js";
 import type { AgentView } from "../../src/cli/responses.js";
+import { fixedCredentials } from "../../src/cli/target.js";
 import { type SimAgentEvent, startSimAgent } from "../../src/demo/sim-agent.js";
 import { type DemoSummary, formatSummary, runDemoStory } from "../../src/demo/story.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
@@ -54,7 +55,16 @@ describe("demo against the local stack", () => {
   let dataDir: string;
   let stack: LocalStack;
   let sqs: SQSClient;
+  /** The operator (the stack's token). */
   let api: ApiClient;
+  const agentApi = (apiKey: string) =>
+    createApiClient({
+      target: {
+        apiUrl: stack.endpoints.api_url,
+        local: true,
+        credentials: fixedCredentials("agent", apiKey, "the test"),
+      },
+    });
   /** What the stack logged: function failures and stream give-ups land here. */
   const stackLog: string[] = [];
 
@@ -71,7 +81,11 @@ describe("demo against the local stack", () => {
     const { endpoints, secrets } = stack;
     sqs = createSqsClient({ endpoint: endpoints.sqs_endpoint, region: endpoints.region, requireLocal: true });
     api = createApiClient({
-      target: { apiUrl: endpoints.api_url, local: true, apiToken: async () => secrets.api_token },
+      target: {
+        apiUrl: endpoints.api_url,
+        local: true,
+        credentials: fixedCredentials("operator", secrets.api_token, "the test"),
+      },
     });
   }, STORY_TIMEOUT_MS);
 
@@ -109,6 +123,12 @@ describe("demo against the local stack", () => {
         );
         expect(summary.steps.map((s) => s.name)).toEqual(STEPS);
         expect(lines.filter((line) => line.trimStart().startsWith("!"))).toEqual([]);
+        // Each agent confirmed its invitation with its own key, and saw its own bid only.
+        expect(lines.filter((line) => line.includes("GET /tasks (own key)")).sort()).toEqual(
+          ["frugal", "steady", "swift"].map(
+            (name) => `    ${name.padEnd(8)}↔ GET /tasks (own key): invited, sees its own bid only`,
+          ),
+        );
 
         expect(summary.winner).toBe(expectedWinner(summary));
         expect(summary.winner).toMatch(/-frugal$/);
@@ -155,7 +175,8 @@ describe("demo against the local stack", () => {
       costModel: "green",
       strategy: { price: 10, estimatedCompletionSec: 60, costRatio: 1 },
       sqs,
-      api,
+      operatorApi: api,
+      agentApi,
       onEvent: (event) => events.push(event),
     });
     const taskId = "https://github.com/agentforge-demo/forged/issues/1";
@@ -180,6 +201,8 @@ describe("demo against the local stack", () => {
       }),
     );
     await expect.poll(() => events.length, { timeout: 20_000 }).toBe(2);
+    // Its own key reads its own profile.
+    expect(await agent.profile()).toMatchObject({ agent_id: agentId, status: "active" });
     await agent.stop();
 
     expect(events).toEqual([
@@ -201,7 +224,9 @@ describe("demo against the local stack", () => {
       timeoutMs: 10_000,
     });
 
-    await expect(story).rejects.toThrow(/^403 FORBIDDEN: .*the API token was refused/);
+    await expect(story).rejects.toThrow(
+      "403 FORBIDDEN: Forbidden (the operator token from the stack's secrets.json was refused)",
+    );
     expect(lines).toEqual([]);
     expect(await demoQueues()).toEqual([]);
   }, 60_000);

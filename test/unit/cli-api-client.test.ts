@@ -10,6 +10,7 @@ import {
 } from "../../src/cli/api-client.js";
 import { ApiError, CliError, UsageError } from "../../src/cli/errors.js";
 import { capabilityList, registrationBody } from "../../src/cli/registration.js";
+import { fixedCredentials } from "../../src/cli/target.js";
 import { webhookHeaders } from "../../src/cli/webhook-delivery.js";
 
 const TASK_URL = "https://github.com/octo/repo/issues/7";
@@ -52,6 +53,27 @@ describe("apiErrorOf", () => {
     expect(apiErrorOf(502, "upstream failed\nmore").message).toBe("502 BAD_GATEWAY: upstream failed");
     expect(apiErrorOf(503, "").message).toBe("503 SERVICE_UNAVAILABLE: Service Unavailable");
   });
+
+  it("says which credentials were refused on a 401 or the gateway's bare 403, not on the API's FORBIDDEN", () => {
+    const hint = "the operator token from X was refused";
+    const forbidden = JSON.stringify({
+      error: {
+        code: "FORBIDDEN",
+        message: "agent:a1 lacks permission agents:kill: agents:kill is for operators only",
+      },
+    });
+
+    expect(apiErrorOf(401, '{"error":{"code":"UNAUTHORIZED","message":"no"}}', hint).message).toBe(
+      `401 UNAUTHORIZED: no (${hint})`,
+    );
+    expect(apiErrorOf(403, '{"message":"Forbidden"}', hint).message).toBe(
+      `403 FORBIDDEN: Forbidden (${hint})`,
+    );
+    expect(apiErrorOf(403, forbidden, hint).message).toBe(
+      "403 FORBIDDEN: agent:a1 lacks permission agents:kill: agents:kill is for operators only",
+    );
+    expect(apiErrorOf(404, '{"message":"Not Found"}', hint).message).toBe("404 NOT_FOUND: Not Found");
+  });
 });
 
 describe("unreachableMessage", () => {
@@ -75,7 +97,11 @@ describe("unreachableMessage", () => {
 });
 
 describe("createApiClient", () => {
-  const target = { apiUrl: "https://api.example.com/", local: false, apiToken: async () => "t0ken" };
+  const target = {
+    apiUrl: "https://api.example.com/",
+    local: false,
+    credentials: fixedCredentials("operator", "t0ken", "AGENTFORGE_API_TOKEN"),
+  };
 
   it("sends the bearer token and returns status and JSON body", async () => {
     const seen: Array<{ url: string; init: RequestInit | undefined }> = [];
@@ -130,11 +156,27 @@ describe("createApiClient", () => {
 
     await expect(denied.get("/audit/verify")).rejects.toThrow(ApiError);
     await expect(denied.get("/audit/verify")).rejects.toThrow(
-      "401 UNAUTHORIZED: no (the API token was refused: check AGENTFORGE_API_TOKEN or the stack's token)",
+      "401 UNAUTHORIZED: no (the operator token from AGENTFORGE_API_TOKEN was refused)",
     );
     await expect(down.get("/audit/verify")).rejects.toThrow(
       new CliError("cannot reach https://api.example.com/: ENOTFOUND"),
     );
+  });
+
+  it("sends an agent's key as the bearer and names it when the gateway refuses it", async () => {
+    let authorization: string | undefined;
+    const refused = createApiClient({
+      target: { ...target, credentials: fixedCredentials("agent", "afk_key", "AGENTFORGE_AGENT_KEY") },
+      fetch: async (_url, init) => {
+        authorization = (init?.headers as Record<string, string> | undefined)?.authorization;
+        return new Response('{"message":"Forbidden"}', { status: 403 });
+      },
+    });
+
+    await expect(refused.get("/agents/A1")).rejects.toThrow(
+      "403 FORBIDDEN: Forbidden (the agent key from AGENTFORGE_AGENT_KEY was refused: unknown, or rotated out and past its overlap)",
+    );
+    expect(authorization).toBe("Bearer afk_key");
   });
 });
 

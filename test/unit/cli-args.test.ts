@@ -7,22 +7,24 @@ const KILL: CommandLine = {
   group: "agents",
   name: "kill",
   summary: "Pull the kill switch",
+  access: "operator",
   args: ["id"],
   options: {
     reason: { type: "string", value: "text", required: true, description: "why" },
-    actor: { type: "string", value: "name", description: "who" },
+    until: { type: "string", value: "time", description: "when it lifts" },
   },
 };
 const REGISTER: CommandLine = {
   group: "agents",
   name: "register",
   summary: "Register",
+  access: "agent",
   options: {
     capability: { type: "string", multiple: true, value: "name", description: "a capability" },
     "cost-model": { type: "string", choices: ["green", "yellow", "orange"], description: "cost model" },
   },
 };
-const VERIFY: CommandLine = { group: "audit", name: "verify", summary: "Walk the chain" };
+const VERIFY: CommandLine = { group: "audit", name: "verify", summary: "Walk the chain", access: "operator" };
 const TABLE = [KILL, REGISTER, VERIFY];
 
 function command(argv: string[]) {
@@ -48,7 +50,7 @@ describe("parseCommandLine", () => {
     expect(found).toBe(KILL);
     expect(input.arg("id")).toBe("A1");
     expect(input.required("reason")).toBe("misbehaves");
-    expect(input.option("actor")).toBeUndefined();
+    expect(input.option("until")).toBeUndefined();
     expect(globals).toEqual({ json: false });
   });
 
@@ -122,7 +124,7 @@ describe("parseCommandLine", () => {
 
 describe("usage", () => {
   it("writes a command's synopsis from its declaration", () => {
-    expect(commandSynopsis(KILL)).toBe("agents kill <id> --reason <text> [--actor <name>]");
+    expect(commandSynopsis(KILL)).toBe("agents kill <id> --reason <text> [--until <time>]");
     expect(commandSynopsis(REGISTER)).toBe(
       "agents register [--capability <name>...] [--cost-model <green|yellow|orange>]",
     );
@@ -140,16 +142,42 @@ describe("usage", () => {
         "agents kill",
         "agents revive",
         "agents rotate-secret",
+        "agents rotate-key",
         "tasks show",
         "tasks ledger",
         "approvals list",
         "approvals approve",
         "approvals reject",
+        "escrow list",
         "escrow resolve",
         "audit verify",
         "webhook send",
       ]),
     );
     for (const c of COMMANDS) expect(c.summary.length).toBeGreaterThan(10);
+  });
+
+  it("marks the commands an agent may run with its own key, and says which key wins", () => {
+    const all = parseCommandLine(["--help"], COMMANDS);
+    const text = all.kind === "help" ? all.text : "";
+
+    expect(text).toMatch(/^ {2}\* agents show +An agent's profile/m);
+    expect(text).toMatch(/^ {4}agents kill +Pull the kill switch/m);
+    expect(text).toContain("* also with an agent's own key (AGENTFORGE_AGENT_KEY), for that agent only");
+    expect(text).toContain("AGENTFORGE_AGENT_KEY, when set, wins");
+    expect(text).toContain("AGENTFORGE_OPERATOR_TOKEN (a named operator's), else AGENTFORGE_API_TOKEN");
+    expect(COMMANDS.filter((c) => c.access === "agent").map((c) => `${c.group} ${c.name}`)).toEqual([
+      "agents register",
+      "agents show",
+      "agents ledger",
+      "agents rotate-secret",
+      "agents rotate-key",
+      "tasks show",
+    ]);
+
+    const kill = parseCommandLine(["agents", "kill", "--help"], COMMANDS);
+    const show = parseCommandLine(["agents", "show", "--help"], COMMANDS);
+    expect(kill.kind === "help" && kill.text).toContain("Credentials: an operator token (an agent's key");
+    expect(show.kind === "help" && show.text).toContain("or the agent's own key for itself");
   });
 });

@@ -3,9 +3,12 @@ import {
   agentPageText,
   agentText,
   auditText,
+  credentialsText,
   duration,
+  escrowPageText,
   fields,
   percent,
+  shownOnceWarning,
   table,
   taskText,
 } from "../../src/cli/format.js";
@@ -104,7 +107,7 @@ describe("agentText", () => {
     const text = agentText(
       agent({
         kill_switch_active: true,
-        kill_switch_changed_by: "api:alice",
+        kill_switch_changed_by: "operator:alice",
         kill_switch_changed_at: "2025-07-03T09:00:00.000Z",
         kill_switch_reason: "spamming bids",
         performance_history: {
@@ -116,7 +119,7 @@ describe("agentText", () => {
       }),
     );
 
-    expect(text).toContain("kill switch:      ON (api:alice, 2025-07-03T09:00:00.000Z: spamming bids)");
+    expect(text).toContain("kill switch:      ON (operator:alice, 2025-07-03T09:00:00.000Z: spamming bids)");
     expect(text).toContain("trust:            not scored yet");
     expect(text).toContain("success rate:        -");
   });
@@ -148,33 +151,80 @@ describe("lists", () => {
   });
 });
 
+describe("escrowPageText", () => {
+  it("lists escrows with who settled them, or says there are none", () => {
+    expect(escrowPageText({ items: [], cursor: null })).toBe("no escrows");
+    const text = escrowPageText({
+      items: [
+        {
+          id: "0b7c3a8e-5b8e-4c1e-9a47-1c2f3e4d5a6b",
+          task_id: TASK_URL,
+          agent_id: "A1",
+          worker_wallet: null,
+          amount: "45.000000",
+          status: "released",
+          task_description: null,
+          created_at: "2025-07-01T10:00:00.000Z",
+          settled_at: "2025-07-01T11:00:00.000Z",
+          resolved_by: "judge",
+          updated_at: "2025-07-01T11:00:00.000Z",
+        },
+      ],
+      cursor: "next",
+    });
+
+    expect(text.split("\n")).toEqual([
+      "ID                                    STATUS    TASK                                   AGENT  AMOUNT     RESOLVED BY  CREATED",
+      `0b7c3a8e-5b8e-4c1e-9a47-1c2f3e4d5a6b  released  ${TASK_URL}  A1     45.000000  judge        2025-07-01T10:00:00.000Z`,
+      "more: --cursor next",
+    ]);
+  });
+});
+
+describe("credentials shown once", () => {
+  it("shows them under the agent and names each in the warning", () => {
+    expect(
+      credentialsText("A1", [
+        ["API key", "afk_1"],
+        ["bid secret", "s3"],
+      ]),
+    ).toBe("agent:      A1\nAPI key:    afk_1\nbid secret: s3");
+    expect(shownOnceWarning(["API key", "bid secret"])).toBe(
+      "warning: the API key and the bid secret are shown only once; store them now (a lost one can only be rotated)",
+    );
+    expect(shownOnceWarning(["bid secret"])).toBe(
+      "warning: the bid secret is shown only once; store it now (a lost one can only be rotated)",
+    );
+  });
+});
+
+const TASK: TaskRecordView["task"] = {
+  type: "TASK",
+  task_id: TASK_URL,
+  title: "Fix the parser",
+  status: "OPEN",
+  required_capabilities: ["python"],
+  budget: 100,
+  bid_deadline: "2025-07-01T10:05:00.000Z",
+  created_at: "2025-07-01T10:00:00.000Z",
+  updated_at: "2025-07-01T10:00:00.000Z",
+};
+
+const BID: TaskRecordView["bids"][number] = {
+  type: "BID",
+  task_id: TASK_URL,
+  agent_id: "A1",
+  status: "ACCEPTED",
+  invited_at: "2025-07-01T10:00:01.000Z",
+  bid_amount: 40,
+  updated_at: "2025-07-01T10:01:00.000Z",
+};
+
 describe("taskText", () => {
   it("shows the task and each of its parts, or that a part is empty", () => {
     const record: TaskRecordView = {
-      task: {
-        type: "TASK",
-        task_id: TASK_URL,
-        title: "Fix the parser",
-        status: "OPEN",
-        required_capabilities: ["python"],
-        budget: 100,
-        bid_deadline: "2025-07-01T10:05:00.000Z",
-        created_at: "2025-07-01T10:00:00.000Z",
-        updated_at: "2025-07-01T10:00:00.000Z",
-      },
-      bids: [
-        {
-          type: "BID",
-          task_id: TASK_URL,
-          agent_id: "A1",
-          status: "ACCEPTED",
-          invited_at: "2025-07-01T10:00:01.000Z",
-          delivery_status: "DELIVERED",
-          bid_amount: 40,
-          estimated_completion_sec: 7200,
-          updated_at: "2025-07-01T10:01:00.000Z",
-        },
-      ],
+      task: TASK,
+      bids: [{ ...BID, delivery_status: "DELIVERED", estimated_completion_sec: 7200 }],
       award: null,
       ledger: [],
       rejections: [],
@@ -189,13 +239,47 @@ describe("taskText", () => {
     expect(text).toContain("Ledger: none");
     expect(text).toContain("Rejected messages: none");
   });
+
+  it("shows an invited agent's view: its own bid without delivery details, and the award it won", () => {
+    const text = taskText({
+      task: { ...TASK, status: "AWARDED" },
+      bids: [BID],
+      award: {
+        task_id: TASK_URL,
+        agent_id: "A1",
+        bid_amount: 40,
+        status: "AWARDED",
+        awarded_at: "2025-07-01T10:06:00.000Z",
+      },
+      ledger: [],
+      rejections: [],
+    });
+
+    expect(text).toContain("  A1     ACCEPTED  40   -         -");
+    expect(text).toContain("Award\n  agent:   A1\n  status:  AWARDED\n  bid:     40");
+  });
 });
 
 describe("auditText", () => {
   it("reports a verified chain or the first bad row", () => {
-    expect(auditText({ ok: true, rows: 12 })).toBe("ok: 12 audit rows verified");
-    expect(auditText({ ok: false, first_bad_seq: 7, reason: "signature mismatch", rows_checked: 6 })).toBe(
-      "BROKEN at seq 7: signature mismatch (6 rows verified before it)",
+    expect(auditText({ ok: true, rows: 12, verified_through: 12, complete: true })).toBe(
+      "ok: 12 audit rows verified",
+    );
+    expect(
+      auditText({
+        ok: false,
+        first_bad_seq: 7,
+        reason: "signature mismatch",
+        rows_checked: 6,
+        verified_through: 6,
+        complete: true,
+      }),
+    ).toBe("BROKEN at seq 7: signature mismatch (6 rows verified before it)");
+  });
+
+  it("says when a walk stopped before the head", () => {
+    expect(auditText({ ok: true, rows: 5000, verified_through: 5000, complete: false })).toBe(
+      "ok so far: 5000 audit rows verified (through seq 5000); the walk stopped before the head: run it again to go on",
     );
   });
 });

@@ -69,8 +69,56 @@ describe("resolveTarget", () => {
 
     expect(target.apiUrl).toBe("https://api.example.com");
     expect(target.local).toBe(false);
-    await expect(target.apiToken()).resolves.toBe("from-env");
+    expect(target.credentials).toMatchObject({ kind: "operator", from: "AGENTFORGE_API_TOKEN" });
+    await expect(target.credentials.token()).resolves.toBe("from-env");
     await expect(target.webhookSecret()).resolves.toBe("hook");
+  });
+
+  const globals = { json: false, apiUrl: "https://api.example.com", dataDir: "/nonexistent" };
+
+  it("prefers a named operator's AGENTFORGE_OPERATOR_TOKEN to AGENTFORGE_API_TOKEN", async () => {
+    const { credentials } = resolveTarget(globals, {
+      AGENTFORGE_OPERATOR_TOKEN: "alice-token",
+      AGENTFORGE_API_TOKEN: "default-token",
+    });
+
+    expect(credentials).toMatchObject({ kind: "operator", from: "AGENTFORGE_OPERATOR_TOKEN" });
+    await expect(credentials.token()).resolves.toBe("alice-token");
+  });
+
+  it("sends AGENTFORGE_AGENT_KEY instead of any operator token when it is set", async () => {
+    const key = `afk_${"0a".repeat(10)}_${"k".repeat(43)}`;
+    const { credentials } = resolveTarget(globals, {
+      AGENTFORGE_AGENT_KEY: key,
+      AGENTFORGE_OPERATOR_TOKEN: "alice-token",
+      AGENTFORGE_API_TOKEN: "default-token",
+    });
+
+    expect(credentials).toMatchObject({ kind: "agent", from: "AGENTFORGE_AGENT_KEY" });
+    await expect(credentials.token()).resolves.toBe(key);
+  });
+
+  it("refuses an AGENTFORGE_AGENT_KEY that is not an agent key, when a request needs it", async () => {
+    const target = resolveTarget(globals, {
+      AGENTFORGE_AGENT_KEY: "operator-token",
+      GITHUB_WEBHOOK_SECRET: "h",
+    });
+
+    await expect(target.credentials.token()).rejects.toThrow(CliError);
+    await expect(target.credentials.token()).rejects.toThrow(
+      "AGENTFORGE_AGENT_KEY is not an agent API key (afk_<20 hex>_<43 base64url>",
+    );
+    await expect(target.webhookSecret()).resolves.toBe("h");
+  });
+
+  it("reads the operator token from the local stack's secrets.json when no variable is set", () => {
+    const { credentials } = resolveTarget(globals, {});
+
+    expect(credentials).toEqual({
+      kind: "operator",
+      from: "/nonexistent/secrets.json (api_token)",
+      token: expect.any(Function),
+    });
   });
 
   it("refuses an API URL that is not http(s)", () => {

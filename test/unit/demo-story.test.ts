@@ -113,11 +113,20 @@ describe("agent progress lines", () => {
           reason: "OUTBID: another bid ranked higher",
         },
       }),
+      describeAgentEvent({ kind: "confirmed", agentId, taskId: task_id, visibleBids: [agentId] }),
+      describeAgentEvent({
+        kind: "confirmed",
+        agentId,
+        taskId: task_id,
+        visibleBids: [agentId, "demo-0a1b2c3d-steady"],
+      }),
       describeAgentEvent({ kind: "refused", agentId, reason: "no valid X-AgentForge-Signature" }),
     ]).toEqual([
       "    frugal  ← BID_REQUEST budget 100 (signature ok)",
       "    frugal  → BID 45, ETA 5400 s",
       "    frugal  ← REJECTION OUTBID (signature ok)",
+      "    frugal  ↔ GET /tasks (own key): invited, sees its own bid only",
+      "    frugal  ↔ GET /tasks (own key): invited, sees the bids of steady too",
       "  ! frugal  refused a message: no valid X-AgentForge-Signature",
     ]);
   });
