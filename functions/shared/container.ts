@@ -430,7 +430,11 @@ export function buildIntakeWorker(config: Config) {
  * Resolves bearer tokens to principals: operators from `AGENTFORGE_API_TOKEN` (the default operator)
  * and the named operators' secret or file, agents by their API key items in the table.
  */
-export function buildAuthenticator(config: Config, agents = buildRepositories(config).agents) {
+export function buildAuthenticator(
+  config: Config,
+  agents = buildRepositories(config).agents,
+  logger = createObservability({ persistentKeys: { function: "authenticator" } }).logger,
+) {
   if (!config.apiToken && !config.operators) {
     throw new Error(
       "AGENTFORGE_API_TOKEN(_ARN) or AGENTFORGE_OPERATORS(_ARN/_FILE) must be configured: no operator could sign in",
@@ -442,6 +446,9 @@ export function buildAuthenticator(config: Config, agents = buildRepositories(co
     // A local operators file is re-read within a second of an edit; secrets within a minute of a rotation.
     ttlMs: config.operators && "file" in config.operators ? 1000 : 60_000,
     region: config.region,
+    // Named operators are refused until it is fixed; the default operator and agents keep working.
+    onInvalidDocument: (error) =>
+      logger.error("Named operators refused: their credentials document is invalid", { error }),
   });
   return createAuthenticator({ operators, apiKeys: agents });
 }
@@ -463,7 +470,7 @@ export function buildRestApi(config: Config) {
       agents,
       tasks,
       ledger,
-      authenticate: buildAuthenticator(config, repositories.agents),
+      authenticate: buildAuthenticator(config, repositories.agents, logger),
       logger,
       governance,
     },

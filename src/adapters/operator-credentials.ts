@@ -26,6 +26,17 @@ export interface OperatorCredentialsOptions {
   fetch?: StagedSecretFetcher;
   region?: string;
   now?: () => number;
+  /**
+   * Called when the named operators' document is invalid. The named operators are then refused (until
+   * it is fixed) while the default operator and agent keys keep working: one typo in the operators
+   * file must not take the whole API down.
+   */
+  onInvalidDocument?: (error: OperatorDocumentError) => void;
+}
+
+/** The named operators' document is not valid: a configuration error, not an outage. */
+export class OperatorDocumentError extends SecretUnavailableError {
+  override name = "OperatorDocumentError";
 }
 
 /** Tokens shorter than this are refused as configuration errors: a guessable operator token is worse than none. */
@@ -40,19 +51,19 @@ export function parseOperatorDocument(text: string, where: string): OperatorCred
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new SecretUnavailableError(`${where} is not a JSON object of operator names to tokens`);
+    throw new OperatorDocumentError(`${where} is not a JSON object of operator names to tokens`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new SecretUnavailableError(`${where} must be a JSON object of operator names to tokens`);
+    throw new OperatorDocumentError(`${where} must be a JSON object of operator names to tokens`);
   }
   return Object.entries(parsed).map(([name, token]) => {
     if (!OPERATOR_NAME.test(name)) {
-      throw new SecretUnavailableError(
+      throw new OperatorDocumentError(
         `${where}: operator name ${JSON.stringify(name.slice(0, 64))} must be 1-64 of a-z 0-9 . _ -`,
       );
     }
     if (typeof token !== "string" || token.length < MIN_OPERATOR_TOKEN_LENGTH || /\s/.test(token)) {
-      throw new SecretUnavailableError(
+      throw new OperatorDocumentError(
         `${where}: operator ${name} needs a token of at least ${MIN_OPERATOR_TOKEN_LENGTH} characters without spaces`,
       );
     }
@@ -72,6 +83,7 @@ export function createOperatorCredentials({
   fetch,
   region,
   now = Date.now,
+  onInvalidDocument,
 }: OperatorCredentialsOptions): () => Promise<OperatorCredential[]> {
   let cached: { at: number; value: Promise<OperatorCredential[]> } | undefined;
   let read: StagedSecretFetcher | undefined = fetch;
@@ -95,6 +107,25 @@ export function createOperatorCredentials({
     return previous && previous !== current ? [current, previous] : [current];
   }
 
+  async function loadNamed(operators: OperatorSource): Promise<OperatorCredential[]> {
+    if ("value" in operators) return parseOperatorDocument(operators.value, "AGENTFORGE_OPERATORS");
+    if ("secretId" in operators) {
+      const texts = await versions(operators.secretId, "operators secret");
+      return texts.flatMap((text) => parseOperatorDocument(text, "operators secret"));
+    }
+    let text: string;
+    try {
+      text = await readFile(operators.file, "utf8");
+    } catch (error) {
+      // No file: no named operators (the default one still works).
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new SecretUnavailableError(`operators file ${operators.file} could not be read`, {
+        cause: error,
+      });
+    }
+    return parseOperatorDocument(text, operators.file);
+  }
+
   async function load(): Promise<OperatorCredential[]> {
     const credentials: OperatorCredential[] = [];
     if (defaultToken) {
@@ -103,25 +134,11 @@ export function createOperatorCredentials({
       for (const token of tokens) if (token) credentials.push({ name: DEFAULT_OPERATOR, token });
     }
     if (operators) {
-      if ("file" in operators) {
-        let text: string | undefined;
-        try {
-          text = await readFile(operators.file, "utf8");
-        } catch (error) {
-          // No file: no named operators (the default one still works).
-          if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-            throw new SecretUnavailableError(`operators file ${operators.file} could not be read`, {
-              cause: error,
-            });
-          }
-        }
-        if (text !== undefined) credentials.push(...parseOperatorDocument(text, operators.file));
-      } else if ("value" in operators) {
-        credentials.push(...parseOperatorDocument(operators.value, "AGENTFORGE_OPERATORS"));
-      } else {
-        for (const text of await versions(operators.secretId, "operators secret")) {
-          credentials.push(...parseOperatorDocument(text, "operators secret"));
-        }
+      try {
+        credentials.push(...(await loadNamed(operators)));
+      } catch (error) {
+        if (!(error instanceof OperatorDocumentError) || credentials.length === 0) throw error;
+        onInvalidDocument?.(error);
       }
     }
     return credentials;

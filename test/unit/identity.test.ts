@@ -164,4 +164,17 @@ describe("operator credentials", () => {
     fail = false;
     expect(await credentials()).toEqual([{ name: "ops", token: OPS_TOKEN }]);
   });
+
+  it("refuse only the named operators when their document is invalid: the default operator still works", async () => {
+    const problems: string[] = [];
+    const credentials = createOperatorCredentials({
+      defaultToken: { value: OPS_TOKEN },
+      operators: { value: JSON.stringify({ bob: "short" }) },
+      onInvalidDocument: (error) => problems.push(error.message),
+    });
+    expect(await credentials()).toEqual([{ name: "default", token: OPS_TOKEN }]);
+    expect(problems).toEqual([expect.stringContaining("bob needs a token")]);
+    const withoutDefault = createOperatorCredentials({ operators: { value: "not json" } });
+    await expect(withoutDefault()).rejects.toThrow(/JSON object/);
+  });
 });

@@ -192,7 +192,10 @@ export function createAgentRepository({
               ? { updated_by: options.actor ?? current?.updated_by }
               : {}),
           },
-          { ...(secret !== undefined ? { newSecret: secret } : {}), ...(apiKey ? { apiKeyIfNew: apiKey } : {}) },
+          {
+            ...(secret !== undefined ? { newSecret: secret } : {}),
+            ...(apiKey ? { apiKeyIfNew: apiKey } : {}),
+          },
         );
         return {
           profile,
