@@ -76,7 +76,6 @@ describe("npm start on a data directory, restarted", () => {
       headers: {
         authorization: `Bearer ${first.secrets.api_token}`,
         "content-type": "application/json",
-        "x-agentforge-actor": "restart-test",
       },
       body: JSON.stringify({ reason: "persistence check" }),
     });
