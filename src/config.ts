@@ -59,7 +59,12 @@ const envSchema = z.object({
   AGENTFORGE_OPERATORS_ARN: z.string().optional(),
   AGENTFORGE_OPERATORS_FILE: z.string().optional(),
   /** How long a rotated-out agent API key keeps working. */
-  API_KEY_OVERLAP_SECONDS: z.coerce.number().int().nonnegative().max(7 * 24 * 3600).default(600),
+  API_KEY_OVERLAP_SECONDS: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .max(7 * 24 * 3600)
+    .default(600),
   /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
   DATABASE_URL: z.string().optional(),
   DATABASE_URL_SECRET_ARN: z.string().optional(),

@@ -3,10 +3,8 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from "aws-lambda";
 import { loadConfig } from "../../src/config.js";
-import { actorOf } from "../../src/domain/identity/principal.js";
-import { PRINCIPAL_CONTEXT_KEY } from "../../src/http/rest-api.js";
-import { createObservability } from "../../src/observability.js";
-import { buildAuthenticator } from "../shared/container.js";
+import { actorOf, PRINCIPAL_CONTEXT_KEY } from "../../src/domain/identity/principal.js";
+import { buildAuthenticator } from "../shared/authentication.js";
 
 /**
  * The HTTP API's Lambda authorizer for the REST routes (simple responses): resolves the bearer token
@@ -15,8 +13,8 @@ import { buildAuthenticator } from "../shared/container.js";
  * Authorization header for at most 30 s. If credentials cannot be read the authorizer throws and the
  * gateway answers 500; nothing is let through.
  */
-const authenticate = buildAuthenticator(loadConfig());
-const { logger } = createObservability({ persistentKeys: { function: "api-authorizer" } });
+const { authenticate, logger } = buildAuthenticator(loadConfig());
+logger.appendPersistentKeys({ function: "api-authorizer" });
 
 export const handler = async (
   event: APIGatewayRequestAuthorizerEventV2,

@@ -13,7 +13,6 @@ import {
   createHttpsEndpointSender,
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
-import { createOperatorCredentials } from "../../src/adapters/operator-credentials.js";
 import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
@@ -31,7 +30,6 @@ import {
   createGovernanceProjector,
   type GovernanceProjector,
 } from "../../src/domain/governance/projector.js";
-import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
@@ -49,6 +47,7 @@ import {
 import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
+import { buildAuthenticator } from "./authentication.js";
 
 /**
  * The composition root: the only place that turns configuration into clients, repositories and
@@ -426,33 +425,6 @@ export function buildIntakeWorker(config: Config) {
   return { logger, handle: createIntakeBatchHandler({ webhooks, logger, metrics }) };
 }
 
-/**
- * Resolves bearer tokens to principals: operators from `AGENTFORGE_API_TOKEN` (the default operator)
- * and the named operators' secret or file, agents by their API key items in the table.
- */
-export function buildAuthenticator(
-  config: Config,
-  agents = buildRepositories(config).agents,
-  logger = createObservability({ persistentKeys: { function: "authenticator" } }).logger,
-) {
-  if (!config.apiToken && !config.operators) {
-    throw new Error(
-      "AGENTFORGE_API_TOKEN(_ARN) or AGENTFORGE_OPERATORS(_ARN/_FILE) must be configured: no operator could sign in",
-    );
-  }
-  const operators = createOperatorCredentials({
-    ...(config.apiToken ? { defaultToken: config.apiToken } : {}),
-    ...(config.operators ? { operators: config.operators } : {}),
-    // A local operators file is re-read within a second of an edit; secrets within a minute of a rotation.
-    ttlMs: config.operators && "file" in config.operators ? 1000 : 60_000,
-    region: config.region,
-    // Named operators are refused until it is fixed; the default operator and agents keep working.
-    onInvalidDocument: (error) =>
-      logger.error("Named operators refused: their credentials document is invalid", { error }),
-  });
-  return createAuthenticator({ operators, apiKeys: agents });
-}
-
 /** The REST API for operators and agents over the marketplace services. */
 export function buildRestApi(config: Config) {
   const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
@@ -470,7 +442,7 @@ export function buildRestApi(config: Config) {
       agents,
       tasks,
       ledger,
-      authenticate: buildAuthenticator(config, repositories.agents, logger),
+      authenticate: buildAuthenticator(config, { apiKeys: repositories.agents, logger }).authenticate,
       logger,
       governance,
     },

@@ -3,7 +3,12 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { ForbiddenError, isDomainError } from "../domain/errors.js";
 import type { Authenticate, AuthFailure } from "../domain/identity/authenticator.js";
-import { actorOf, type Principal, principalFromActor } from "../domain/identity/principal.js";
+import {
+  actorOf,
+  PRINCIPAL_CONTEXT_KEY,
+  type Principal,
+  principalFromActor,
+} from "../domain/identity/principal.js";
 import { errorResponse, jsonResponse, responseForError } from "./responses.js";
 import { REST_ROUTES, RequestError, type RestDeps, type RestRoute, type RouteCall } from "./rest-routes.js";
 
@@ -22,9 +27,6 @@ export const MAX_JSON_BODY_BYTES = 16 * 1024;
 const CONTROL = /\p{Cc}/u;
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
 type Method = (typeof METHODS)[number];
-
-/** The principal the authorizer resolved, as it passes it in the request context. */
-export const PRINCIPAL_CONTEXT_KEY = "principal";
 
 const UNAUTHORIZED_MESSAGES: Record<AuthFailure, string> = {
   missing: "A valid 'Authorization: Bearer <token>' header is required",

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKeyReader } from "../../src/adapters/dynamo/api-key-reader.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
@@ -167,7 +168,8 @@ describe("authorization matrix: every route × every principal", () => {
     // The rotated-out key is judged as of 11 minutes from now: past its 10-minute overlap.
     const authenticate = createAuthenticator({
       operators: async () => [{ name: "default", token: TEST_API_TOKEN }],
-      apiKeys: services.agentRepo,
+      // The authorizer's own reader, over the items the repository wrote.
+      apiKeys: createApiKeyReader({ client: table.doc, table: table.tableName }),
       now: () => new Date(Date.now() + 11 * 60_000),
     });
     api = createRestApi({

@@ -31,3 +31,6 @@ export const OPERATOR_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** The operator that `AGENTFORGE_API_TOKEN` authenticates. */
 export const DEFAULT_OPERATOR = "default";
+
+/** Where the gateway authorizer puts the principal (as {@link actorOf}) in the request context. */
+export const PRINCIPAL_CONTEXT_KEY = "principal";
