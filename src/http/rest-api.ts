@@ -148,6 +148,10 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
   });
   app.errorHandler(Error, async (error, { req }) => {
     if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message) as never;
+    // The router refuses a parameter that is blank once decoded (`/agents/%20`) before the route runs.
+    if (error.name === "ParameterValidationError") {
+      return errorResponse(400, "VALIDATION_FAILED", "Path parameter is empty once decoded") as never;
+    }
     if (error instanceof URIError) {
       return errorResponse(400, "VALIDATION_FAILED", "Path parameter is not valid percent-encoding") as never;
     }
@@ -221,7 +225,9 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
         isBase64Encoded: event.isBase64Encoded === true,
         rawPath: event.rawPath ?? "/",
         rawQueryString: event.rawQueryString ?? "",
-        headers: event.headers ?? {},
+        // The router builds the URL it routes on from Host and X-Forwarded-Proto: the client's
+        // values must not decide which route runs (API Gateway's rawPath does).
+        headers: { ...event.headers, host: "api.local", "x-forwarded-proto": "https" },
         ...(body === null || body === undefined ? {} : { body }),
       };
       principals.set(request, principal);

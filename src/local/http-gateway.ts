@@ -180,7 +180,9 @@ export function createHttpGateway(): HttpGateway {
     if (!options) return send(response, gatewayError(503, "Service Unavailable"), requestId);
     const { routes, authorizer, region, log } = options;
     const method = (request.method ?? "GET").toUpperCase();
-    const url = new URL(request.url ?? "/", "http://local");
+    // Prefixed, never resolved as a relative URL: `//x/agents` is a path, not a host named x.
+    const target = request.url ?? "/";
+    const url = new URL(`http://local${target.startsWith("/") ? target : `/${target}`}`);
     const matched = selectRoute(routes, method, url.pathname);
     if (!matched) return send(response, gatewayError(404, "Not Found"), requestId);
 
@@ -273,6 +275,16 @@ export function createHttpGateway(): HttpGateway {
       if (!response.headersSent) send(response, gatewayError(500, "Internal Server Error"), "unknown");
       else response.destroy();
     });
+  });
+  // A request Node's parser refuses (a raw non-ASCII path, oversized headers) still gets a JSON body,
+  // as API Gateway answers such requests.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify({ message: tooLarge ? "Request Header Fields Too Large" : "Bad Request" });
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   return {
     server,

@@ -134,3 +134,40 @@ export async function stackApi(
   });
   return { status: response.status, body: await response.json() };
 }
+
+/**
+ * A request to a spawned stack's HTTP API as any principal: `token` is sent as `Bearer <token>`
+ * (`undefined`: no Authorization header at all), `headers` are added as given. The body is sent as
+ * JSON unless it is a string (then as is). Resolves to the status and the body, parsed as JSON when
+ * it is JSON, else the raw text.
+ */
+export async function stackRequest(
+  stack: Pick<SpawnedStack, "endpoints">,
+  request: {
+    method: string;
+    path: string;
+    token: string | undefined;
+    body?: unknown;
+    headers?: Record<string, string>;
+  },
+  // biome-ignore lint/suspicious/noExplicitAny: tests compare API bodies whole or read a few fields.
+): Promise<{ status: number; body: any; text: string }> {
+  const { method, path, token, body, headers = {} } = request;
+  const response = await fetch(`${stack.endpoints.api_url}${path}`, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON: the caller gets the text.
+  }
+  return { status: response.status, body: parsed, text };
+}

@@ -199,6 +199,7 @@ describe("REST API over DynamoDB Local", () => {
     ["DELETE on a known path", { ...get("/agents"), requestContext: { http: { method: "DELETE" } } }, 405],
     ["an unknown method", { ...get("/agents"), requestContext: { http: { method: "PROPFIND" } } }, 405],
     ["an unknown path", get("/nothing/here"), 404],
+    ["a path parameter that is blank once decoded", get("/agents/%20"), 400],
     [
       "a header value a web Request cannot carry",
       {
@@ -230,5 +231,16 @@ describe("REST API over DynamoDB Local", () => {
 
     expect(response.statusCode).toBe(400);
     expect((await services.agentRepo.getProfile(agent.agent_id))?.kill_switch_active).toBe(false);
+  });
+
+  it("routes on the request path alone, whatever Host and X-Forwarded-Proto say", async () => {
+    const event = get(`/agents/${agent.agent_id}`);
+    const response = await api({
+      ...event,
+      headers: { ...event.headers, host: "x/agents/someone-else?", "x-forwarded-proto": "gopher" },
+    });
+
+    expect(response.statusCode).toBe(200);
+    expect(body(response).agent_id).toBe(agent.agent_id);
   });
 });
