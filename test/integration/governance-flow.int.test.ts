@@ -45,8 +45,10 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
     let bidsQueue: TestQueue;
     const clock = new Date("2031-03-01T10:00:00.000Z");
     const now = () => clock;
-    const agents: Record<"cheap" | "steady" | "pricey", { id: string; queue: TestQueue; secret: string }> =
-      {} as never;
+    const agents: Record<
+      "cheap" | "steady" | "pricey",
+      { id: string; queue: TestQueue; secret: string; apiKey: string }
+    > = {} as never;
 
     /** Delivers every pending stream record to the projector. */
     const project = () => stream.drain();
@@ -58,8 +60,8 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
         bidding_endpoint: queue.queueUrl,
         wallet_address: `wallet-${name}`,
       });
-      const { secret } = await services.agents.register(input, TEST_OPERATOR);
-      agents[name] = { id: input.agent_id, queue, secret: secret as string };
+      const { secret, apiKey } = await services.agents.register(input, TEST_OPERATOR);
+      agents[name] = { id: input.agent_id, queue, secret: secret as string, apiKey: apiKey as string };
     }
 
     /** A task with bids from `bids` (agent → amount); every invited agent answers, so it awards at once. */
@@ -364,6 +366,34 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       expect((await store.listAudit({ agentId: agents.steady.id })).at(-1)).toMatchObject({
         action: "kill_switch_off",
         actor: "operator:bob",
+      });
+    });
+
+    it("an agent's own wallet change is audited as its own, with the old and new wallet", async () => {
+      const { id, queue, apiKey } = agents.pricey;
+      const update = await api(
+        apiPost(
+          "/agents",
+          JSON.stringify({
+            agent_id: id,
+            capabilities: ["python"],
+            cost_model: "green",
+            bidding_endpoint: queue.queueUrl,
+            wallet_address: "wallet-pricey-2",
+          }),
+          { authorization: `Bearer ${apiKey}` },
+        ),
+      );
+      expect(update.statusCode, update.body).toBe(200);
+
+      await project();
+      expect((await store.listAudit({ agentId: id })).at(-1)).toMatchObject({
+        action: "agent_updated",
+        actor: `agent:${id}`,
+        details: {
+          changed: ["wallet_address"],
+          wallet: { from: "wallet-pricey", to: "wallet-pricey-2" },
+        },
       });
     });
 
