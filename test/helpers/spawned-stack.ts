@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll } from "vitest";
+import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
+import { verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import {
   type LocalEndpoints,
   type LocalSecrets,
@@ -170,4 +173,48 @@ export async function stackRequest(
     // Not JSON: the caller gets the text.
   }
   return { status: response.status, body: parsed, text };
+}
+
+/** Polls `read` until it returns something other than `undefined`, or fails naming `what`. */
+export async function eventually<T>(
+  what: string,
+  read: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * The next message on an agent's queue, its signature checked against the agent's secret with the
+ * signing code (not the demo's agents): the spawned-stack tests check the wire format themselves.
+ */
+export function nextSignedMessage<T>(
+  sqs: SQSClient,
+  agent: { queueUrl: string; secret: string },
+  what: string,
+): Promise<T> {
+  return eventually(what, async () => {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: agent.queueUrl,
+        MaxNumberOfMessages: 1,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    const [message] = Messages as Array<Message | undefined>;
+    if (!message) return undefined;
+    const signature = message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
+    if (!verifyBodySignature(agent.secret, message.Body ?? "", signature)) {
+      throw new Error(`${what}: the message on ${agent.queueUrl} is not signed with the agent's secret`);
+    }
+    return JSON.parse(message.Body ?? "{}") as T;
+  });
 }

@@ -2,24 +2,25 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AttributeValue, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
-import {
-  CreateQueueCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody, verifyBodySignature } from "../../src/domain/bidding/signing.js";
+import { signBody } from "../../src/domain/bidding/signing.js";
 import {
   githubDelivery,
   githubPayload,
   issuesClosedPayload,
   pullRequestMergedPayload,
 } from "../fixtures/github.js";
-import { type SpawnedStack, spawnStack, stackApi } from "../helpers/spawned-stack.js";
+import {
+  eventually,
+  nextSignedMessage,
+  type SpawnedStack,
+  spawnStack,
+  stackApi,
+} from "../helpers/spawned-stack.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
 type Payload = any;
@@ -28,21 +29,6 @@ interface Agent {
   id: string;
   secret: string;
   queueUrl: string;
-}
-
-/** Polls `read` until it returns something other than `undefined`, or fails naming `what`. */
-async function eventually<T>(
-  what: string,
-  read: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /**
@@ -105,27 +91,7 @@ describe("npm start --in-memory, end to end", () => {
   }
 
   /** The next message on an agent's queue, its signature checked against the agent's secret. */
-  const nextMessage = (agent: Agent, what: string) =>
-    eventually(what, async () => {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: agent.queueUrl,
-          MaxNumberOfMessages: 1,
-          WaitTimeSeconds: 1,
-          MessageAttributeNames: ["All"],
-        }),
-      );
-      const [message] = Messages as Array<Message | undefined>;
-      if (!message) return undefined;
-      expect(
-        verifyBodySignature(
-          agent.secret,
-          message.Body ?? "",
-          message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
-        ),
-      ).toBe(true);
-      return JSON.parse(message.Body ?? "{}") as Payload;
-    });
+  const nextMessage = (agent: Agent, what: string) => nextSignedMessage<Payload>(sqs, agent, what);
 
   const reply = async (agent: Agent, replyTo: string, message: Record<string, unknown>) => {
     const body = JSON.stringify(message);

@@ -5,21 +5,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { type AttributeValue, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
-import {
-  CreateQueueCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody, verifyBodySignature } from "../../src/domain/bidding/signing.js";
+import { signBody } from "../../src/domain/bidding/signing.js";
 import { REST_ROUTES } from "../../src/http/rest-routes.js";
 import { OPERATORS_FILE } from "../../src/local/stack-files.js";
 import { githubDelivery, githubPayload } from "../fixtures/github.js";
-import { type SpawnedStack, spawnStack, stackRequest } from "../helpers/spawned-stack.js";
+import {
+  eventually,
+  nextSignedMessage,
+  type SpawnedStack,
+  spawnStack,
+  stackRequest,
+} from "../helpers/spawned-stack.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read deep fields of API bodies and GitHub payloads.
 type Json = any;
@@ -40,22 +41,6 @@ const GATEWAY_FORBIDDEN = { message: "Forbidden" };
 const API_KEY = /^afk_[0-9a-f]{20}_[A-Za-z0-9_-]{43}$/;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `read` until it returns something other than `undefined`, or fails naming `what`. */
-async function eventually<T>(
-  what: string,
-  read: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
 
 /**
  * Identity and authorization on the running local stack (`npm start --in-memory` as a child process),
@@ -191,27 +176,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
   };
 
   /** The next message on an agent's queue, its signature checked against the agent's secret. */
-  const nextMessage = (agent: Agent, what: string) =>
-    eventually(what, async () => {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: agent.queueUrl,
-          MaxNumberOfMessages: 1,
-          WaitTimeSeconds: 1,
-          MessageAttributeNames: ["All"],
-        }),
-      );
-      const [message] = Messages as Array<Message | undefined>;
-      if (!message) return undefined;
-      expect(
-        verifyBodySignature(
-          agent.secret,
-          message.Body ?? "",
-          message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
-        ),
-      ).toBe(true);
-      return JSON.parse(message.Body ?? "{}") as Json;
-    });
+  const nextMessage = (agent: Agent, what: string) => nextSignedMessage<Json>(sqs, agent, what);
 
   /** A message on the bids queue signed with `secret` (whoever's it is). */
   const sendSigned = async (secret: string, message: Record<string, unknown>) => {
