@@ -1,6 +1,6 @@
 import type { AgentService } from "../domain/agents/agent.service.js";
 import type { AgentProfile } from "../domain/agents/agent.types.js";
-import { ForbiddenError } from "../domain/errors.js";
+import { ForbiddenError, NotFoundError } from "../domain/errors.js";
 import type { ApprovalService } from "../domain/governance/approval.service.js";
 import type { EscrowService } from "../domain/governance/escrow.service.js";
 import type { AuditVerification } from "../domain/governance/governance.types.js";
@@ -139,7 +139,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     async handle({ principal, params, deps }) {
       const record = await deps.tasks.get(params.task_id).catch((error: unknown) => {
         // An agent cannot tell a task that does not exist from one it was not invited to.
-        if (principal.kind === "agent") return undefined;
+        if (principal.kind === "agent" && error instanceof NotFoundError) return undefined;
         throw error;
       });
       if (principal.kind === "agent") {
