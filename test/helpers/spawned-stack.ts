@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { type AttributeValue, type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll } from "vitest";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
@@ -217,4 +218,17 @@ export function nextSignedMessage<T>(
     }
     return JSON.parse(message.Body ?? "{}") as T;
   });
+}
+
+/** One item of the stack's table as stored (raw attribute values), read consistently. */
+export async function readRawItem(
+  dynamo: DynamoDBClient,
+  tableName: string,
+  pk: string,
+  sk: string,
+): Promise<Record<string, AttributeValue> | undefined> {
+  const { Item } = await dynamo.send(
+    new GetItemCommand({ TableName: tableName, Key: { PK: { S: pk }, SK: { S: sk } }, ConsistentRead: true }),
+  );
+  return Item;
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AttributeValue, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
@@ -17,6 +17,7 @@ import {
 import {
   eventually,
   nextSignedMessage,
+  readRawItem,
   type SpawnedStack,
   spawnStack,
   stackApi,
@@ -67,16 +68,7 @@ describe("npm start --in-memory, end to end", () => {
     expect(response.status).toBe(202);
   };
 
-  const item = async (pk: string, sk: string) => {
-    const { Item } = await dynamo.send(
-      new GetItemCommand({
-        TableName: stack.endpoints.table_name,
-        Key: { PK: { S: pk }, SK: { S: sk } },
-        ConsistentRead: true,
-      }),
-    );
-    return Item;
-  };
+  const item = (pk: string, sk: string) => readRawItem(dynamo, stack.endpoints.table_name, pk, sk);
 
   async function registerAgent(id: string): Promise<Agent> {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `agent-${id}` }));

@@ -4,7 +4,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { type AttributeValue, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
@@ -17,6 +17,7 @@ import { githubDelivery, githubPayload } from "../fixtures/github.js";
 import {
   eventually,
   nextSignedMessage,
+  readRawItem,
   type SpawnedStack,
   spawnStack,
   stackRequest,
@@ -93,16 +94,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       stackRequest(stack, { method, path, token, body, ...(headers ? { headers } : {}) });
   const operator = (method: string, path: string, body?: unknown) => as(operatorToken())(method, path, body);
 
-  const item = async (pk: string, sk: string): Promise<RawItem | undefined> => {
-    const { Item } = await dynamo.send(
-      new GetItemCommand({
-        TableName: stack.endpoints.table_name,
-        Key: { PK: { S: pk }, SK: { S: sk } },
-        ConsistentRead: true,
-      }),
-    );
-    return Item;
-  };
+  const item = (pk: string, sk: string) => readRawItem(dynamo, stack.endpoints.table_name, pk, sk);
 
   const query = async (pk: string, skPrefix: string): Promise<RawItem[]> => {
     const { Items = [] } = await dynamo.send(
