@@ -21,6 +21,7 @@ import {
 import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
 import type { MarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
+import { createNonceRepository } from "../src/adapters/dynamo/nonce.repository.js";
 import { createSqsEndpointSender } from "../src/adapters/endpoints/sqs-endpoint-sender.js";
 import type { AgentService } from "../src/domain/agents/agent.service.js";
 import { type BidInput, type BidReceipt, createBidService } from "../src/domain/bidding/bid.service.js";
@@ -30,7 +31,7 @@ import {
   type DispatchSummary,
 } from "../src/domain/bidding/dispatch.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../src/domain/bidding/messages.js";
-import { signBody, verifyBodySignature } from "../src/domain/bidding/signing.js";
+import { sealMessage, verifyBodySignature } from "../src/domain/bidding/signing.js";
 import type { TaskService } from "../src/domain/tasks/task.service.js";
 import { createSqsEventSource } from "../src/local/sqs-event-source.js";
 import { createObservability } from "../src/observability.js";
@@ -128,12 +129,14 @@ interface BidFields {
   bid_amount: number;
   estimated_completion_sec: number;
   sent_at: string;
+  /** The message's own signed `sent_at` (protocol v2): it orders the agent's answers. */
+  message_sent_at: string;
 }
 
 /**
  * The TransactWriteItems `acceptBid` sends, written out by hand: a ConditionCheck that the TASK item
  * is OPEN, and an Update of the BID item that ElectroDB's `patch` guards with attribute_exists on both
- * keys, plus the repository's newest-send-wins condition on `sent_at`. The expression strings are
+ * keys, plus the repository's newest-send-wins condition on the signed `message_sent_at`. The expression strings are
  * ElectroDB's, verbatim (AND binds tighter than OR, so the existence test only guards the first
  * branch; `sent_at <= :v` is false on a missing item anyway). Checked against a recorded request.
  */
@@ -152,10 +155,11 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
       {
         Update: {
           UpdateExpression:
-            "SET #status = :status_u0, #bid_amount = :bid_amount_u0, #estimated_completion_sec = :estimated_completion_sec_u0, #sent_at = :sent_at_u0, #answered_at = :answered_at_u0, #updated_at = :updated_at_u0, #task_id = :task_id_u0, #agent_id = :agent_id_u0, #__edb_e__ = :__edb_e___u0, #__edb_v__ = :__edb_v___u0",
+            "SET #status = :status_u0, #bid_amount = :bid_amount_u0, #estimated_completion_sec = :estimated_completion_sec_u0, #sent_at = :sent_at_u0, #message_sent_at = :message_sent_at_u0, #answered_at = :answered_at_u0, #updated_at = :updated_at_u0, #task_id = :task_id_u0, #agent_id = :agent_id_u0, #__edb_e__ = :__edb_e___u0, #__edb_v__ = :__edb_v___u0",
           ExpressionAttributeNames: {
             "#PK": "PK",
             "#SK": "SK",
+            "#message_sent_at": "message_sent_at",
             "#sent_at": "sent_at",
             "#status": "status",
             "#bid_amount": "bid_amount",
@@ -168,9 +172,10 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
             "#__edb_v__": "__edb_v__",
           },
           ExpressionAttributeValues: {
-            ":sent_at0": bid.sent_at,
+            ":message_sent_at0": bid.message_sent_at,
             ":status_u0": "ACCEPTED",
             ":sent_at_u0": bid.sent_at,
+            ":message_sent_at_u0": bid.message_sent_at,
             ":bid_amount_u0": bid.bid_amount,
             ":estimated_completion_sec_u0": bid.estimated_completion_sec,
             ":answered_at_u0": at,
@@ -183,7 +188,7 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
           TableName: table,
           Key: { PK: `TASK#${taskId}`, SK: `BID#${agentId}` },
           ConditionExpression:
-            "attribute_exists(#PK) AND attribute_exists(#SK) AND (attribute_not_exists(#sent_at) OR #sent_at <= :sent_at0)",
+            "attribute_exists(#PK) AND attribute_exists(#SK) AND (attribute_not_exists(#message_sent_at) OR #message_sent_at < :message_sent_at0)",
         },
       },
     ],
@@ -271,6 +276,7 @@ export async function measureBidThroughput(
   const bidService = createBidService({
     agents: agentRepo,
     bidding,
+    nonces: createNonceRepository({ service }),
     awards: { awardIfDue: async () => {} },
   });
   let issue = firstIssue;
@@ -293,8 +299,8 @@ export async function measureBidThroughput(
   const bidFor = (i: number) => ({ bid_amount: 10 + (i % 50), estimated_completion_sec: 3600 + i });
   const messagesFor = (taskId: string, group: Bidder[]) =>
     group.map((b, i) => {
-      const body = JSON.stringify({ type: "BID", task_id: taskId, agent_id: b.id, ...bidFor(i) });
-      return { body, signature: signBody(b.secret, body) };
+      // Protocol v2, sealed as an agent would: a fresh sent_at and nonce in the signed body.
+      return sealMessage({ type: "BID", task_id: taskId, agent_id: b.id, ...bidFor(i) }, b.secret);
     });
   const storedAccepted = async (taskId: string) => {
     const record = await taskRepo.getTaskRecord(taskId, { consistent: true });
@@ -368,7 +374,8 @@ export async function measureBidThroughput(
         const update = (tx.input.TransactItems as Array<{ Update?: { Key?: { SK?: string } } }>)[1]?.Update;
         const agentId = update?.Key?.SK?.replace(/^BID#/, "") ?? "";
         const i = group.findIndex((b) => b.id === agentId);
-        recordedFor = { taskId, agentId, bid: { ...bidFor(i), sent_at: sentAt } };
+        const signedAt = (JSON.parse(inputs[i]?.body ?? "{}") as { sent_at?: string }).sent_at ?? "";
+        recordedFor = { taskId, agentId, bid: { ...bidFor(i), sent_at: sentAt, message_sent_at: signedAt } };
       }
     }
     return summarise(round, "worker", inputs.length, accepted, retried, m, await storedAccepted(taskId));
@@ -428,7 +435,13 @@ export async function measureBidThroughput(
             const at = new Date().toISOString();
             await doc.send(
               new TransactWriteCommand(
-                floorRequest(tableName, taskId, b.id, { ...bidFor(i), sent_at: sentAt }, at),
+                floorRequest(
+                  tableName,
+                  taskId,
+                  b.id,
+                  { ...bidFor(i), sent_at: sentAt, message_sent_at: sentAt },
+                  at,
+                ),
               ),
             );
             accepted += 1;

@@ -1,4 +1,5 @@
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createBidSecretCipher } from "../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../src/adapters/dynamo/agent.repository.js";
 import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../src/adapters/dynamo/client.js";
@@ -131,7 +132,7 @@ export async function main(options: BenchOptions): Promise<number> {
     const service = createMarketplaceService({ client: doc, table: tableName });
     const taskRepo = createTaskRepository({ service });
     const biddingRepo = createBiddingRepository({ service });
-    const agentRepo = createAgentRepository({ service });
+    const agentRepo = createAgentRepository({ service, secrets: createBidSecretCipher({ local: true }) });
     const agents = createAgentService({
       agents: agentRepo,
       endpointPolicy: { allowLoopback: true },

@@ -1,6 +1,6 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from "aws-cdk-lib/aws-dynamodb";
-import { AccountPrincipal, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { AccountPrincipal, AnyPrincipal, ArnPrincipal, Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
@@ -97,8 +97,29 @@ export class DataStack extends Stack {
     }
     this.queues = queues;
 
-    // Agents reply to bid requests on the bids queue from their own accounts.
-    if (settings.agentAccounts.length > 0) {
+    // Agents reply to bid requests on the bids queue from their own accounts. Named principals
+    // narrow that to exactly their roles: everyone else is denied, even in this account, so nobody
+    // but an agent can put a message on the queue (and the bid worker still verifies each one).
+    if (settings.agentPrincipals.length > 0) {
+      this.queues.bids.queue.addToResourcePolicy(
+        new PolicyStatement({
+          sid: "AgentsSendBids",
+          principals: settings.agentPrincipals.map((arn) => new ArnPrincipal(arn)),
+          actions: ["sqs:SendMessage"],
+          resources: [this.queues.bids.queue.queueArn],
+        }),
+      );
+      this.queues.bids.queue.addToResourcePolicy(
+        new PolicyStatement({
+          sid: "OnlyAgentsSendBids",
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ["sqs:SendMessage"],
+          resources: [this.queues.bids.queue.queueArn],
+          conditions: { ArnNotEquals: { "aws:PrincipalArn": settings.agentPrincipals } },
+        }),
+      );
+    } else if (settings.agentAccounts.length > 0) {
       this.queues.bids.queue.addToResourcePolicy(
         new PolicyStatement({
           sid: "AgentsSendBids",

@@ -1,5 +1,6 @@
 import type { Node } from "constructs";
 import { TABLE } from "../src/adapters/dynamo/table-definition.js";
+import { parseAllowedRepositories, parseTrustedCheckApps } from "../src/domain/webhooks/trust.js";
 import { SECRETS, type SecretName } from "../src/topology.js";
 
 /**
@@ -21,6 +22,12 @@ export interface Settings {
    * in them. Empty = no account may send bids, and functions may send to any account but this one.
    */
   agentAccounts: string[];
+  /**
+   * The IAM roles (or users) agents send bids as. When set, the bids queue allows `sqs:SendMessage`
+   * to exactly these ARNs and denies it to every other principal, even in this account. Each must
+   * be in `agentAccounts` when that is set.
+   */
+  agentPrincipals: string[];
   /** Regions of agents' queues; empty = any region. */
   agentQueueRegions: string[];
   logRetentionDays: number;
@@ -36,6 +43,9 @@ export interface Settings {
     WEBHOOK_MAX_BODY_BYTES?: string;
     API_KEY_OVERLAP_SECONDS?: string;
     DELIVERY_TTL_SECONDS?: string;
+    GITHUB_ALLOWED_REPOSITORIES?: string;
+    GITHUB_TRUSTED_CHECK_APPS?: string;
+    MESSAGE_MAX_SKEW_SECONDS?: string;
   };
   /**
    * Changing it (any string) sets `AGENTFORGE_SECRETS_EPOCH` on every function that reads a secret,
@@ -57,8 +67,17 @@ export const FUNCTION_ENV_CONTEXT_KEYS = {
   HUMAN_INTERVENTION_LABEL: "humanInterventionLabel",
   WEBHOOK_MAX_BODY_BYTES: "webhookMaxBodyBytes",
   DELIVERY_TTL_SECONDS: "deliveryTtlSeconds",
+  GITHUB_ALLOWED_REPOSITORIES: "githubAllowedRepositories",
+  GITHUB_TRUSTED_CHECK_APPS: "githubTrustedCheckApps",
   API_KEY_OVERLAP_SECONDS: "apiKeyOverlapSeconds",
+  MESSAGE_MAX_SKEW_SECONDS: "messageMaxSkewSeconds",
 } as const;
+
+/** Lists checked at synth with the functions' own parsers, so a bad entry fails `cdk synth`, not a cold start. */
+const LIST_CONTEXT_PARSERS: Partial<Record<keyof Settings["functionEnv"], (value: string) => string[]>> = {
+  GITHUB_ALLOWED_REPOSITORIES: parseAllowedRepositories,
+  GITHUB_TRUSTED_CHECK_APPS: parseTrustedCheckApps,
+};
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 const RETENTION_DAYS = [
@@ -110,6 +129,14 @@ export function readSettings(node: Node): Settings {
   for (const account of agentAccounts) {
     if (!/^\d{12}$/.test(account)) fail("agentAccounts", `${account} is not a 12-digit account id`);
   }
+  const agentPrincipals = list(ctx("agentPrincipals"));
+  for (const arn of agentPrincipals) {
+    const match = /^arn:aws[a-z-]*:iam::(\d{12}):(role|user)\/[\w+=,.@/-]{1,512}$/.exec(arn);
+    if (!match) fail("agentPrincipals", `${arn} is not an IAM role or user ARN`);
+    if (match && agentAccounts.length > 0 && !agentAccounts.includes(match[1] as string)) {
+      fail("agentPrincipals", `${arn} is not in one of agentAccounts`);
+    }
+  }
   const agentQueueRegions = list(ctx("agentQueueRegions"));
   for (const region of agentQueueRegions) {
     if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) fail("agentQueueRegions", `${region} is not a region`);
@@ -127,8 +154,18 @@ export function readSettings(node: Node): Settings {
   for (const [envKey, contextKey] of Object.entries(FUNCTION_ENV_CONTEXT_KEYS) as Array<
     [keyof Settings["functionEnv"], string]
   >) {
-    const value = text(ctx(contextKey));
-    if (value !== undefined) functionEnv[envKey] = value;
+    const parseList = LIST_CONTEXT_PARSERS[envKey];
+    // A list may be a JSON array in cdk.json or a comma-separated `-c` value; functions get the latter.
+    const value = parseList ? text(list(ctx(contextKey)).join(",")) : text(ctx(contextKey));
+    if (value === undefined) continue;
+    if (parseList) {
+      try {
+        parseList(value);
+      } catch (error) {
+        fail(contextKey, (error as Error).message);
+      }
+    }
+    functionEnv[envKey] = value;
   }
 
   const rateLimit = Number(ctx("apiRateLimit") ?? 50);
@@ -147,6 +184,7 @@ export function readSettings(node: Node): Settings {
     ...(databaseSecretKmsKeyArn ? { databaseSecretKmsKeyArn } : {}),
     ...(vpcId ? { vpc: { vpcId, subnetIds, securityGroupIds } } : {}),
     agentAccounts,
+    agentPrincipals,
     agentQueueRegions,
     logRetentionDays,
     logLevel: logLevel as Settings["logLevel"],

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TABLE } from "./adapters/dynamo/table-definition.js";
+import { parseAllowedRepositories, parseTrustedCheckApps } from "./domain/webhooks/trust.js";
 import { DEFAULT_WEBHOOK_MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES } from "./http/webhook-request.js";
 
 const optionalUrl = z
@@ -9,6 +10,21 @@ const optionalUrl = z
   .or(z.literal("").transform(() => undefined));
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A comma-separated list checked by `parse`; unset or blank = undefined; a bad entry is named. */
+const commaList = (parse: (value: string) => string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      try {
+        return parse(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
 
 const envSchema = z.object({
   AWS_REGION: z.string().default("us-east-1"),
@@ -32,6 +48,13 @@ const envSchema = z.object({
   MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
   HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
   /**
+   * `owner/name` or `owner/*` entries, comma-separated, case-insensitive: the only repositories whose
+   * deliveries create tasks and give evidence. Unset = every repository (the intake worker warns).
+   */
+  GITHUB_ALLOWED_REPOSITORIES: commaList(parseAllowedRepositories),
+  /** GitHub App slugs, comma-separated: when set, check suites and runs count only from these apps. */
+  GITHUB_TRUSTED_CHECK_APPS: commaList(parseTrustedCheckApps),
+  /**
    * Webhook bodies above this many decoded bytes get 413. Default 1 MiB, enough for every delivery of
    * the events the worker handles (GitHub does not redeliver a refused one). At most 4 MiB: a larger
    * body cannot reach the Lambda reliably (6 MB invoke payload, base64 adds a third). It does not bound
@@ -49,6 +72,11 @@ const envSchema = z.object({
   /** How long a delivery id is remembered for dedupe (GitHub redelivers for up to 3 days). */
   DELIVERY_TTL_SECONDS: positiveInt(7 * 24 * 3600),
   BID_WINDOW_SECONDS: positiveInt(300),
+  /**
+   * Protocol v2: how far a message's signed `sent_at` may be from the time SQS accepted it, either
+   * way, before it is STALE. Nonces are kept a while longer than this window.
+   */
+  MESSAGE_MAX_SKEW_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   /** Plain secrets are for local runs; on AWS the *_SECRET_ARN variables name Secrets Manager secrets. */
   GITHUB_WEBHOOK_SECRET: z.string().optional(),
   GITHUB_WEBHOOK_SECRET_ARN: z.string().optional(),
@@ -60,6 +88,20 @@ const envSchema = z.object({
   AGENTFORGE_OPERATORS_FILE: z.string().optional(),
   /** How long a rotated-out agent API key keeps working. */
   API_KEY_OVERLAP_SECONDS: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .max(7 * 24 * 3600)
+    .default(600),
+  /**
+   * The key that encrypts agents' bid-signing secrets at rest (envelope encryption): a KMS key id or
+   * ARN on AWS, a 32-byte key file locally. One of them is required by every function that signs or
+   * verifies agent messages, except in local mode, where unset means a key held in memory.
+   */
+  BID_SECRET_KMS_KEY_ID: z.string().optional(),
+  BID_SECRET_KEY_FILE: z.string().optional(),
+  /** How long an agent's previous bid-signing secret keeps verifying after a rotation. */
+  SECRET_ROTATION_OVERLAP_SECONDS: z.coerce
     .number()
     .int()
     .nonnegative()
@@ -89,6 +131,9 @@ export type Env = z.output<typeof envSchema>;
 /** A secret given either as a value (local) or as a Secrets Manager ARN or name (AWS). */
 export type SecretSource = { value: string } | { secretId: string };
 
+/** The key-encryption key of agents' bid secrets: a KMS key (AWS) or a 32-byte key file (local). */
+export type BidSecretKeySource = { kmsKeyId: string } | { file: string };
+
 /** The named operators' credentials: like a secret, or a JSON file (the local stack's data directory). */
 export type OperatorSource = SecretSource | { file: string };
 
@@ -103,13 +148,20 @@ export interface Config {
   marketplaceAccountId?: string;
   marketplaceLabel: string;
   humanInterventionLabel: string;
+  /** Lowercased `owner/name` / `owner/*` patterns; unset = every repository. */
+  allowedRepositories?: string[];
+  /** Lowercased GitHub App slugs; unset = checks from every app count. */
+  trustedCheckApps?: string[];
   webhookMaxBodyBytes: number;
   deliveryTtlSeconds: number;
   bidWindowSeconds: number;
+  messageMaxSkewSeconds: number;
   webhookSecret?: SecretSource;
   apiToken?: SecretSource;
   operators?: OperatorSource;
   apiKeyOverlapSeconds: number;
+  bidSecretKey?: BidSecretKeySource;
+  secretRotationOverlapSeconds: number;
   databaseUrl?: SecretSource;
   auditKey?: SecretSource;
   dataDir?: string;
@@ -139,6 +191,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : secretSource(e.AGENTFORGE_OPERATORS, e.AGENTFORGE_OPERATORS_ARN);
   const databaseUrl = secretSource(e.DATABASE_URL, e.DATABASE_URL_SECRET_ARN);
   const auditKey = secretSource(e.AUDIT_HMAC_KEY, e.AUDIT_HMAC_KEY_ARN);
+  if (e.BID_SECRET_KMS_KEY_ID && e.BID_SECRET_KEY_FILE) {
+    throw new Error("Invalid configuration: set BID_SECRET_KMS_KEY_ID or BID_SECRET_KEY_FILE, not both");
+  }
+  const bidSecretKey: BidSecretKeySource | undefined = e.BID_SECRET_KMS_KEY_ID
+    ? { kmsKeyId: e.BID_SECRET_KMS_KEY_ID }
+    : e.BID_SECRET_KEY_FILE
+      ? { file: e.BID_SECRET_KEY_FILE }
+      : undefined;
   return {
     region: e.AWS_REGION,
     tableName: e.TABLE_NAME,
@@ -150,13 +210,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.MARKETPLACE_ACCOUNT_ID ? { marketplaceAccountId: e.MARKETPLACE_ACCOUNT_ID } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,
     humanInterventionLabel: e.HUMAN_INTERVENTION_LABEL,
+    ...(e.GITHUB_ALLOWED_REPOSITORIES ? { allowedRepositories: e.GITHUB_ALLOWED_REPOSITORIES } : {}),
+    ...(e.GITHUB_TRUSTED_CHECK_APPS ? { trustedCheckApps: e.GITHUB_TRUSTED_CHECK_APPS } : {}),
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
     deliveryTtlSeconds: e.DELIVERY_TTL_SECONDS,
     bidWindowSeconds: e.BID_WINDOW_SECONDS,
+    messageMaxSkewSeconds: e.MESSAGE_MAX_SKEW_SECONDS,
     ...(webhookSecret ? { webhookSecret } : {}),
     ...(apiToken ? { apiToken } : {}),
     ...(operators ? { operators } : {}),
     apiKeyOverlapSeconds: e.API_KEY_OVERLAP_SECONDS,
+    ...(bidSecretKey ? { bidSecretKey } : {}),
+    secretRotationOverlapSeconds: e.SECRET_ROTATION_OVERLAP_SECONDS,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(auditKey ? { auditKey } : {}),
     ...(e.AGENTFORGE_DATA_DIR ? { dataDir: e.AGENTFORGE_DATA_DIR } : {}),

@@ -28,7 +28,9 @@ export type EnvKey =
   | "MARKETPLACE_LABEL"
   | "HUMAN_INTERVENTION_LABEL"
   | "WEBHOOK_MAX_BODY_BYTES"
-  | "DELIVERY_TTL_SECONDS";
+  | "DELIVERY_TTL_SECONDS"
+  | "GITHUB_ALLOWED_REPOSITORIES"
+  | "GITHUB_TRUSTED_CHECK_APPS";
 
 export type QueueName = "intake" | "bids" | "dispatch";
 export type SecretName = "githubWebhookSecret" | "apiToken" | "operators" | "auditHmacKey" | "databaseUrl";
@@ -244,6 +246,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       "HUMAN_INTERVENTION_LABEL",
       "BID_WINDOW_SECONDS",
       "DELIVERY_TTL_SECONDS",
+      "GITHUB_ALLOWED_REPOSITORIES",
+      "GITHUB_TRUSTED_CHECK_APPS",
     ],
     grants: [
       { kind: "table", access: "readWrite" },

@@ -1,7 +1,9 @@
 import { join } from "node:path";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { deferredCipher, sharedBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
+import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
@@ -66,9 +68,11 @@ export function buildRepositories(config: Config) {
   );
   const service = createMarketplaceService({ client, table: config.tableName });
   return {
-    agents: createAgentRepository({ service }),
+    // Built on first use, so functions that never touch bid secrets need no key (see requireBidSecretKey).
+    agents: createAgentRepository({ service, secrets: deferredCipher(() => sharedBidSecretCipher(config)) }),
     tasks: createTaskRepository({ service }),
     bidding: createBiddingRepository({ service }),
+    nonces: createNonceRepository({ service }),
     webhookState: createWebhookStateRepository({ service, deliveryTtlSeconds: config.deliveryTtlSeconds }),
   };
 }
@@ -93,6 +97,14 @@ function endpointSender(config: Config) {
   });
 }
 
+/**
+ * Functions that sign or verify agent messages build the bid-secret cipher at cold start, so a
+ * missing or unreadable key (BID_SECRET_KMS_KEY_ID / BID_SECRET_KEY_FILE) fails loudly there.
+ */
+function requireBidSecretKey(config: Config): void {
+  sharedBidSecretCipher(config);
+}
+
 function requireBidsQueue(config: Config): string {
   // Missing configuration fails the cold start loudly rather than every record.
   if (!config.bidsQueueUrl) throw new Error("BIDS_QUEUE_URL is not configured");
@@ -107,6 +119,7 @@ export function buildMarketplaceServices(config: Config) {
     agents: createAgentService({
       agents: repositories.agents,
       apiKeyOverlapSeconds: config.apiKeyOverlapSeconds,
+      secretRotationOverlapSeconds: config.secretRotationOverlapSeconds,
       endpointPolicy: {
         allowLoopback: config.local,
         forbiddenAccountIds: config.marketplaceAccountId ? [config.marketplaceAccountId] : [],
@@ -120,12 +133,15 @@ export function buildMarketplaceServices(config: Config) {
       marketplaceLabel: config.marketplaceLabel,
       humanInterventionLabel: config.humanInterventionLabel,
       bidWindowSeconds: config.bidWindowSeconds,
+      ...(config.allowedRepositories ? { allowedRepositories: config.allowedRepositories } : {}),
+      ...(config.trustedCheckApps ? { trustedCheckApps: config.trustedCheckApps } : {}),
     }),
   };
 }
 
 /** The award service; the bid worker uses it for early awards and the sweeper at deadlines. */
 export function buildAwardService(config: Config, logger: Logger) {
+  requireBidSecretKey(config);
   const repositories = buildRepositories(config);
   return createAwardService({
     tasks: repositories.tasks,
@@ -325,6 +341,7 @@ export function buildGovernanceJobs(config: Config) {
 
 /** The dispatch service: sends each new task's bid requests to the capable agents. */
 function buildDispatchService(config: Config) {
+  requireBidSecretKey(config);
   const repositories = buildRepositories(config);
   return createDispatchService({
     agents: repositories.agents,
@@ -369,11 +386,14 @@ export function buildDispatchWorker(config: Config) {
  */
 export function buildBidWorker(config: Config, awards?: AwardTrigger) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "bid-worker" } });
+  requireBidSecretKey(config);
   const repositories = buildRepositories(config);
   const bids = createBidService({
     agents: repositories.agents,
     bidding: repositories.bidding,
+    nonces: repositories.nonces,
     awards: awards ?? buildAwardService(config, logger),
+    maxSkewSeconds: config.messageMaxSkewSeconds,
   });
   return { logger, handle: createBidBatchHandler({ bids, logger, metrics }) };
 }
@@ -428,6 +448,7 @@ export function buildIntakeWorker(config: Config) {
 /** The REST API for operators and agents over the marketplace services. */
 export function buildRestApi(config: Config) {
   const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
+  requireBidSecretKey(config);
   const { agents, tasks, ledger, repositories } = buildMarketplaceServices(config);
   const governance = lazily(async () => {
     const services = buildGovernanceServices(config, await openGovernance(config), logger);

@@ -35,14 +35,28 @@ export interface MonitoringProps {
 }
 
 /** What an alarm watches, for tests and the docs. */
-export type AlarmKind = "dlq" | "oldest-message" | "errors" | "throttles" | "iterator-age" | "audit-chain";
+export type AlarmKind =
+  | "dlq"
+  | "oldest-message"
+  | "errors"
+  | "throttles"
+  | "iterator-age"
+  | "audit-chain"
+  | "forged-messages";
+
+/**
+ * Unauthenticated agent messages (unsigned, forged, unknown agent) in five minutes that raise the
+ * alarm. A misconfigured agent sends a few; a flood is someone probing the bids queue.
+ */
+export const FORGED_MESSAGE_ALARM_THRESHOLD = 100;
 
 const FIVE_MINUTES = Duration.minutes(5);
 
 /**
  * Alarms and the dashboard. Every alarm notifies one SNS topic (encrypted with a key CloudWatch may
  * use): any message in a DLQ or failure queue, a work queue's oldest message past its limit, any
- * function error or throttle, a stream consumer falling behind, and a broken audit chain.
+ * function error or throttle, a stream consumer falling behind, a broken audit chain, and a flood of
+ * unauthenticated messages on the bids queue.
  */
 export class Monitoring extends Construct {
   readonly topic: Topic;
@@ -155,6 +169,20 @@ export class Monitoring extends Construct {
       }
     }
 
+    alarm(
+      "forged-messages",
+      "bids",
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: "AgentMessagesUnauthenticated",
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: "Sum",
+        period: FIVE_MINUTES,
+      }),
+      FORGED_MESSAGE_ALARM_THRESHOLD,
+      `at least ${FORGED_MESSAGE_ALARM_THRESHOLD} unsigned or forged messages reached the bids queue in 5 minutes`,
+    );
+
     this.dashboard = this.buildDashboard(props);
   }
 
@@ -219,6 +247,16 @@ export class Monitoring extends Construct {
         app("WebhookPingsReceived"),
       ]),
       graph("Webhook deliveries rejected, by reason", [byReason("WebhookDeliveriesRejected")]),
+    );
+    dashboard.addWidgets(
+      graph(
+        "Agent messages refused before any write",
+        [
+          app("AgentMessagesUnauthenticated", "unsigned or forged"),
+          app("AgentMessagesReplayed", "stale or replayed"),
+        ],
+        24,
+      ),
     );
     dashboard.addWidgets(
       graph("Governance projection", [

@@ -239,12 +239,18 @@ export const COMMANDS: readonly Command[] = [
   {
     group: "agents",
     name: "rotate-secret",
-    summary: "Give an agent a new bid-signing secret, shown once; the old one stops working at once",
+    summary: "Give an agent a new bid-signing secret, shown once; the old one keeps verifying for a short overlap",
     access: "agent",
     args: ["id"],
     async run(input, { api }) {
       const { body } = await api.post<RotatedSecret>(apiPath("agents", input.arg("id"), "rotate-secret"));
-      return shownOnce(body, [], body.agent_id, [["bid secret", body.bid_secret]]);
+      return shownOnce(
+        body,
+        [],
+        body.agent_id,
+        [["bid secret", body.bid_secret]],
+        body.previous_valid_until ? [["previous secret valid until", body.previous_valid_until]] : [],
+      );
     },
   },
   {

@@ -31,10 +31,11 @@ export interface Registration {
   bid_secret?: string;
 }
 
-/** `POST /agents/{id}/rotate-secret`. */
+/** `POST /agents/{id}/rotate-secret`: the replaced secret still verifies until `previous_valid_until`. */
 export interface RotatedSecret {
   agent_id: string;
   bid_secret: string;
+  previous_valid_until?: string;
 }
 
 /** `POST /agents/{id}/rotate-key`: the previous key still works until `previous_key_valid_until`. */

@@ -1,30 +1,16 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { CreateQueueCommand, DeleteQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
-import { z } from "zod";
+  type Agent,
+  type AgentEvent,
+  type AgentTask,
+  type Answer,
+  startAgent,
+} from "../../examples/agent/src/agent.js";
+import type { AwardNotice, BidRequest } from "../../examples/agent/src/protocol.js";
 import { type ApiClient, apiPath, jsonBody } from "../cli/api-client.js";
 import { ApiError } from "../cli/errors.js";
 import type { AgentView, Registration, TaskRecordView } from "../cli/responses.js";
 import type { CostModel } from "../domain/agents/agent.schema.js";
-import {
-  type AgentMessage,
-  type AwardNotice,
-  type BidMessage,
-  type BidRequest,
-  type CostReportMessage,
-  type DeclineMessage,
-  type MarketplaceMessage,
-  type RejectionNotice,
-  SIGNATURE_ATTRIBUTE,
-} from "../domain/bidding/messages.js";
-import { signBody, verifyBodySignature } from "../domain/bidding/signing.js";
 
 /** How a simulated agent prices work. */
 export interface BidStrategy {
@@ -35,25 +21,16 @@ export interface BidStrategy {
   costRatio: number;
 }
 
-/** What a simulated agent did, for progress output. */
+/** What a simulated agent did, for progress output: the agent kit's events, and its invitation checks. */
 export type SimAgentEvent =
-  | { kind: "received"; agentId: string; message: MarketplaceMessage }
-  | { kind: "sent"; agentId: string; message: AgentMessage }
+  | AgentEvent
   /** It read the task with its own key before answering: `visibleBids` are the agents whose bids it saw. */
-  | { kind: "confirmed"; agentId: string; taskId: string; visibleBids: string[] }
-  /** A message it would not act on (bad signature, malformed, addressed to another agent); deleted. */
-  | { kind: "refused"; agentId: string; reason: string }
-  /** Handling a message failed; it stays on the queue and comes back after the visibility timeout. */
-  | { kind: "failed"; agentId: string; error: Error };
+  | { kind: "confirmed"; agentId: string; taskId: string; visibleBids: string[] };
 
 /** Everything one agent received and sent about one task. */
-export interface AgentTaskLog {
-  request?: BidRequest;
+export interface AgentTaskLog extends AgentTask {
   /** `GET /tasks/{id}` as its own key read it when the request came: the proof it was invited. */
   invitation?: TaskRecordView;
-  answer?: BidMessage | DeclineMessage;
-  notice?: AwardNotice | RejectionNotice;
-  costReport?: CostReportMessage;
 }
 
 export interface SimAgentOptions {
@@ -81,79 +58,31 @@ export interface SimAgent {
   stop(): Promise<void>;
 }
 
-const inboundSchema: z.ZodType<MarketplaceMessage> = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("BID_REQUEST"),
-    task_id: z.string(),
-    title: z.string(),
-    capabilities: z.array(z.string()),
-    budget: z.number().nullable(),
-    deadline: z.string(),
-    reply_to: z.string(),
-  }),
-  z.object({
-    type: z.literal("AWARD"),
-    task_id: z.string(),
-    agent_id: z.string(),
-    bid_amount: z.number(),
-    awarded_at: z.string(),
-    reply_to: z.string(),
-  }),
-  z.object({
-    type: z.literal("REJECTION"),
-    task_id: z.string(),
-    agent_id: z.string(),
-    reason: z.string(),
-  }),
-]);
-
 /** The agent's answer to a call for proposals: a bid at its price, or a decline when that is over budget. */
-export function answerFor(
-  agentId: string,
-  request: BidRequest,
-  strategy: BidStrategy,
-): BidMessage | DeclineMessage {
-  if (request.budget !== null && strategy.price > request.budget) {
-    return { type: "DECLINE", task_id: request.task_id, agent_id: agentId };
-  }
+export function answerFor(request: BidRequest, strategy: BidStrategy): Answer {
+  if (request.budget !== null && strategy.price > request.budget) return { type: "DECLINE" };
   return {
     type: "BID",
-    task_id: request.task_id,
-    agent_id: agentId,
     bid_amount: strategy.price,
     estimated_completion_sec: strategy.estimatedCompletionSec,
   };
 }
 
-/** The winner's cost report: its bid times its cost ratio, in cents. */
-export function costReportFor(agentId: string, award: AwardNotice, strategy: BidStrategy): CostReportMessage {
-  return {
-    type: "COST_REPORT",
-    task_id: award.task_id,
-    agent_id: agentId,
-    actual_cost: Math.round(award.bid_amount * strategy.costRatio * 100) / 100,
-  };
+/** The winner's actual cost: its bid times its cost ratio, in cents. */
+export function actualCostFor(award: AwardNotice, strategy: BidStrategy): number {
+  return Math.round(award.bid_amount * strategy.costRatio * 100) / 100;
 }
 
-/** Long-poll wait per receive; `stop()` aborts a wait in progress. */
-const WAIT_SECONDS = 5;
-/**
- * One message per receive: the emulator (local-aws-sqs) ends a long poll early only once it holds
- * `MaxNumberOfMessages` messages, so asking for one answers as soon as one arrives, as SQS does.
- */
-const MESSAGES_PER_RECEIVE = 1;
-/** Pause after a failed receive, so an emulator that went away is not hammered. */
-const RECEIVE_RETRY_MS = 1_000;
+/** Short polls: the emulator's long poll can hand one message to two receives (see STACK.md). */
+const IDLE_MS = 100;
 
 /**
  * Starts a simulated agent: creates its own queue on the emulator, has an operator register it as the
- * agent's bidding endpoint (`POST /agents`, keeping the API key and bid-signing secret the answer shows
- * once) and long-polls it like a real consumer. Every message must carry the marketplace's signature
- * made with that secret. A BID_REQUEST is first confirmed with the agent's own key (`GET /tasks/{id}`,
- * which answers an invited agent with its own bid only, anyone else 403), then answered once per task
- * with a signed BID (or DECLINE) on its `reply_to` queue; an AWARD with a signed COST_REPORT; a
- * REJECTION is noted. Delivery is at least once, so repeats of a task's request or award are deleted
- * without a second answer.
+ * agent's bidding endpoint (`POST /agents`, keeping the API key and bid secret the answer shows once)
+ * and runs the agent kit (examples/agent) on it, as an agent developer would: every message is
+ * verified (signature, recipient, STALE, REPLAY), each task's request answered once, each award once
+ * with a cost report. Before answering, the demo agent confirms the request with its own key
+ * (`GET /tasks/{id}`, which answers an invited agent with its own bid only, anyone else 403).
  */
 export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent> {
   const { agentId, sqs, operatorApi, strategy, onEvent } = options;
@@ -185,29 +114,7 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
     throw error;
   }
 
-  const logs = new Map<string, AgentTaskLog>();
-  const logOf = (taskId: string): AgentTaskLog => {
-    let log = logs.get(taskId);
-    if (!log) {
-      log = {};
-      logs.set(taskId, log);
-    }
-    return log;
-  };
-
-  async function send(replyTo: string, message: AgentMessage): Promise<void> {
-    const body = JSON.stringify(message);
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: replyTo,
-        MessageBody: body,
-        MessageAttributes: {
-          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(secret, body) },
-        },
-      }),
-    );
-    onEvent({ kind: "sent", agentId, message });
-  }
+  const invitations = new Map<string, TaskRecordView>();
 
   /** The task as this agent's own key reads it, or undefined when the API says it was not invited (403). */
   async function invitation(taskId: string): Promise<TaskRecordView | undefined> {
@@ -221,109 +128,35 @@ export async function startSimAgent(options: SimAgentOptions): Promise<SimAgent>
     }
   }
 
-  /** Acts on a verified message; throws only for failures worth a redelivery. */
-  async function react(message: MarketplaceMessage): Promise<void> {
-    const log = logOf(message.task_id);
-    switch (message.type) {
-      case "BID_REQUEST": {
-        log.request ??= message;
-        if (log.answer) return;
-        log.invitation ??= await invitation(message.task_id);
-        if (!log.invitation) {
-          onEvent({
-            kind: "refused",
-            agentId,
-            reason: "GET /tasks with its own key answers 403: not invited",
-          });
-          return;
-        }
-        const answer = answerFor(agentId, message, strategy);
-        await send(message.reply_to, answer);
-        log.answer = answer;
-        return;
-      }
-      case "AWARD": {
-        log.notice ??= message;
-        if (log.costReport) return;
-        const report = costReportFor(agentId, message, strategy);
-        await send(message.reply_to, report);
-        log.costReport = report;
-        return;
-      }
-      case "REJECTION":
-        log.notice ??= message;
-        return;
-    }
-  }
-
-  /** The verified marketplace message, or why this agent will not act on it. */
-  function check(message: Message): { reason: string } | { message: MarketplaceMessage } {
-    const body = message.Body ?? "";
-    if (!verifyBodySignature(secret, body, message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue)) {
-      return { reason: `no valid ${SIGNATURE_ATTRIBUTE} for this agent's secret` };
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      return { reason: "body is not JSON" };
-    }
-    const parsed = inboundSchema.safeParse(json);
-    if (!parsed.success) return { reason: `not a marketplace message (${parsed.error.issues[0]?.message})` };
-    if ("agent_id" in parsed.data && parsed.data.agent_id !== agentId) {
-      return { reason: `${parsed.data.type} is addressed to agent ${parsed.data.agent_id}` };
-    }
-    return { message: parsed.data };
-  }
-
-  async function handle(message: Message): Promise<void> {
-    const checked = check(message);
-    try {
-      if ("reason" in checked) {
-        onEvent({ kind: "refused", agentId, reason: checked.reason });
-      } else {
-        onEvent({ kind: "received", agentId, message: checked.message });
-        await react(checked.message);
-      }
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
-    } catch (error) {
-      onEvent({ kind: "failed", agentId, error: error as Error });
-    }
-  }
-
-  const stopping = new AbortController();
-  const { signal } = stopping;
-  const polling = (async () => {
-    while (!signal.aborted) {
-      let messages: Message[];
-      try {
-        ({ Messages: messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: MESSAGES_PER_RECEIVE,
-            WaitTimeSeconds: WAIT_SECONDS,
-            MessageAttributeNames: ["All"],
-          }),
-          { abortSignal: signal },
-        ));
-      } catch (error) {
-        if (signal.aborted) return;
-        onEvent({ kind: "failed", agentId, error: error as Error });
-        await sleep(RECEIVE_RETRY_MS);
-        continue;
-      }
-      for (const message of messages) await handle(message);
-    }
-  })();
+  const agent: Agent = startAgent({
+    agentId,
+    sqs,
+    queueUrl,
+    secret,
+    waitSeconds: 0,
+    idleMs: IDLE_MS,
+    answer: (request) => answerFor(request, strategy),
+    actualCost: (award) => actualCostFor(award, strategy),
+    async beforeAnswer(request) {
+      if (invitations.has(request.task_id)) return undefined;
+      const record = await invitation(request.task_id);
+      if (!record) return "GET /tasks with its own key answers 403: not invited";
+      invitations.set(request.task_id, record);
+      return undefined;
+    },
+    onEvent,
+  });
 
   return {
     agentId,
     queueUrl,
-    taskLog: (taskId) => logs.get(taskId) ?? {},
+    taskLog: (taskId) => {
+      const invited = invitations.get(taskId);
+      return { ...agent.task(taskId), ...(invited ? { invitation: invited } : {}) };
+    },
     profile: async () => (await own.get<AgentView>(apiPath("agents", agentId))).body,
     async stop() {
-      stopping.abort();
-      await polling;
+      await agent.stop();
       try {
         // Only an operator may change a listing's status.
         await operatorApi.post("/agents", jsonBody({ ...registration, status: "suspended" }));

@@ -153,7 +153,7 @@ export function describeAgentEvent(event: SimAgentEvent): string {
       return `    ${who}↔ GET /tasks (own key): invited, sees ${others.length === 0 ? "its own bid only" : `the bids of ${others.join(", ")} too`}`;
     }
     case "refused":
-      return `  ! ${who}refused a message: ${event.reason}`;
+      return `  ! ${who}refused a message (${event.reason}): ${event.detail}`;
     case "failed":
       return `  ! ${who}failed: ${event.error.message}`;
   }

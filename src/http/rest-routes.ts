@@ -246,10 +246,17 @@ export const REST_ROUTES: readonly RestRoute[] = [
     access: "self",
     query: [],
     body: "none",
-    summary: "a new bid-signing secret, shown once",
+    summary: "a new bid-signing secret, shown once; the previous one verifies until previous_valid_until",
     async handle({ principal, params, deps }) {
-      const { agent_id, secret } = await deps.agents.rotateSecret(params.agent_id, principal);
-      return ok({ agent_id, bid_secret: secret });
+      const { agent_id, secret, previous_valid_until } = await deps.agents.rotateSecret(
+        params.agent_id,
+        principal,
+      );
+      return ok({
+        agent_id,
+        bid_secret: secret,
+        ...(previous_valid_until !== undefined ? { previous_valid_until } : {}),
+      });
     },
   },
   {

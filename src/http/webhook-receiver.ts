@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
@@ -67,7 +68,8 @@ const tooLargeToQueue = ({ bytes, maxBytes }: IntakeMessageTooLargeError) =>
 /**
  * Builds the webhook receiver. Checks run cheapest first and nothing is parsed before the signature
  * holds: method, size, signature over the raw bytes, content type, event and delivery headers, then
- * the JSON body. The payload is then reduced to the fields the worker reads and queued.
+ * the JSON body. The payload is then reduced to the fields the worker reads and queued with the
+ * SHA-256 of the raw body.
  * @throws RangeError when `maxBodyBytes` is not a positive integer up to {@link MAX_WEBHOOK_BODY_BYTES}
  */
 export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookReceiver {
@@ -115,6 +117,9 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
       delivery_id: deliveryId,
       event: name,
       received_at: now().toISOString(),
+      // Of the exact bytes the signature covers: the worker treats the same body under another
+      // delivery id (the header is not signed) as a duplicate.
+      body_sha256: createHash("sha256").update(body).digest("hex"),
       payload: slimPayload(name, payload),
     };
     try {

@@ -34,7 +34,26 @@ export interface RegistrationOptions {
   actor?: string;
 }
 
-/** Persistence for agent profiles and their capability edges. */
+/** The secrets that may have signed a message from this agent. */
+export interface VerificationSecrets {
+  current: string;
+  /** The secret replaced by the last rotation, while its overlap lasts (ISO instant, exclusive end). */
+  previous?: { secret: string; valid_until: string };
+}
+
+/** What a bid-secret rotation did. */
+export interface SecretRotation {
+  /**
+   * End of the replaced secret's overlap (ISO instant, exclusive): until then messages signed with it
+   * still verify. Absent when there was no secret to replace or the overlap is 0.
+   */
+  previous_valid_until?: string;
+}
+
+/**
+ * Persistence for agent profiles and their capability edges. Bid-signing secrets are stored
+ * encrypted; implementations decrypt them only for the calls below that return them.
+ */
 export interface AgentRepository {
   getProfile(agentId: string): Promise<AgentProfile | undefined>;
 
@@ -58,11 +77,25 @@ export interface AgentRepository {
   /** A stored API key by its public key id (strongly consistent), or undefined. */
   getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
 
-  /** Replaces the agent's bid-signing secret. Throws NotFoundError for an unknown agent. */
-  rotateSecret(agentId: string, secret: string): Promise<void>;
+  /**
+   * Makes `secret` the agent's bid-signing secret. The one it replaces keeps verifying for
+   * `overlapSeconds` from now (it moves to the previous slot, replacing any older one). Throws
+   * NotFoundError for an unknown agent and ConflictError when another rotation won the race.
+   */
+  rotateSecret(agentId: string, secret: string, overlapSeconds: number): Promise<SecretRotation>;
 
-  /** The agent's bid-signing secret, if the agent exists. Never log or return it elsewhere. */
+  /**
+   * The agent's current bid-signing secret (for signing what we send), if the agent exists. Never
+   * log or return it elsewhere.
+   */
   getSecret(agentId: string): Promise<string | undefined>;
+
+  /**
+   * Current and (while within its overlap) previous secret, for verifying what the agent sent.
+   * `previous` may be returned past its `valid_until` (the caller compares it with the message's
+   * queue time), and is absent when there is none.
+   */
+  getVerificationSecrets(agentId: string): Promise<VerificationSecrets | undefined>;
 
   /** Profiles by id with strongly consistent reads (missing ids are absent from the map). */
   getProfiles(agentIds: string[]): Promise<Map<string, AgentProfile>>;

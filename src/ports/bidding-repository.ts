@@ -27,28 +27,29 @@ export interface BiddingRepository {
 
   /**
    * Stores the agent's bid, replacing its earlier answer, in one transaction that checks the task is
-   * still OPEN. `sent_at` (when the queue accepted the message) orders answers: an answer sent before
-   * the stored one is a stale redelivery and is refused with ConflictError("DUPLICATE"). Throws
-   * ConflictError("BIDDING_CLOSED") when the task is not OPEN, ConflictError("NOT_INVITED") when the
-   * agent has no bid item.
+   * still OPEN. Answers are ordered by `message_sent_at` (the message's own signed `sent_at`) when
+   * given, else by `sent_at` (when the queue accepted it): an answer not newer than the stored one is
+   * refused with ConflictError("SUPERSEDED"). Throws ConflictError("BIDDING_CLOSED") when the task is
+   * not OPEN, ConflictError("NOT_INVITED") when the agent has no bid item.
    */
   acceptBid(
     taskId: string,
     agentId: string,
-    bid: { bid_amount: number; estimated_completion_sec: number; sent_at: string },
+    bid: { bid_amount: number; estimated_completion_sec: number; sent_at: string; message_sent_at?: string },
   ): Promise<void>;
 
   /** Stores a DECLINE under the same conditions as {@link acceptBid}. */
-  declineBid(taskId: string, agentId: string, sentAt: string): Promise<void>;
+  declineBid(taskId: string, agentId: string, sentAt: string, messageSentAt?: string): Promise<void>;
 
   /** Records a refused agent message on the task (expires with TTL). */
   recordRejection(rejection: Omit<BidRejection, "type">): Promise<void>;
 
   /**
    * Stores the winner's actual cost on the award. Throws ConflictError("NOT_AWARDED") unless the
-   * task is awarded to `agentId`.
+   * task is awarded to `agentId`, and ConflictError("SUPERSEDED") when a report with a later (or the
+   * same) `sentAt` is already stored: an older report never overwrites a newer one.
    */
-  recordCostReport(taskId: string, agentId: string, actualCost: number): Promise<void>;
+  recordCostReport(taskId: string, agentId: string, actualCost: number, sentAt?: string): Promise<void>;
 
   /**
    * OPEN → CLOSING: stops taking bids so the award ranks a final set. `false` when the task was not

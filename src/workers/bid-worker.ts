@@ -10,6 +10,10 @@ export const BID_METRICS = {
   declined: "BidsDeclined",
   rejected: "BidsRejected",
   costReports: "CostReportsRecorded",
+  /** Messages whose signature did not hold (unsigned, forged, unknown agent, unattributable): the flood alarm's metric. */
+  unauthenticated: "AgentMessagesUnauthenticated",
+  /** Signed messages refused as STALE or REPLAY: a captured message re-sent. */
+  replayed: "AgentMessagesReplayed",
 } as const;
 
 export interface BidWorkerOptions {
@@ -35,14 +39,18 @@ export function sentAtOf(record: SQSRecord, now: () => Date = () => new Date()):
 }
 
 /**
- * Handles one bids queue record. A rejected message (malformed, unsigned, forged, late, over budget,
- * duplicate, uninvited, unknown agent or task, not the awardee) is permanent: the service records it
- * on the task where it can, and it is logged, counted and acknowledged. Anything thrown is transient
- * and fails only this record, so SQS retries it and, after maxReceiveCount, moves it to the DLQ.
- * The signature and agent secrets are never logged.
+ * Handles one bids queue record. A rejected message (malformed, unsigned, forged, stale, replayed,
+ * late, over budget, duplicate, uninvited, unknown agent or task, not the awardee) is permanent: the
+ * service records it on the task where it may, and it is logged, counted and acknowledged. Anything
+ * thrown is transient and fails only this record, so SQS retries it and, after maxReceiveCount,
+ * moves it to the DLQ. Bodies, signatures and agent secrets are never logged: only the message id,
+ * the body's size, and the ids it names (as `claimed_*` until its signature holds).
  */
 export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorkerOptions) {
-  /** Rejections carry a `reason` dimension; flushed on their own so it never lands on other metrics. */
+  /**
+   * Rejections carry a `reason` dimension; flushed on their own so it never lands on other metrics.
+   * The undimensioned refusal counters go out first, with the metrics already stored.
+   */
   function countRejection(reason: string): void {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     metrics.addDimension("reason", reason);
@@ -50,12 +58,14 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
     metrics.publishStoredMetrics();
   }
 
-  function report(receipt: BidReceipt, keys: Record<string, string>): void {
+  function report(receipt: BidReceipt, keys: Record<string, string | number>): void {
+    // Until the signature holds, the ids are only what the sender claims: logged under other names.
+    const prefix = receipt.status === "rejected" && !receipt.authenticated ? "claimed_" : "";
     const ids = {
       ...keys,
-      ...(receipt.task_id ? { task_id: receipt.task_id } : {}),
-      ...(receipt.agent_id ? { agent_id: receipt.agent_id } : {}),
-      ...(receipt.message_type ? { message_type: receipt.message_type } : {}),
+      ...(receipt.task_id ? { [`${prefix}task_id`]: receipt.task_id } : {}),
+      ...(receipt.agent_id ? { [`${prefix}agent_id`]: receipt.agent_id } : {}),
+      ...(receipt.message_type ? { [`${prefix}message_type`]: receipt.message_type } : {}),
     };
     switch (receipt.status) {
       case "accepted":
@@ -77,17 +87,29 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
         metrics.addMetric(BID_METRICS.costReports, MetricUnit.Count, 1);
         logger.info("Cost report recorded", ids);
         return;
-      case "rejected":
-        countRejection(receipt.reason);
-        logger.warn(
-          receipt.recorded ? "Agent message rejected" : "Agent message rejected; not attributable to a task",
-          { ...ids, reason: receipt.reason, detail: receipt.detail },
-        );
+      case "rejected": {
+        const fields = { ...ids, reason: receipt.reason, detail: receipt.detail };
+        if (!receipt.authenticated) {
+          metrics.addMetric(BID_METRICS.unauthenticated, MetricUnit.Count, 1);
+          countRejection(receipt.reason);
+          logger.warn("Agent message refused: not authenticated, nothing written", fields);
+        } else if (receipt.reason === "STALE" || receipt.reason === "REPLAY") {
+          metrics.addMetric(BID_METRICS.replayed, MetricUnit.Count, 1);
+          countRejection(receipt.reason);
+          logger.warn("Agent message refused: stale or replayed, nothing written", fields);
+        } else {
+          countRejection(receipt.reason);
+          logger.warn(
+            receipt.recorded ? "Agent message rejected" : "Agent message rejected; not attributable to a task",
+            fields,
+          );
+        }
+      }
     }
   }
 
   return async (record: SQSRecord): Promise<void> => {
-    const keys = { message_id: record.messageId };
+    const keys = { message_id: record.messageId, body_bytes: Buffer.byteLength(record.body ?? "", "utf8") };
     const signature = signatureOf(record);
     let receipt: BidReceipt;
     try {

@@ -8,6 +8,7 @@ import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 export const INTAKE_METRICS = {
   processed: "WebhookDeliveriesProcessed",
   duplicate: "WebhookDeliveriesDuplicate",
+  ignored: "WebhookDeliveriesIgnored",
   rejected: "IntakeMessagesRejected",
   outcomes: "OutcomesRecorded",
   tasks: "TasksCreated",
@@ -57,6 +58,13 @@ function describe(effect: Effect): Record<string, unknown> {
  * and, after the queue's maxReceiveCount, moves it to the DLQ.
  */
 export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeWorkerOptions) {
+  // Logged once per container, at cold start, so an open deployment is visible in its logs.
+  if (webhooks.acceptsEveryRepository) {
+    logger.warn(
+      "GITHUB_ALLOWED_REPOSITORIES is not set: deliveries from every repository whose webhook has the secret can create tasks and give evidence",
+    );
+  }
+
   function report(effects: Effect[], keys: Record<string, string>): void {
     for (const effect of effects) {
       if (effect.kind === "outcome_recorded") metrics.addMetric(INTAKE_METRICS.outcomes, MetricUnit.Count, 1);
@@ -80,9 +88,17 @@ export function createIntakeRecordHandler({ webhooks, logger, metrics }: IntakeW
     const result = await webhooks.process(message);
     switch (result.status) {
       case "duplicate":
-        logger.info("Duplicate delivery acknowledged", keys);
+        // duplicate_of: the same body was handled under that delivery id (a replay, or a second hook).
+        logger.info(
+          "Duplicate delivery acknowledged",
+          result.duplicate_of ? { ...keys, duplicate_of: result.duplicate_of } : keys,
+        );
         metrics.addMetric(INTAKE_METRICS.duplicate, MetricUnit.Count, 1);
         report(result.effects, keys);
+        return;
+      case "ignored":
+        logger.info("Delivery ignored", { ...keys, reason: result.reason });
+        metrics.addMetric(INTAKE_METRICS.ignored, MetricUnit.Count, 1);
         return;
       case "rejected":
         logger.warn("Delivery rejected", { ...keys, reason: result.reason });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, inject } from "vitest";
+import { createBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
@@ -58,9 +59,19 @@ export async function useTestTable(): Promise<TestTable> {
   };
 }
 
+/**
+ * Bid secrets in tests are sealed with the process's in-memory local key, the same one a local-mode
+ * container without BID_SECRET_KEY_FILE uses, so what a test seeds the functions under test can open.
+ */
+export const testBidSecrets = createBidSecretCipher({ local: true });
+
 /** Domain services wired to a test table, with an optional pinned clock. */
 export function servicesFor(table: TestTable, now?: () => Date, retry?: RetryOptions) {
-  const agentRepo = createAgentRepository({ service: table.service, ...(now ? { now } : {}) });
+  const agentRepo = createAgentRepository({
+    service: table.service,
+    secrets: testBidSecrets,
+    ...(now ? { now } : {}),
+  });
   const taskRepo = createTaskRepository({
     service: table.service,
     ...(now ? { now } : {}),

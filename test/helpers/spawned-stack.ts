@@ -3,8 +3,12 @@ import { fileURLToPath } from "node:url";
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll } from "vitest";
-import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { verifyBodySignature } from "../../src/domain/bidding/signing.js";
+import {
+  type MarketplaceMessage,
+  NonceMemory,
+  SIGNATURE_ATTRIBUTE,
+  verifyMarketplaceMessage,
+} from "../../examples/agent/src/protocol.js";
 import {
   type LocalEndpoints,
   type LocalSecrets,
@@ -192,31 +196,54 @@ export async function eventually<T>(
   }
 }
 
+/** What each agent's queue has delivered so far, per queue: a message seen twice is a replay. */
+const noncesByQueue = new Map<string, NonceMemory>();
+
 /**
- * The next message on an agent's queue, its signature checked against the agent's secret with the
- * signing code (not the demo's agents): the spawned-stack tests check the wire format themselves.
+ * The next message on an agent's queue, verified as the agent kit verifies it (protocol v2: the
+ * signature with the agent's secret, addressed to `agent.id`, `sent_at` within 300 s of SQS's
+ * `SentTimestamp`, a nonce not seen before on this queue). A refused message fails the wait with its
+ * reason: the spawned-stack tests check the marketplace's wire format themselves.
  */
-export function nextSignedMessage<T>(
+export function nextSignedMessage<T = MarketplaceMessage>(
   sqs: SQSClient,
-  agent: { queueUrl: string; secret: string },
+  agent: { id: string; queueUrl: string; secret: string },
   what: string,
 ): Promise<T> {
+  let nonces = noncesByQueue.get(agent.queueUrl);
+  if (!nonces) {
+    nonces = new NonceMemory();
+    noncesByQueue.set(agent.queueUrl, nonces);
+  }
+  const seen = nonces;
   return eventually(what, async () => {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: agent.queueUrl,
         MaxNumberOfMessages: 1,
-        WaitTimeSeconds: 1,
+        WaitTimeSeconds: 0,
+        AttributeNames: ["All"],
         MessageAttributeNames: ["All"],
       }),
     );
     const [message] = Messages as Array<Message | undefined>;
     if (!message) return undefined;
-    const signature = message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
-    if (!verifyBodySignature(agent.secret, message.Body ?? "", signature)) {
-      throw new Error(`${what}: the message on ${agent.queueUrl} is not signed with the agent's secret`);
+    const verified = verifyMarketplaceMessage(
+      message.Body ?? "",
+      message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+      {
+        agentId: agent.id,
+        secrets: [agent.secret],
+        acceptedAt: new Date(Number(message.Attributes?.SentTimestamp)),
+        nonces: seen,
+      },
+    );
+    if (!verified.ok) {
+      throw new Error(
+        `${what}: the agent kit refuses the message on ${agent.queueUrl} (${verified.reason}: ${verified.detail}): ${message.Body}`,
+      );
     }
-    return JSON.parse(message.Body ?? "{}") as T;
+    return verified.message as T;
   });
 }
 

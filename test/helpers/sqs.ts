@@ -84,6 +84,8 @@ export async function drainQueue(client: SQSClient, queueUrl: string): Promise<M
         MaxNumberOfMessages: 10,
         WaitTimeSeconds: 0,
         MessageAttributeNames: ["All"],
+        // SentTimestamp: what an agent judges a message's freshness by (the emulator needs "All").
+        AttributeNames: ["All"],
       }),
     );
     if (Messages.length === 0) return received;

@@ -1,22 +1,25 @@
 import type { EmfOutput } from "@aws-lambda-powertools/metrics/types";
-import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { QueryCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
   GetQueueAttributesCommand,
   type MessageAttributeValue,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
 } from "@aws-sdk/client-sqs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sign } from "../../examples/agent/src/protocol.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { type BidService, createBidService } from "../../src/domain/bidding/bid.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
 import type { Bid } from "../../src/domain/tasks/task.types.js";
 import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import { createObservability } from "../../src/observability.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
+import { sealedAgentMessage } from "../helpers/agent-messages.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
@@ -55,6 +58,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
     bids = createBidService({
       agents: services.agentRepo,
       bidding,
+      nonces: createNonceRepository({ service: table.service }),
       awards: {
         awardIfDue: async (taskId) => {
           awardCalls.push(taskId);
@@ -98,7 +102,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
   }
 
   const bid = (url: string, from: TestAgent, amount = 80, estimate = 3600) => ({
-    type: "BID",
+    type: "BID" as const,
     task_id: url,
     agent_id: from.id,
     bid_amount: amount,
@@ -106,19 +110,27 @@ describe("bids queue → bid worker → DynamoDB", () => {
   });
 
   /**
-   * An agent's SendMessage to the bids queue; `secret` signs the exact body into the signature
-   * attribute (`attribute` overrides its name). Returns the SQS message id.
+   * An agent's SendMessage to the bids queue. An object is sealed as the agent kit seals it (protocol
+   * v2: `sent_at`, a fresh `nonce`, `sent_at` pinned by `at`) unless `body` gives the exact bytes;
+   * `secret` signs the body into the signature attribute (`attribute` overrides its name). Returns
+   * the SQS message id.
    */
   async function send(
     message: object | string,
-    options: { secret?: string; attribute?: string } = {},
+    options: { secret?: string; attribute?: string; at?: Date; nonce?: string } = {},
   ): Promise<string> {
-    const body = typeof message === "string" ? message : JSON.stringify(message);
+    const body =
+      typeof message === "string"
+        ? message
+        : sealedAgentMessage(message as never, "unused", {
+            ...(options.at ? { now: options.at } : {}),
+            ...(options.nonce ? { nonce: options.nonce } : {}),
+          }).body;
     const attributes: Record<string, MessageAttributeValue> | undefined = options.secret
       ? {
           [options.attribute ?? SIGNATURE_ATTRIBUTE]: {
             DataType: "String",
-            StringValue: signBody(options.secret, body),
+            StringValue: sign(options.secret, body),
           },
         }
       : undefined;
@@ -178,30 +190,205 @@ describe("bids queue → bid worker → DynamoDB", () => {
     expect(messageId).toBeTypeOf("string");
   });
 
-  it("rejects forged, unsigned and wrongly named signatures, recording each reason on the task", async () => {
+  /** Every item under the task's partition, read without ElectroDB. */
+  async function partitionItems(url: string) {
+    const { Items = [] } = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: "PK = :pk",
+        ExpressionAttributeValues: { ":pk": { S: `TASK#${url}` } },
+        ConsistentRead: true,
+      }),
+    );
+    return Items;
+  }
+
+  /** Nonce items the agent has claimed, read without ElectroDB. */
+  async function noncesOf(agentId: string) {
+    const { Items = [] } = await table.raw.send(
+      new ScanCommand({
+        TableName: table.tableName,
+        FilterExpression: "begins_with(PK, :prefix)",
+        ExpressionAttributeValues: { ":prefix": { S: `NONCE#${agentId}#` } },
+        ConsistentRead: true,
+      }),
+    );
+    return Items;
+  }
+
+  it("forged, unsigned, wrongly named and unknown-agent messages write nothing at all", async () => {
     const a = await agent();
     const other = await agent();
     const url = await openTask([a]);
+    const before = await partitionItems(url);
+    const stranger: TestAgent = { id: "never-registered", secret: "made-up" };
 
-    const forged = await send(bid(url, a), { secret: other.secret });
-    const unsigned = await send(bid(url, a));
+    await send(bid(url, a), { secret: other.secret });
+    await send(bid(url, a));
     // SQS attribute names are case-sensitive: this one is not the signature attribute.
-    const lowercase = await send(bid(url, a), { secret: a.secret, attribute: "x-agentforge-signature" });
+    await send(bid(url, a), { secret: a.secret, attribute: "x-agentforge-signature" });
+    await send(bid(url, stranger), { secret: stranger.secret });
+    const refusals = emitted.length;
     await work();
 
-    const rejections = await rejectionsOn(url);
-    const byMessage = new Map(rejections.map((r) => [r.message_id, r]));
-    expect(byMessage.get(forged)).toMatchObject({
-      type: "BID_REJECTION",
-      agent_id: a.id,
-      message_type: "BID",
-      reason: expect.stringMatching(/^BAD_SIGNATURE: /),
-    });
-    expect(byMessage.get(unsigned)?.reason).toBe(`UNSIGNED: no ${SIGNATURE_ATTRIBUTE} message attribute`);
-    expect(byMessage.get(lowercase)?.reason).toMatch(/^UNSIGNED: /);
-    expect(rejections).toHaveLength(3);
+    expect(await partitionItems(url)).toEqual(before);
+    expect(await noncesOf(a.id)).toEqual([]);
     expect((await bidOf(url, a.id))?.status).toBe("INVITED");
     expect(awardCalls).not.toContain(url);
+    const unauthenticated = emitted
+      .slice(refusals)
+      .filter((emf) =>
+        emf._aws.CloudWatchMetrics.some((d) =>
+          d.Metrics.some((m) => m.Name === "AgentMessagesUnauthenticated"),
+        ),
+      );
+    expect(unauthenticated).toHaveLength(4);
+  });
+
+  it("a flood of 1,000 unsigned messages naming a task adds nothing to its partition", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const before = await partitionItems(url);
+    const bodies = Array.from({ length: 1000 }, (_, i) =>
+      JSON.stringify({ ...bid(url, a, i % 100), flood: i }),
+    );
+    for (let i = 0; i < bodies.length; i += 10) {
+      await queue.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queue.queueUrl,
+          Entries: bodies.slice(i, i + 10).map((body, j) => ({ Id: `m${j}`, MessageBody: body })),
+        }),
+      );
+    }
+
+    expect(await work()).toBe(1000);
+
+    expect(await partitionItems(url)).toEqual(before);
+    expect(await rejectionsOn(url)).toEqual([]);
+    expect(await noncesOf(a.id)).toEqual([]);
+  });
+
+  it("a replayed BID is REPLAY, writes nothing, and never replaces the agent's revised bid", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const first = sealedAgentMessage(bid(url, a, 90), a.secret);
+    const revised = sealedAgentMessage(bid(url, a, 70), a.secret, { now: new Date(Date.now() + 1000) });
+    const put = async (sealed: { body: string; attributes: Record<string, MessageAttributeValue> }) =>
+      queue.client.send(
+        new SendMessageCommand({
+          QueueUrl: queue.queueUrl,
+          MessageBody: sealed.body,
+          MessageAttributes: sealed.attributes,
+        }),
+      );
+
+    await put(first);
+    await work();
+    await put(revised);
+    await work();
+    const stored = await bidOf(url, a.id);
+    const items = await partitionItems(url);
+    // Someone who captured the first bid re-sends it, byte for byte, signature and all.
+    await put(first);
+    const replay = await bids.receive({
+      body: first.body,
+      signature: first.signature,
+      messageId: "captured-copy",
+      sentAt: new Date().toISOString(),
+    });
+    await work();
+
+    expect(replay).toMatchObject({
+      status: "rejected",
+      reason: "REPLAY",
+      authenticated: true,
+      recorded: false,
+    });
+    expect(stored).toMatchObject({ status: "ACCEPTED", bid_amount: 70 });
+    expect(await bidOf(url, a.id)).toEqual(stored);
+    expect(await partitionItems(url)).toEqual(items);
+    expect(await noncesOf(a.id)).toHaveLength(2);
+  });
+
+  it("a redelivery of the same SQS message is not a replay: a crash after the nonce claim loses nothing", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const sealed = sealedAgentMessage(bid(url, a, 66), a.secret);
+    const input = {
+      body: sealed.body,
+      signature: sealed.signature,
+      messageId: "sqs-1",
+      sentAt: new Date().toISOString(),
+    };
+    // The first delivery claims the nonce and then fails before the bid is stored.
+    await createNonceRepository({ service: table.service }).claim({
+      agent_id: a.id,
+      nonce: JSON.parse(sealed.body).nonce,
+      message_id: "sqs-1",
+      sent_at: JSON.parse(sealed.body).sent_at,
+      expires_at: Math.floor(Date.now() / 1000) + 3600,
+    });
+
+    const redelivered = await bids.receive(input);
+
+    expect(redelivered).toMatchObject({ status: "accepted" });
+    expect(await bidOf(url, a.id)).toMatchObject({ status: "ACCEPTED", bid_amount: 66 });
+  });
+
+  it.each([
+    ["10 minutes old", -600_000],
+    ["10 minutes in the future", 600_000],
+  ])("a message whose sent_at is %s is STALE and writes nothing", async (_label, offsetMs) => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const before = await partitionItems(url);
+
+    await send(bid(url, a), { secret: a.secret, at: new Date(Date.now() + offsetMs) });
+    const sealed = sealedAgentMessage(bid(url, a), a.secret, { now: new Date(Date.now() + offsetMs) });
+    const receipt = await bids.receive({
+      body: sealed.body,
+      signature: sealed.signature,
+      messageId: `stale-${offsetMs}`,
+      sentAt: new Date().toISOString(),
+    });
+    await work();
+
+    expect(receipt).toMatchObject({ status: "rejected", reason: "STALE", recorded: false });
+    expect(receipt.status === "rejected" && receipt.detail).toMatch(
+      offsetMs < 0 ? /is 600 s before the queue accepted/ : /is 600 s after the queue accepted/,
+    );
+    expect(await partitionItems(url)).toEqual(before);
+    expect(await noncesOf(a.id)).toEqual([]);
+  });
+
+  it("after rotate-secret the previous secret verifies until its overlap ends, and is BAD_SIGNATURE after", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const { secret: fresh } = await services.agents.rotateSecret(a.id, TEST_OPERATOR);
+    const secrets = await services.agentRepo.getVerificationSecrets(a.id);
+    const end = Date.parse(secrets?.previous?.valid_until ?? "");
+    expect(end - Date.now()).toBeGreaterThan(590_000);
+    expect(end - Date.now()).toBeLessThanOrEqual(600_000);
+    const receiveAt = (at: number, amount: number, secret: string, id: string) => {
+      const sealed = sealedAgentMessage(bid(url, a, amount), secret, { now: new Date(at) });
+      return bids.receive({
+        body: sealed.body,
+        signature: sealed.signature,
+        messageId: id,
+        sentAt: new Date(at).toISOString(),
+      });
+    };
+
+    const inside = await receiveAt(end - 1000, 81, a.secret, "old-inside");
+    const after = await receiveAt(end + 1000, 82, a.secret, "old-after");
+    const current = await receiveAt(end + 2000, 83, fresh, "new-after");
+
+    expect(inside).toMatchObject({ status: "accepted" });
+    expect(after).toMatchObject({ status: "rejected", reason: "BAD_SIGNATURE", authenticated: false });
+    expect(after.status === "rejected" && after.detail).toMatch(/previous secret, whose overlap ended at/);
+    expect(current).toMatchObject({ status: "accepted" });
+    expect(await bidOf(url, a.id)).toMatchObject({ bid_amount: 83 });
+    expect(await rejectionsOn(url)).toEqual([]);
   });
 
   it("rejects a bid sent after the deadline as LATE, judged by the queue's SentTimestamp", async () => {
@@ -259,7 +446,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
     expect(await bidOf(url, a.id)).toEqual(first);
   });
 
-  it("rejects uninvited and unknown agents as NOT_INVITED and UNKNOWN_AGENT", async () => {
+  it("records an uninvited agent's bid as NOT_INVITED; an unknown agent's leaves no trace", async () => {
     const invited = await agent();
     const uninvited = await agent();
     const url = await openTask([invited]);
@@ -269,14 +456,11 @@ describe("bids queue → bid worker → DynamoDB", () => {
     await send(bid(url, stranger), { secret: stranger.secret });
     await work();
 
+    // NOT_INVITED is the signed word of a real agent, so it is recorded; an unknown agent's is not.
     const reasons = (await rejectionsOn(url)).map((r) => [r.agent_id, r.reason]);
-    expect(reasons).toEqual(
-      expect.arrayContaining([
-        [uninvited.id, `NOT_INVITED: agent ${uninvited.id} was not invited to bid on this task`],
-        [stranger.id, `UNKNOWN_AGENT: no agent ${stranger.id}`],
-      ]),
-    );
-    expect(reasons).toHaveLength(2);
+    expect(reasons).toEqual([
+      [uninvited.id, `NOT_INVITED: agent ${uninvited.id} was not invited to bid on this task`],
+    ]);
     const record = await services.tasks.get(url);
     expect(record.bids.map((b) => b.agent_id)).toEqual([invited.id]);
   });
@@ -287,17 +471,25 @@ describe("bids queue → bid worker → DynamoDB", () => {
     const missing = issueUrl();
 
     await send({ ...bid(url, a), bid_amount: "eighty" }, { secret: a.secret });
+    // A NUL in the type never reaches the record: only a well-formed type is kept.
+    await send({ ...bid(url, a), type: "\u0000" }, { secret: a.secret });
     await send("{not json", { secret: a.secret });
     await send(bid(missing, a), { secret: a.secret });
     await work();
 
-    expect(await rejectionsOn(url)).toEqual([
-      expect.objectContaining({
-        agent_id: a.id,
-        message_type: "BID",
-        reason: "MALFORMED: bid_amount: must be a number",
-      }),
-    ]);
+    const rejections = await rejectionsOn(url);
+    expect(rejections).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          agent_id: a.id,
+          message_type: "BID",
+          reason: "MALFORMED: bid_amount: must be a number",
+        }),
+      ]),
+    );
+    expect(rejections).toHaveLength(2);
+    expect(JSON.stringify(rejections)).not.toMatch(/\\u0000/);
+    expect(rejections.find((r) => r.message_type === undefined)?.reason).toMatch(/^MALFORMED: type: /);
     // An unknown task gets no partition: nobody can create items under TASK#<any url> by sending junk.
     const { Items = [] } = await table.raw.send(
       new QueryCommand({
@@ -355,10 +547,8 @@ describe("bids queue → bid worker → DynamoDB", () => {
     await work();
 
     expect(awardCalls.filter((id) => id === url)).toHaveLength(2);
-    expect((await rejectionsOn(url)).map((r) => r.reason.split(":")[0]).sort()).toEqual([
-      "BAD_SIGNATURE",
-      "OVER_BUDGET",
-    ]);
+    // The forged one is not recorded at all.
+    expect((await rejectionsOn(url)).map((r) => r.reason.split(":")[0]).sort()).toEqual(["OVER_BUDGET"]);
   });
 
   it("a COST_REPORT from the awardee sets actual_cost; from anyone else it is NOT_AWARDED; bidding is closed", async () => {
@@ -421,7 +611,11 @@ describe("bids queue → bid worker → DynamoDB", () => {
           "UNKNOWN_TASK",
           "NOT_AWARDED",
           "BIDDING_CLOSED",
+          "REPLAY",
+          "STALE",
         ].map((reason) => `BidsRejected/${reason}`),
+        "AgentMessagesUnauthenticated",
+        "AgentMessagesReplayed",
       ]),
     );
   });
@@ -488,30 +682,64 @@ describe("bids queue → bid worker → DynamoDB", () => {
     }
   });
 
-  it("an older copy of an answer, delivered after a newer one, cannot overwrite it", async () => {
+  it("an older answer, delivered after a newer one, cannot overwrite it: the signed sent_at orders them", async () => {
     const a = await agent();
     const url = await openTask([a]);
-    const newer = JSON.stringify(bid(url, a, 70));
-    const older = JSON.stringify(bid(url, a, 90));
-    const sign = (body: string) => signBody(a.secret, body);
+    const at = Date.now();
+    const newer = sealedAgentMessage(bid(url, a, 70), a.secret, { now: new Date(at + 2000) });
+    const older = sealedAgentMessage(bid(url, a, 90), a.secret, { now: new Date(at + 1000) });
 
+    // A standard queue may hand them over in either order, even with the older accepted later.
     const first = await bids.receive({
-      body: newer,
-      signature: sign(newer),
+      body: newer.body,
+      signature: newer.signature,
       messageId: "m-new",
-      sentAt: "2030-01-01T00:00:02.000Z",
+      sentAt: new Date(at + 2000).toISOString(),
     });
-    const stale = await bids.receive({
-      body: older,
-      signature: sign(older),
+    const late = await bids.receive({
+      body: older.body,
+      signature: older.signature,
       messageId: "m-old",
-      sentAt: "2030-01-01T00:00:01.000Z",
+      sentAt: new Date(at + 3000).toISOString(),
     });
 
     expect(first.status).toBe("accepted");
-    expect(stale).toMatchObject({ status: "rejected", reason: "DUPLICATE" });
+    expect(late).toMatchObject({ status: "rejected", reason: "SUPERSEDED" });
     const record = await services.tasks.get(url);
     expect(record.bids).toMatchObject([{ agent_id: a.id, bid_amount: 70 }]);
+  });
+
+  it("an older cost report never overwrites a newer one, and a replayed one is REPLAY", async () => {
+    const winner = await agent();
+    const url = await openTask([winner]);
+    await send(bid(url, winner, 80), { secret: winner.secret });
+    await work();
+    await services.award({ task_id: url, agent_id: winner.id, bid_amount: 80, status: "AWARDED" });
+    const at = Date.now();
+    const report = (cost: number, offset: number) =>
+      sealedAgentMessage(
+        { type: "COST_REPORT", task_id: url, agent_id: winner.id, actual_cost: cost },
+        winner.secret,
+        { now: new Date(at + offset) },
+      );
+    const newer = report(60, 2000);
+    const older = report(75, 1000);
+    const receive = (sealed: { body: string; signature: string }, id: string) =>
+      bids.receive({
+        body: sealed.body,
+        signature: sealed.signature,
+        messageId: id,
+        sentAt: new Date(at + 2500).toISOString(),
+      });
+
+    const stored = await receive(newer, "cost-new");
+    const superseded = await receive(older, "cost-old");
+    const replayed = await receive(newer, "cost-copy");
+
+    expect(stored.status).toBe("cost_recorded");
+    expect(superseded).toMatchObject({ status: "rejected", reason: "SUPERSEDED", recorded: true });
+    expect(replayed).toMatchObject({ status: "rejected", reason: "REPLAY", recorded: false });
+    expect((await services.tasks.get(url)).award).toMatchObject({ actual_cost: 60 });
   });
 
   it("a task record carries only the newest 100 rejections, so a flood of refused messages cannot grow every read", async () => {

@@ -161,7 +161,11 @@ describe("agentforge CLI against the local stack", () => {
     expect(rotated.code).toBe(0);
     expect(rotated.stderr).toContain("shown only once");
     const { bid_secret } = JSON.parse(rotated.stdout);
-    expect(JSON.parse(rotated.stdout)).toEqual({ agent_id: "cli-agent", bid_secret: expect.any(String) });
+    expect(JSON.parse(rotated.stdout)).toEqual({
+      agent_id: "cli-agent",
+      bid_secret: expect.any(String),
+      previous_valid_until: expect.any(String),
+    });
     expect(registered.stdout).not.toContain(bid_secret);
   });
 
@@ -249,7 +253,11 @@ describe("agentforge CLI against the local stack", () => {
       await cli(["agents", "rotate-secret", "cli-self", "--json"], asAgent(newKey)),
       shownOnce,
     );
-    expect(secret).toEqual({ agent_id: "cli-self", bid_secret: expect.any(String) });
+    expect(secret).toEqual({
+      agent_id: "cli-self",
+      bid_secret: expect.any(String),
+      previous_valid_until: expect.any(String),
+    });
 
     const unknown = await cli(
       ["agents", "show", "cli-self"],

@@ -5,6 +5,7 @@ import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, DeleteQueueCommand, type Message } from "@aws-sdk/client-sqs";
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { NonceMemory, verifyMarketplaceMessage } from "../../examples/agent/src/protocol.js";
 import { buildDispatcher } from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import {
@@ -15,11 +16,7 @@ import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoi
 import { loadConfig } from "../../src/config.js";
 import { createDispatchService, type DispatchService } from "../../src/domain/bidding/dispatch.service.js";
 import { type BidRequest, SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import {
-  generateAgentSecret,
-  signTimestamped,
-  verifyBodySignature,
-} from "../../src/domain/bidding/signing.js";
+import { generateAgentSecret, verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import { NotFoundError } from "../../src/domain/errors.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
@@ -176,36 +173,55 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
 
     const summary = await dispatcher.dispatch(task.task_id);
 
-    const expected: BidRequest = {
+    const expected = (agentId: string): BidRequest & { sent_at: string; nonce: string } => ({
       type: "BID_REQUEST",
       task_id: task.task_id,
+      agent_id: agentId,
       title: "Retry webhook deliveries with backoff",
       capabilities: [python, sql].sort(),
       budget: 40,
       deadline: task.bid_deadline ?? "",
       reply_to: bids.queueUrl,
-    };
+      sent_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+    });
     expect(summary).toMatchObject({ invited: 3, newly_invited: 3, delivered: 3, failed: 0, failures: [] });
+    const nonces = new Set<string>();
     for (const agent of [first, second]) {
       const messages = await consume(agent.queueUrl);
       expect(messages).toHaveLength(1);
       const body = messages[0]?.Body ?? "";
-      expect(JSON.parse(body)).toEqual(expected);
+      expect(JSON.parse(body)).toEqual(expected(agent.agentId));
+      nonces.add(JSON.parse(body).nonce);
       const signature = messages[0]?.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue;
-      expect(verifyBodySignature(agent.secret, body, signature)).toBe(true);
-      expect(verifyBodySignature(killed.secret, body, signature)).toBe(false);
+      // The agent kit, which shares no code with the marketplace, verifies it as an agent would.
+      const verify = (secret: string) =>
+        verifyMarketplaceMessage(body, signature, {
+          agentId: agent.agentId,
+          secrets: [secret],
+          acceptedAt: new Date(Number(messages[0]?.Attributes?.SentTimestamp)),
+          nonces: new NonceMemory(),
+        });
+      expect(verify(agent.secret)).toMatchObject({ ok: true, message: { type: "BID_REQUEST" } });
+      expect(verify(killed.secret)).toMatchObject({ ok: false, reason: "BAD_SIGNATURE" });
     }
+    expect(nonces.size).toBe(2);
     expect(await consume(killed.queueUrl)).toEqual([]);
     expect(await consume(incapable.queueUrl)).toEqual([]);
 
     const [hit] = hitsOn(web.path);
     expect(hitsOn(web.path)).toHaveLength(1);
     expect(hit?.headers["content-type"]).toBe("application/json");
-    expect(JSON.parse(hit?.body ?? "")).toEqual(expected);
+    expect(JSON.parse(hit?.body ?? "")).toEqual(expected(web.agentId));
     const header = String(hit?.headers[SIGNATURE_ATTRIBUTE.toLowerCase()]);
-    const t = Number(/^t=(\d+),v1=[0-9a-f]{64}$/.exec(header)?.[1]);
-    expect(Math.abs(t - Date.now() / 1000)).toBeLessThan(60);
-    expect(header).toBe(signTimestamped(web.secret, hit?.body ?? "", t));
+    expect(
+      verifyMarketplaceMessage(hit?.body ?? "", header, {
+        agentId: web.agentId,
+        secrets: [web.secret],
+        acceptedAt: new Date(),
+        nonces: new NonceMemory(),
+      }),
+    ).toMatchObject({ ok: true });
 
     expect(await bidItems(task.task_id)).toEqual({
       [first.agentId]: { status: "DELIVERED", attempts: 1 },

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { type AwardService, createAwardService } from "../../src/domain/bidding/award.service.js";
 import { createBidService } from "../../src/domain/bidding/bid.service.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
 import { createApprovalService } from "../../src/domain/governance/approval.service.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
 import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
@@ -15,6 +15,7 @@ import { createObservability } from "../../src/observability.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
+import { sealedAgentMessage } from "../helpers/agent-messages.js";
 import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
@@ -332,19 +333,29 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       // The very next requests: gone from capability listings, and its signed bid is refused.
       const listing = bodyOf(await api(apiGet("/agents", TEST_API_TOKEN, { capability: "python" })));
       expect(listing.items.map((a: { agent_id: string }) => a.agent_id)).not.toContain(agents.steady.id);
-      const bids = createBidService({ agents: services.agentRepo, bidding, awards, now });
-      const body = JSON.stringify({
-        type: "BID",
-        task_id: taskId,
-        agent_id: agents.steady.id,
-        bid_amount: 10,
-        estimated_completion_sec: 60,
+      const bids = createBidService({
+        agents: services.agentRepo,
+        bidding,
+        nonces: createNonceRepository({ service: table.service }),
+        awards,
+        now,
       });
+      const { body, signature } = sealedAgentMessage(
+        {
+          type: "BID",
+          task_id: taskId,
+          agent_id: agents.steady.id,
+          bid_amount: 10,
+          estimated_completion_sec: 60,
+        },
+        agents.steady.secret,
+        { now: clock },
+      );
       const receipt = await bids.receive({
         body,
         messageId: "kill-1",
         sentAt: clock.toISOString(),
-        signature: signBody(agents.steady.secret, body),
+        signature,
       });
       expect(receipt).toMatchObject({ status: "rejected", reason: "AGENT_DISABLED" });
 
@@ -367,6 +378,52 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
         action: "kill_switch_off",
         actor: "operator:bob",
       });
+    });
+
+    it("a flood of 1,000 unsigned messages naming a task adds no item to its partition and no audit row", async () => {
+      const taskId = issueUrl();
+      await services.taskRepo.createTask({
+        task_id: taskId,
+        title: "flood",
+        required_capabilities: ["python"],
+      });
+      await bidding.invite(taskId, [agents.cheap.id]);
+      await project();
+      const auditBefore = (await store.listAudit({ limit: 100_000 })).length;
+      const itemsBefore = await services.taskRepo.getTaskRecord(taskId, { consistent: true });
+      const bids = createBidService({
+        agents: services.agentRepo,
+        bidding,
+        nonces: createNonceRepository({ service: table.service }),
+        awards,
+        now,
+      });
+
+      const receipts = [];
+      for (let i = 0; i < 1000; i++) {
+        const body = JSON.stringify({
+          type: i % 2 ? "BID" : "\u0000",
+          task_id: taskId,
+          agent_id: i % 3 ? agents.cheap.id : `nobody-${i}`,
+          bid_amount: i,
+          estimated_completion_sec: 60,
+          sent_at: clock.toISOString(),
+          nonce: `flood-nonce-${String(i).padStart(6, "0")}`,
+        });
+        receipts.push(
+          await bids.receive({
+            body,
+            messageId: `flood-${i}`,
+            sentAt: clock.toISOString(),
+            ...(i % 5 === 0 ? { signature: `sha256=${"0".repeat(64)}` } : {}),
+          }),
+        );
+      }
+      await project();
+
+      expect(receipts.every((r) => r.status === "rejected" && !r.authenticated && !r.recorded)).toBe(true);
+      expect(await services.taskRepo.getTaskRecord(taskId, { consistent: true })).toEqual(itemsBefore);
+      expect((await store.listAudit({ limit: 100_000 })).length).toBe(auditBefore);
     });
 
     it("an agent's own wallet change is audited as its own, with the old and new wallet", async () => {

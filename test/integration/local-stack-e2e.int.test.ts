@@ -2,18 +2,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AttributeValue, QueryCommand } from "@aws-sdk/client-dynamodb";
-import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentMessage, Unsealed } from "../../examples/agent/src/protocol.js";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
 import {
   githubDelivery,
   githubPayload,
   issuesClosedPayload,
   pullRequestMergedPayload,
 } from "../fixtures/github.js";
+import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
   nextSignedMessage,
@@ -85,18 +85,9 @@ describe("npm start --in-memory, end to end", () => {
   /** The next message on an agent's queue, its signature checked against the agent's secret. */
   const nextMessage = (agent: Agent, what: string) => nextSignedMessage<Payload>(sqs, agent, what);
 
-  const reply = async (agent: Agent, replyTo: string, message: Record<string, unknown>) => {
-    const body = JSON.stringify(message);
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: replyTo,
-        MessageBody: body,
-        MessageAttributes: {
-          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(agent.secret, body) },
-        },
-      }),
-    );
-  };
+  /** An agent's reply on the bids queue, sealed with its secret as the agent kit seals it (protocol v2). */
+  const reply = (agent: Agent, replyTo: string, message: Unsealed<AgentMessage>) =>
+    sendSealedAgentMessage(sqs, replyTo, message, agent.secret);
 
   it("plays issue → bids → award → cost → merge → ledger → history → escrow → audit, then stops clean", async () => {
     const { endpoints } = stack;
@@ -118,11 +109,18 @@ describe("npm start --in-memory, end to end", () => {
     expect(task).toMatchObject({ type: { S: "TASK" }, status: { S: "OPEN" } });
 
     // Table stream → task-stream → dispatch queue → dispatch worker → signed bid requests.
+    // Each request is addressed to its agent (the kit refuses anyone else's) and sealed for it.
     const request = await nextMessage(cheap, "cheap's BID_REQUEST");
-    expect(request).toMatchObject({ type: "BID_REQUEST", task_id: url, reply_to: endpoints.bids_queue_url });
+    expect(request).toMatchObject({
+      type: "BID_REQUEST",
+      task_id: url,
+      agent_id: cheap.id,
+      reply_to: endpoints.bids_queue_url,
+    });
     expect(await nextMessage(pricey, "pricey's BID_REQUEST")).toMatchObject({
       type: "BID_REQUEST",
       task_id: url,
+      agent_id: pricey.id,
     });
 
     // Signed bids on the bids queue → bid worker → early award and notices.

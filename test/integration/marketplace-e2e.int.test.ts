@@ -8,6 +8,13 @@ import {
 import type { APIGatewayProxyEventV2, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
+  type AgentMessage,
+  NonceMemory,
+  SIGNATURE_ATTRIBUTE,
+  type Unsealed,
+  verifyMarketplaceMessage,
+} from "../../examples/agent/src/protocol.js";
+import {
   buildBidWorker,
   buildDispatcher,
   buildIntakeWorker,
@@ -15,8 +22,6 @@ import {
   buildRestApi,
 } from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
-import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody, verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import {
   githubDelivery,
@@ -24,6 +29,7 @@ import {
   issuesClosedPayload,
   pullRequestMergedPayload,
 } from "../fixtures/github.js";
+import { type SealedTestMessage, sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import { type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
@@ -36,7 +42,11 @@ interface Agent {
   id: string;
   secret: string;
   queueUrl: string;
+  /** The marketplace's nonces this agent has seen, as the agent kit keeps them. */
+  nonces: NonceMemory;
 }
+
+const MINUTE_MS = 60_000;
 
 /**
  * The whole story through the Lambdas' own composition root, with every queue real (SQS emulator)
@@ -86,7 +96,12 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
       bidding_endpoint: QueueUrl,
     });
     expect(response.statusCode).toBe(201);
-    return { id, secret: JSON.parse(response.body ?? "{}").bid_secret, queueUrl: QueueUrl as string };
+    return {
+      id,
+      secret: JSON.parse(response.body ?? "{}").bid_secret,
+      queueUrl: QueueUrl as string,
+      nonces: new NonceMemory(),
+    };
   }
 
   async function webhook(event: string, payload: Payload) {
@@ -101,40 +116,48 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     }).drain();
   }
 
-  /** What an agent finds on its queue, with each message's signature checked against its secret. */
+  /**
+   * What an agent finds on its queue, each message verified as the agent kit verifies it (protocol v2:
+   * signed with the agent's secret, addressed to it, `sent_at` near SQS's `SentTimestamp`, fresh nonce).
+   */
   async function inbox(agent: Agent): Promise<Array<Record<string, unknown>>> {
     const { Messages = [] } = await intake.client.send(
       new ReceiveMessageCommand({
         QueueUrl: agent.queueUrl,
         MaxNumberOfMessages: 10,
+        AttributeNames: ["All"],
         MessageAttributeNames: ["All"],
       }),
     );
     return Messages.map((m: Message) => {
-      expect(
-        verifyBodySignature(
-          agent.secret,
-          m.Body ?? "",
-          m.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
-        ),
-      ).toBe(true);
+      const verified = verifyMarketplaceMessage(
+        m.Body ?? "",
+        m.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+        {
+          agentId: agent.id,
+          secrets: [agent.secret],
+          acceptedAt: new Date(Number(m.Attributes?.SentTimestamp)),
+          nonces: agent.nonces,
+        },
+      );
+      expect(verified, m.Body).toMatchObject({ ok: true });
       return JSON.parse(m.Body ?? "{}");
     });
   }
 
-  /** An agent's signed reply on the bids queue. */
-  async function reply(agent: Agent, replyTo: string, message: Record<string, unknown>) {
-    const body = JSON.stringify(message);
-    await bids.client.send(
+  /** An agent's reply on the bids queue, sealed with its secret as the agent kit seals it. */
+  const reply = (agent: Agent, replyTo: string, message: Unsealed<AgentMessage>, options?: { now?: Date }) =>
+    sendSealedAgentMessage(bids.client, replyTo, message, agent.secret, options);
+
+  /** A captured sealed message put on the bids queue again, byte for byte. */
+  const resend = (replyTo: string, sealed: SealedTestMessage) =>
+    bids.client.send(
       new SendMessageCommand({
         QueueUrl: replyTo,
-        MessageBody: body,
-        MessageAttributes: {
-          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(agent.secret, body) },
-        },
+        MessageBody: sealed.body,
+        MessageAttributes: sealed.attributes,
       }),
     );
-  }
 
   async function runBidWorker() {
     await createSqsEventSource({
@@ -189,6 +212,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     expect(request).toMatchObject({
       type: "BID_REQUEST",
       task_id: url,
+      agent_id: cheap.id,
       capabilities: ["python"],
       budget: 100,
       reply_to: bids.queueUrl,
@@ -197,15 +221,24 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     expect(await inbox(shy)).toHaveLength(1);
     expect(await inbox(other)).toEqual([]);
 
-    // 3. Signed answers on the bids queue; once everyone answered, the award runs at once.
+    // 3. Sealed answers on the bids queue; once everyone answered, the award runs at once. A captured
+    // bid re-sent as is (REPLAY) and a bid sealed 10 minutes before the queue accepted it (STALE) are
+    // refused without a trace: otherwise shy's stale bid of 1 would win.
     const replyTo = String(request?.reply_to);
-    await reply(cheap, replyTo, {
+    const cheapBid = await reply(cheap, replyTo, {
       type: "BID",
       task_id: url,
       agent_id: cheap.id,
       bid_amount: 40,
       estimated_completion_sec: 7200,
     });
+    await resend(replyTo, cheapBid);
+    await reply(
+      shy,
+      replyTo,
+      { type: "BID", task_id: url, agent_id: shy.id, bid_amount: 1, estimated_completion_sec: 60 },
+      { now: new Date(Date.now() - 10 * MINUTE_MS) },
+    );
     await reply(pricey, replyTo, {
       type: "BID",
       task_id: url,

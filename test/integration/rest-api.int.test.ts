@@ -177,7 +177,11 @@ describe("REST API over DynamoDB Local", () => {
     const listedWhileKilled = body(await api(get("/agents", TOKEN, { capability: "elixir" }))).items;
     const revived = await api(post(`/agents/${input.agent_id}/revive`));
 
-    expect(body(rotated)).toEqual({ agent_id: input.agent_id, bid_secret: expect.not.stringMatching(first) });
+    expect(body(rotated)).toEqual({
+      agent_id: input.agent_id,
+      bid_secret: expect.not.stringMatching(first),
+      previous_valid_until: expect.any(String),
+    });
     expect(body(killed).kill_switch_active).toBe(true);
     expect(listedWhileKilled).toEqual([]);
     expect(body(revived).kill_switch_active).toBe(false);

@@ -32,16 +32,19 @@ const bidItem = (overrides: Partial<Bid> = {}): Bid => ({
   ...overrides,
 });
 
+const ENVELOPE = { sent_at: "2025-07-01T12:01:00.000Z", nonce: "nonce-for-unit-tests-1" };
+
 const bid = (overrides: Partial<BidMessage> = {}): BidMessage => ({
   type: "BID",
   task_id: TASK_ID,
   agent_id: "agent-a",
   bid_amount: 80,
   estimated_completion_sec: 3600,
+  ...ENVELOPE,
   ...overrides,
 });
 
-const decline: DeclineMessage = { type: "DECLINE", task_id: TASK_ID, agent_id: "agent-a" };
+const decline: DeclineMessage = { type: "DECLINE", task_id: TASK_ID, agent_id: "agent-a", ...ENVELOPE };
 const ON_TIME = "2025-07-01T12:01:00.000Z";
 
 describe("parseAgentMessage", () => {
@@ -49,7 +52,7 @@ describe("parseAgentMessage", () => {
     for (const message of [
       bid(),
       decline,
-      { type: "COST_REPORT", task_id: TASK_ID, agent_id: "agent-a", actual_cost: 12.5 },
+      { type: "COST_REPORT", task_id: TASK_ID, agent_id: "agent-a", actual_cost: 12.5, ...ENVELOPE },
     ]) {
       expect(parseAgentMessage(JSON.stringify(message))).toEqual({ ok: true, message });
     }
@@ -72,6 +75,35 @@ describe("parseAgentMessage", () => {
     );
 
     expect(parsed).toEqual({ ok: false, detail: expect.any(String), message_type: "BID" });
+  });
+
+  it("protocol v2: refuses a message without sent_at or nonce, or with malformed ones", () => {
+    const { sent_at: _s, ...noSentAt } = bid();
+    const { nonce: _n, ...noNonce } = bid();
+    expect(parseAgentMessage(JSON.stringify(noSentAt))).toMatchObject({ ok: false, detail: /^sent_at: / });
+    expect(parseAgentMessage(JSON.stringify(noNonce))).toMatchObject({ ok: false, detail: /^nonce: / });
+    for (const sent_at of ["2025-07-01T12:01:00+02:00", "2025-07-01 12:01:00Z", "2025-02-30T00:00:00Z", ""]) {
+      expect(parseAgentMessage(JSON.stringify(bid({ sent_at }))).ok, sent_at).toBe(false);
+    }
+    for (const nonce of [
+      "short-nonce",
+      "x".repeat(129),
+      "nonce with spaces 123",
+      "nonce\u0000nonce-nonce-nonce",
+    ]) {
+      expect(parseAgentMessage(JSON.stringify(bid({ nonce }))).ok, nonce).toBe(false);
+    }
+    expect(parseAgentMessage(JSON.stringify(bid({ nonce: "x".repeat(128) }))).ok).toBe(true);
+    expect(parseAgentMessage(JSON.stringify(bid({ nonce: "0123456789abcdef" }))).ok).toBe(true);
+  });
+
+  it("never keeps a message type with control characters, and bounds the detail", () => {
+    const parsed = parseAgentMessage(JSON.stringify({ ...bid(), type: "\u0000", ["\u0001".repeat(500)]: 1 }));
+
+    expect(parsed).toMatchObject({ ok: false, task_id: TASK_ID, agent_id: "agent-a" });
+    expect(parsed).not.toHaveProperty("message_type");
+    expect(parsed.ok ? "" : parsed.detail).not.toMatch(/[\u0000-\u001f]/);
+    expect((parsed.ok ? "" : parsed.detail).length).toBeLessThanOrEqual(400);
   });
 
   it("refuses unknown fields and unknown types", () => {

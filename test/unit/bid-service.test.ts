@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type BidServiceOptions, createBidService } from "../../src/domain/bidding/bid.service.js";
 import type { BidRejection } from "../../src/domain/bidding/bidding.types.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
+import { sealMessage, signBody } from "../../src/domain/bidding/signing.js";
 import { ConflictError } from "../../src/domain/errors.js";
 import type { Bid, TaskRecord } from "../../src/domain/tasks/task.types.js";
 
@@ -14,7 +14,12 @@ const SENT_AT = "2025-07-01T12:01:00.000Z";
  * handling. The DynamoDB behaviour behind them is covered by test/integration/bid-worker.int.test.ts.
  */
 function harness(
-  options: { bids?: Partial<Bid>[]; awardIfDue?: () => Promise<void>; accept?: () => Promise<void> } = {},
+  options: {
+    bids?: Partial<Bid>[];
+    awardIfDue?: () => Promise<void>;
+    accept?: () => Promise<void>;
+    previous?: { secret: string; valid_until: string };
+  } = {},
 ) {
   const record: TaskRecord = {
     task: {
@@ -44,8 +49,26 @@ function harness(
   };
   const rejections: Omit<BidRejection, "type">[] = [];
   const calls: string[] = [];
+  const claimed = new Map<string, string>();
+  const secrets: Record<string, string> = { "agent-a": SECRET, "agent-b": "agent-b-secret" };
   const deps: BidServiceOptions = {
-    agents: { getSecret: async (id) => ({ "agent-a": SECRET, "agent-b": "agent-b-secret" })[id] },
+    agents: {
+      getVerificationSecrets: async (id) => {
+        const current = secrets[id];
+        return current === undefined
+          ? undefined
+          : { current, ...(options.previous ? { previous: options.previous } : {}) };
+      },
+    },
+    nonces: {
+      claim: async ({ agent_id, nonce, message_id }) => {
+        const key = `${agent_id}#${nonce}`;
+        const owner = claimed.get(key);
+        if (owner !== undefined && owner !== message_id) return false;
+        claimed.set(key, message_id);
+        return true;
+      },
+    },
     bidding: {
       getBiddingState: async (id: string, agentId?: string) =>
         id === TASK_ID
@@ -79,9 +102,13 @@ function harness(
   return { service: createBidService(deps), rejections, calls };
 }
 
-function signed(message: Record<string, unknown>, secret = SECRET) {
-  const body = JSON.stringify(message);
-  return { body, signature: signBody(secret, body), messageId: "m-1", sentAt: SENT_AT };
+let sequence = 0;
+
+/** A protocol v2 message sealed at `at`, as the queue accepted it at that same instant. */
+function signed(message: Record<string, unknown>, secret = SECRET, at = SENT_AT) {
+  const { body, signature } = sealMessage(message, secret, { now: new Date(at) });
+  sequence += 1;
+  return { body, signature, messageId: `m-${sequence}`, sentAt: at };
 }
 
 const bid = (overrides: Record<string, unknown> = {}) => ({
@@ -135,6 +162,7 @@ describe("bid service", () => {
       status: "rejected",
       reason: "OVER_BUDGET",
       detail: "bid 150 is over the budget 100",
+      authenticated: true,
       recorded: true,
       task_id: TASK_ID,
       agent_id: "agent-a",
@@ -144,7 +172,7 @@ describe("bid service", () => {
       {
         task_id: TASK_ID,
         received_at: SENT_AT,
-        message_id: "m-1",
+        message_id: expect.stringMatching(/^m-\d+$/),
         agent_id: "agent-a",
         message_type: "BID",
         reason: "OVER_BUDGET: bid 150 is over the budget 100",
@@ -154,11 +182,7 @@ describe("bid service", () => {
   });
 
   it.each([
-    [
-      "MALFORMED before anything else",
-      { ...signed(bid({ bid_amount: -1, agent_id: "ghost" })) },
-      "MALFORMED",
-    ],
+    ["MALFORMED (no agent_id) before anything else", { ...signed(bid({ agent_id: "bad id" })) }, "MALFORMED"],
     [
       "UNKNOWN_AGENT before the signature",
       { ...signed(bid({ agent_id: "ghost" })), signature: undefined },
@@ -167,43 +191,112 @@ describe("bid service", () => {
     ["UNSIGNED", { ...signed(bid()), signature: undefined }, "UNSIGNED"],
     ["UNSIGNED for an empty attribute", { ...signed(bid()), signature: "" }, "UNSIGNED"],
     ["BAD_SIGNATURE with another secret", signed(bid(), "other-secret"), "BAD_SIGNATURE"],
+    ["BAD_SIGNATURE before MALFORMED", signed(bid({ bid_amount: -1 }), "x"), "BAD_SIGNATURE"],
     [
       "BAD_SIGNATURE before LATE or OVER_BUDGET",
-      { ...signed(bid({ bid_amount: 150 }), "x"), sentAt: "2030-01-01T00:00:00Z" },
+      signed(bid({ bid_amount: 150 }), "x", "2030-01-01T00:00:00.000Z"),
       "BAD_SIGNATURE",
     ],
+  ])("%s: refused, and nothing is recorded", async (_, input, reason) => {
+    const { service, rejections, calls } = harness();
+
+    const receipt = await service.receive(input);
+
+    expect(receipt).toMatchObject({ status: "rejected", reason, authenticated: false, recorded: false });
+    expect(rejections).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ["MALFORMED for a signed body the schema refuses", signed(bid({ bid_amount: -1 })), "MALFORMED"],
     [
       "LATE for a signed bid sent after the deadline",
-      { ...signed(bid()), sentAt: "2030-01-01T00:00:00Z" },
+      signed(bid(), SECRET, "2030-01-01T00:00:00.000Z"),
       "LATE",
     ],
-  ])("%s", async (_, input, reason) => {
+  ])("%s: recorded on the task", async (_, input, reason) => {
     const { service, rejections } = harness();
 
     const receipt = await service.receive(input);
 
-    expect(receipt).toMatchObject({ status: "rejected", reason, recorded: true });
+    expect(receipt).toMatchObject({ status: "rejected", reason, authenticated: true, recorded: true });
     expect(rejections.map((r) => r.reason.split(":")[0])).toEqual([reason]);
+  });
+
+  it.each([
+    ["301 s old", -301_000, "STALE"],
+    ["301 s in the future", 301_000, "STALE"],
+    ["300 s old", -300_000, "accepted"],
+    ["300 s in the future", 300_000, "accepted"],
+  ])("a message whose sent_at is %s: %s", async (_, offsetMs, outcome) => {
+    const { service, rejections } = harness();
+    const input = signed(bid(), SECRET, new Date(Date.parse(SENT_AT) + offsetMs).toISOString());
+
+    const receipt = await service.receive({ ...input, sentAt: SENT_AT });
+
+    if (outcome === "accepted") expect(receipt.status).toBe("accepted");
+    else
+      expect(receipt).toMatchObject({
+        status: "rejected",
+        reason: "STALE",
+        authenticated: true,
+        recorded: false,
+      });
+    expect(rejections).toEqual([]);
+  });
+
+  it("REPLAY for a second message with a used nonce; the same SQS message again is not one", async () => {
+    const { service, rejections, calls } = harness();
+    const input = signed(bid());
+
+    const first = await service.receive(input);
+    const redelivered = await service.receive(input);
+    const replayed = await service.receive({ ...input, messageId: "another-sqs-message" });
+
+    expect(first.status).toBe("accepted");
+    expect(redelivered.status).toBe("accepted");
+    expect(replayed).toMatchObject({ status: "rejected", reason: "REPLAY", recorded: false });
+    expect(rejections).toEqual([]);
+    expect(calls.filter((c) => c.startsWith("accept"))).toHaveLength(2);
+  });
+
+  it("the previous secret verifies until valid_until (exclusive), judged at the queue's time", async () => {
+    const validUntil = "2025-07-01T12:01:30.000Z";
+    const { service } = harness({ previous: { secret: "old-secret", valid_until: validUntil } });
+
+    const inside = await service.receive(signed(bid(), "old-secret", "2025-07-01T12:01:29.999Z"));
+    const atEnd = await service.receive(signed(bid(), "old-secret", validUntil));
+    const current = await service.receive(signed(bid(), SECRET, validUntil));
+
+    expect(inside.status).toBe("accepted");
+    expect(atEnd).toMatchObject({ reason: "BAD_SIGNATURE", authenticated: false });
+    expect(current.status).toBe("accepted");
   });
 
   it("NOT_INVITED when the agent has no bid item", async () => {
     const { service } = harness({ bids: [{ agent_id: "agent-z" }] });
 
-    expect(await service.receive({ ...signed(bid()), sentAt: "2030-01-01T00:00:00Z" })).toMatchObject({
+    expect(await service.receive(signed(bid(), SECRET, "2030-01-01T00:00:00.000Z"))).toMatchObject({
       reason: "NOT_INVITED",
     });
   });
 
   it("verifies the signature over the exact raw body, not a re-serialisation", async () => {
     const { service } = harness();
-    const body = JSON.stringify(bid(), null, 2);
-    const compact = JSON.stringify(bid());
+    const message = { ...bid(), sent_at: SENT_AT, nonce: "exact-bytes-nonce-0001" };
+    const body = JSON.stringify(message, null, 2);
+    const compact = JSON.stringify({ ...message, nonce: "exact-bytes-nonce-0002" });
 
     expect(
       await service.receive({ body, signature: signBody(SECRET, body), messageId: "m", sentAt: SENT_AT }),
     ).toMatchObject({ status: "accepted" });
     expect(
-      await service.receive({ body, signature: signBody(SECRET, compact), messageId: "m", sentAt: SENT_AT }),
+      await service.receive({
+        body: JSON.stringify({ ...message, nonce: "exact-bytes-nonce-0002" }, null, 2),
+        signature: signBody(SECRET, compact),
+        messageId: "m2",
+        sentAt: SENT_AT,
+      }),
     ).toMatchObject({ reason: "BAD_SIGNATURE" });
   });
 
@@ -218,9 +311,15 @@ describe("bid service", () => {
     ];
 
     expect(receipts).toEqual([
-      expect.objectContaining({ reason: "UNKNOWN_TASK", recorded: false }),
-      { status: "rejected", reason: "MALFORMED", detail: "body is not JSON", recorded: false },
-      expect.objectContaining({ reason: "MALFORMED", recorded: false, task_id: other }),
+      expect.objectContaining({ reason: "UNKNOWN_TASK", authenticated: true, recorded: false }),
+      {
+        status: "rejected",
+        reason: "MALFORMED",
+        detail: "body is not JSON",
+        authenticated: false,
+        recorded: false,
+      },
+      expect.objectContaining({ reason: "MALFORMED", authenticated: true, recorded: false, task_id: other }),
     ]);
     expect(rejections).toEqual([]);
   });
@@ -285,7 +384,10 @@ describe("bid service", () => {
   it("falls back to the clock when sentAt is not an instant", async () => {
     const { service, rejections } = harness();
 
-    await service.receive({ ...signed(bid({ bid_amount: 150 })), sentAt: "yesterday" });
+    await service.receive({
+      ...signed(bid({ bid_amount: 150 }), SECRET, "2025-07-01T12:02:00.000Z"),
+      sentAt: "yesterday",
+    });
 
     expect(rejections[0]?.received_at).toBe("2025-07-01T12:02:00.000Z");
   });

@@ -98,6 +98,7 @@ describe("bid worker batch handler", () => {
     status: "rejected",
     reason: "LATE",
     detail: "sent after the deadline",
+    authenticated: true,
     recorded: true,
     task_id: TASK_ID,
     agent_id: "b",

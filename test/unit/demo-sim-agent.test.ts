@@ -7,60 +7,57 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { describe, expect, it } from "vitest";
+import {
+  type AwardNotice,
+  type BidRequest,
+  SIGNATURE_ATTRIBUTE,
+  verifySignature,
+} from "../../examples/agent/src/protocol.js";
 import type { ApiClient } from "../../src/cli/api-client.js";
 import { ApiError } from "../../src/cli/errors.js";
 import {
+  actualCostFor,
   answerFor,
   type BidStrategy,
-  costReportFor,
   type SimAgentEvent,
   startSimAgent,
 } from "../../src/demo/sim-agent.js";
-import {
-  type AwardNotice,
-  agentMessageSchema,
-  type BidRequest,
-  SIGNATURE_ATTRIBUTE,
-} from "../../src/domain/bidding/messages.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
+import { agentMessageSchema } from "../../src/domain/bidding/messages.js";
+import { sealedMarketplaceMessage } from "../helpers/agent-messages.js";
 
 const TASK = "https://github.com/agentforge-demo/run-0a1b2c3d/issues/1";
 const STRATEGY: BidStrategy = { price: 45, estimatedCompletionSec: 5400, costRatio: 0.9 };
 
+const ENVELOPE = { sent_at: "2025-07-01T12:00:00.000Z", nonce: "nonce-0123456789abcdef" };
+
 const request = (budget: number | null): BidRequest => ({
   type: "BID_REQUEST",
   task_id: TASK,
+  agent_id: "demo-frugal",
   title: "Add retry with backoff",
   capabilities: ["typescript"],
   budget,
   deadline: "2025-07-01T12:05:00.000Z",
   reply_to: "http://127.0.0.1:4566/000000000000/agentforge-bids",
+  ...ENVELOPE,
 });
 
 describe("simulated agent's answers", () => {
-  it("bids its price and estimate on a task within budget, in the shape the bid worker accepts", () => {
-    const answer = answerFor("demo-frugal", request(100), STRATEGY);
-
-    expect(answer).toEqual({
+  it("bids its price and estimate on a task within budget", () => {
+    expect(answerFor(request(100), STRATEGY)).toEqual({
       type: "BID",
-      task_id: TASK,
-      agent_id: "demo-frugal",
       bid_amount: 45,
       estimated_completion_sec: 5400,
     });
-    expect(agentMessageSchema.parse(answer)).toEqual(answer);
   });
 
   it("bids on a task without a budget, and at exactly the budget", () => {
-    expect(answerFor("demo-frugal", request(null), STRATEGY).type).toBe("BID");
-    expect(answerFor("demo-frugal", request(45), STRATEGY).type).toBe("BID");
+    expect(answerFor(request(null), STRATEGY).type).toBe("BID");
+    expect(answerFor(request(45), STRATEGY).type).toBe("BID");
   });
 
   it("declines a task whose budget is below its price rather than bid over budget", () => {
-    const answer = answerFor("demo-frugal", request(44.99), STRATEGY);
-
-    expect(answer).toEqual({ type: "DECLINE", task_id: TASK, agent_id: "demo-frugal" });
-    expect(agentMessageSchema.parse(answer)).toEqual(answer);
+    expect(answerFor(request(44.99), STRATEGY)).toEqual({ type: "DECLINE" });
   });
 
   it("reports its bid times its cost ratio, rounded to cents", () => {
@@ -71,12 +68,10 @@ describe("simulated agent's answers", () => {
       bid_amount: 33.33,
       awarded_at: "2025-07-01T12:01:00.000Z",
       reply_to: "http://127.0.0.1:4566/000000000000/agentforge-bids",
+      ...ENVELOPE,
     };
 
-    const report = costReportFor("demo-frugal", award, STRATEGY);
-
-    expect(report).toEqual({ type: "COST_REPORT", task_id: TASK, agent_id: "demo-frugal", actual_cost: 30 });
-    expect(agentMessageSchema.parse(report)).toEqual(report);
+    expect(actualCostFor(award, STRATEGY)).toBe(30);
   });
 });
 
@@ -87,7 +82,7 @@ describe("simulated agent's own key", () => {
 
   /** An SQS emulator stand-in: the agent's queue holds `inbox`; what it sends is recorded. */
   function fakeSqs(inbox: Message[]) {
-    const sent: Array<{ queue: string | undefined; body: string | undefined }> = [];
+    const sent: Array<{ queue: string | undefined; body: string; signature: string | undefined }> = [];
     const client = {
       send: async (command: unknown) => {
         if (command instanceof CreateQueueCommand)
@@ -98,7 +93,11 @@ describe("simulated agent's own key", () => {
           return { Messages: next ? [next] : [] };
         }
         if (command instanceof SendMessageCommand) {
-          sent.push({ queue: command.input.QueueUrl, body: command.input.MessageBody });
+          sent.push({
+            queue: command.input.QueueUrl,
+            body: command.input.MessageBody ?? "",
+            signature: command.input.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+          });
         }
         return {};
       },
@@ -106,14 +105,16 @@ describe("simulated agent's own key", () => {
     return { sqs: client as unknown as SQSClient, sent };
   }
 
+  /** A request sealed with the agent's secret, as the queue hands it over (SentTimestamp: now). */
   const signed = (taskId: string): Message => {
-    const body = JSON.stringify({ ...request(100), task_id: taskId });
+    const { task_id: _, sent_at: _s, nonce: _n, ...rest } = request(100);
+    const { body, attributes } = sealedMarketplaceMessage({ ...rest, task_id: taskId }, "s3cret");
     return {
+      MessageId: taskId,
       Body: body,
       ReceiptHandle: taskId,
-      MessageAttributes: {
-        [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody("s3cret", body) },
-      },
+      Attributes: { SentTimestamp: String(Date.now()) },
+      MessageAttributes: attributes,
     };
   };
 
@@ -161,11 +162,16 @@ describe("simulated agent's own key", () => {
       {
         kind: "refused",
         agentId: "demo-frugal",
-        reason: "GET /tasks with its own key answers 403: not invited",
+        reason: "UNCONFIRMED",
+        detail: "GET /tasks with its own key answers 403: not invited",
       },
       { kind: "confirmed", agentId: "demo-frugal", taskId: INVITED, visibleBids: ["demo-frugal"] },
     ]);
-    expect(JSON.parse(sent[0]?.body ?? "")).toMatchObject({ type: "BID", task_id: INVITED });
+    // The kit's answer: sealed with the agent's secret, in the shape the bid worker accepts.
+    const bid = JSON.parse(sent[0]?.body ?? "");
+    expect(bid).toMatchObject({ type: "BID", task_id: INVITED, agent_id: "demo-frugal", bid_amount: 45 });
+    expect(agentMessageSchema.parse(bid)).toEqual(bid);
+    expect(verifySignature("s3cret", sent[0]?.body ?? "", sent[0]?.signature)).toBe(true);
     expect(agent.taskLog(OTHER).answer).toBeUndefined();
     // Retiring it (a status change) is the operator's.
     expect(registrations).toEqual([

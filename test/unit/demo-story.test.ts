@@ -82,6 +82,8 @@ describe("demo summary table", () => {
 describe("agent progress lines", () => {
   const agentId = "demo-0a1b2c3d-frugal";
   const task_id = SUMMARY.taskId;
+  /** Protocol v2's envelope, as the agent kit hands verified and sent messages on. */
+  const envelope = { sent_at: "2025-07-01T12:00:00.000Z", nonce: "nonce-0123456789abcdef" };
 
   it("names the agent by its role and shows what it received and sent", () => {
     expect([
@@ -91,17 +93,26 @@ describe("agent progress lines", () => {
         message: {
           type: "BID_REQUEST",
           task_id,
+          agent_id: agentId,
           title: "t",
           capabilities: ["typescript"],
           budget: 100,
           deadline: "2025-07-01T12:05:00.000Z",
           reply_to: "http://127.0.0.1:1/000000000000/bids",
+          ...envelope,
         },
       }),
       describeAgentEvent({
         kind: "sent",
         agentId,
-        message: { type: "BID", task_id, agent_id: agentId, bid_amount: 45, estimated_completion_sec: 5400 },
+        message: {
+          type: "BID",
+          task_id,
+          agent_id: agentId,
+          bid_amount: 45,
+          estimated_completion_sec: 5400,
+          ...envelope,
+        },
       }),
       describeAgentEvent({
         kind: "received",
@@ -111,6 +122,7 @@ describe("agent progress lines", () => {
           task_id,
           agent_id: agentId,
           reason: "OUTBID: another bid ranked higher",
+          ...envelope,
         },
       }),
       describeAgentEvent({ kind: "confirmed", agentId, taskId: task_id, visibleBids: [agentId] }),
@@ -120,14 +132,19 @@ describe("agent progress lines", () => {
         taskId: task_id,
         visibleBids: [agentId, "demo-0a1b2c3d-steady"],
       }),
-      describeAgentEvent({ kind: "refused", agentId, reason: "no valid X-AgentForge-Signature" }),
+      describeAgentEvent({
+        kind: "refused",
+        agentId,
+        reason: "BAD_SIGNATURE",
+        detail: "no valid X-AgentForge-Signature for this agent",
+      }),
     ]).toEqual([
       "    frugal  ← BID_REQUEST budget 100 (signature ok)",
       "    frugal  → BID 45, ETA 5400 s",
       "    frugal  ← REJECTION OUTBID (signature ok)",
       "    frugal  ↔ GET /tasks (own key): invited, sees its own bid only",
       "    frugal  ↔ GET /tasks (own key): invited, sees the bids of steady too",
-      "  ! frugal  refused a message: no valid X-AgentForge-Signature",
+      "  ! frugal  refused a message (BAD_SIGNATURE): no valid X-AgentForge-Signature for this agent",
     ]);
   });
 });

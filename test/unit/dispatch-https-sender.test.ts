@@ -17,6 +17,7 @@ const NOW = new Date("2025-07-01T12:00:00Z");
 const message: BidRequest = {
   type: "BID_REQUEST",
   task_id: "https://github.com/octo-org/octo-repo/issues/7",
+  agent_id: "agent-1",
   title: "Fix the flaky test",
   capabilities: ["python"],
   budget: null,
@@ -72,7 +73,7 @@ function endpoint(url: string): AgentEndpoint {
 const local = () => createHttpsEndpointSender({ allowLoopback: true, now: () => NOW, timeoutMs: 500 });
 
 describe("HTTPS endpoint sender", () => {
-  it("POSTs the JSON message with a timestamped HMAC signature header", async () => {
+  it("POSTs the sealed JSON message (protocol v2) with its HMAC signature header", async () => {
     await local().send(endpoint(`http://127.0.0.1:${port}/agentforge/bids?k=v`), message, SECRET);
 
     expect(hits).toHaveLength(1);
@@ -80,10 +81,15 @@ describe("HTTPS endpoint sender", () => {
     expect(hit?.method).toBe("POST");
     expect(hit?.url).toBe("/agentforge/bids?k=v");
     expect(hit?.headers["content-type"]).toBe("application/json");
-    expect(JSON.parse(hit?.body ?? "")).toEqual(message);
-    const t = NOW.getTime() / 1000;
-    const mac = createHmac("sha256", SECRET).update(`${t}.${hit?.body}`).digest("hex");
-    expect(hit?.headers["x-agentforge-signature"]).toBe(`t=${t},v1=${mac}`);
+    expect(JSON.parse(hit?.body ?? "")).toEqual({
+      ...message,
+      sent_at: NOW.toISOString(),
+      nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+    });
+    const mac = createHmac("sha256", SECRET)
+      .update(hit?.body ?? "")
+      .digest("hex");
+    expect(hit?.headers["x-agentforge-signature"]).toBe(`sha256=${mac}`);
   });
 
   it("treats 5xx as a retryable failure naming only status and host", async () => {
@@ -193,7 +199,7 @@ describe("HTTPS endpoint sender", () => {
       .catch((e: unknown) => e)) as Error;
 
     expect(error.message).not.toContain(SECRET);
-    expect(error.message).not.toContain("v1=");
+    expect(error.message).not.toContain("sha256=");
   });
 });
 

@@ -261,6 +261,7 @@ describe("dispatch: the bid request", () => {
         message: {
           type: "BID_REQUEST",
           task_id: TASK_ID,
+          agent_id: "a",
           title: "Fix the flaky test",
           capabilities: ["python", "sql"],
           budget: null,

@@ -22,6 +22,8 @@ import {
   rethrowCursorError,
   withOptimisticRetry,
 } from "./dynamo-errors.js";
+import type { SecretCipher } from "../crypto/secret-envelope.js";
+import { createAgentSecretRepository } from "./agent-secret.repository.js";
 import type { MarketplaceService } from "./marketplace-service.js";
 import { TABLE } from "./table-definition.js";
 
@@ -31,6 +33,8 @@ const KEY_TTL_GRACE_SECONDS = 24 * 3600;
 
 export interface AgentRepositoryOptions {
   service: MarketplaceService;
+  /** Encrypts bid-signing secrets at rest (bound to the agent id); nothing is stored in clear. */
+  secrets: SecretCipher;
   now?: () => Date;
 }
 
@@ -48,10 +52,11 @@ type ProfileChange = Omit<
 /** DynamoDB (ElectroDB) implementation of {@link AgentRepository}. */
 export function createAgentRepository({
   service,
+  secrets,
   now = () => new Date(),
 }: AgentRepositoryOptions): AgentRepository {
-  const { agentProfile, capabilityEdge, capabilityStats, agentSecret, agentApiKey, agentKeyRef } =
-    service.entities;
+  const { agentProfile, capabilityEdge, capabilityStats, agentApiKey, agentKeyRef } = service.entities;
+  const agentSecrets = createAgentSecretRepository({ service, secrets, now });
 
   async function readProfile(agentId: string): Promise<AgentProfile | undefined> {
     const { data } = await agentProfile.get({ agent_id: agentId }).go({ consistent: true });
@@ -65,9 +70,9 @@ export function createAgentRepository({
   async function writeProfile(
     current: AgentProfile | undefined,
     change: ProfileChange,
-    extras: Pick<RegistrationOptions, "apiKeyIfNew"> & { newSecret?: string } = {},
+    extras: Pick<RegistrationOptions, "apiKeyIfNew"> & { newSealedSecret?: string } = {},
   ): Promise<AgentProfile> {
-    const { newSecret, apiKeyIfNew } = extras;
+    const { newSealedSecret, apiKeyIfNew } = extras;
     const timestamp = now().toISOString();
     const listed = isListed(change);
     const removed = current ? current.capabilities.filter((c) => !change.capabilities.includes(c)) : [];
@@ -99,7 +104,7 @@ export function createAgentRepository({
           agentProfile: profiles,
           capabilityEdge: edges,
           capabilityStats: stats,
-          agentSecret: secrets,
+          agentSecret: secretItems,
           agentApiKey: keys,
           agentKeyRef: keyRefs,
         }) => [
@@ -137,8 +142,8 @@ export function createAgentRepository({
           ...countChanges.map(({ capability, delta }) =>
             stats.upsert({ capability }).add({ listed_count: delta }).commit(),
           ),
-          ...(newSecret !== undefined
-            ? [secrets.put({ agent_id, secret: newSecret, rotated_at: timestamp }).commit()]
+          ...(newSealedSecret !== undefined
+            ? [secretItems.put({ agent_id, secret_ciphertext: newSealedSecret, rotated_at: timestamp }).commit()]
             : []),
           ...(apiKeyIfNew !== undefined
             ? [
@@ -174,6 +179,8 @@ export function createAgentRepository({
       withOptimisticRetry(`register agent ${registration.agent_id}`, async () => {
         const current = await readProfile(registration.agent_id);
         const secret = current ? undefined : options.secretIfNew;
+        const sealedSecret =
+          secret !== undefined ? await agentSecrets.seal(registration.agent_id, secret) : undefined;
         const apiKey = current ? undefined : options.apiKeyIfNew;
         const profile = await writeProfile(
           current,
@@ -193,7 +200,7 @@ export function createAgentRepository({
               : {}),
           },
           {
-            ...(secret !== undefined ? { newSecret: secret } : {}),
+            ...(sealedSecret !== undefined ? { newSealedSecret: sealedSecret } : {}),
             ...(apiKey ? { apiKeyIfNew: apiKey } : {}),
           },
         );
@@ -205,23 +212,7 @@ export function createAgentRepository({
         };
       }),
 
-    async rotateSecret(agentId: string, secret: string) {
-      const result = await service.transaction
-        .write(({ agentProfile: profiles, agentSecret: secrets }) => [
-          profiles
-            .check({ agent_id: agentId })
-            .where((attr, { exists }) => exists(attr.agent_id))
-            .commit(),
-          secrets.put({ agent_id: agentId, secret, rotated_at: now().toISOString() }).commit(),
-        ])
-        .go();
-      if (result.canceled) {
-        if (result.data[0]?.code === "ConditionalCheckFailed") throw new NotFoundError("agent", agentId);
-        throw new Error(
-          `Agent ${agentId}: secret rotation cancelled: ${result.data.map((d) => d.code).join(",")}`,
-        );
-      }
-    },
+    rotateSecret: (agentId, secret, overlapSeconds) => agentSecrets.rotate(agentId, secret, overlapSeconds),
 
     async rotateApiKey(agentId: string, next: NewApiKey, overlapSeconds: number) {
       const at = now();
@@ -286,10 +277,9 @@ export function createAgentRepository({
       };
     },
 
-    async getSecret(agentId: string) {
-      const { data } = await agentSecret.get({ agent_id: agentId }).go({ consistent: true });
-      return data?.secret;
-    },
+    getSecret: (agentId) => agentSecrets.current(agentId),
+
+    getVerificationSecrets: (agentId) => agentSecrets.forVerification(agentId),
 
     async getProfiles(agentIds: string[]) {
       if (agentIds.length === 0) return new Map();

@@ -28,10 +28,12 @@ export function createBiddingRepository({
     fields: {
       status: "ACCEPTED" | "DECLINED";
       sent_at: string;
+      message_sent_at?: string;
       bid_amount?: number;
       estimated_completion_sec?: number;
     },
   ): Promise<void> {
+    const signed = fields.message_sent_at;
     const at = now().toISOString();
     const result = await service.transaction
       .write(({ bid, task, agentProfile }) => [
@@ -42,11 +44,13 @@ export function createBiddingRepository({
         bid
           .patch({ task_id: taskId, agent_id: agentId })
           .set({ ...fields, answered_at: at, updated_at: at })
-          // Standard queues can deliver an older copy after a newer answer: the newest send wins.
-          // Parenthesised: ElectroDB ANDs its own existence checks in front of this clause.
-          .where(
-            (attr, { notExists, lte }) =>
-              `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`,
+          // Standard queues can deliver an older answer after a newer one: the newest send wins,
+          // by the agent's own signed `sent_at` when there is one (protocol v2). Parenthesised:
+          // ElectroDB ANDs its own existence checks in front of this clause.
+          .where((attr, { notExists, lte, lt }) =>
+            signed === undefined
+              ? `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`
+              : `(${notExists(attr.message_sent_at)} OR ${lt(attr.message_sent_at, signed)})`,
           )
           .commit(),
         // The kill switch (or a suspension) stops a bid in the same request that flips it: this
@@ -80,8 +84,9 @@ export function createBiddingRepository({
     if (bidWrite?.code === "ConditionalCheckFailed") {
       const { data } = await bids.get({ task_id: taskId, agent_id: agentId }).go({ consistent: true });
       if (data) {
-        throw new ConflictError(`DUPLICATE: a newer answer (sent ${data.sent_at}) is already stored`, {
-          reason: "DUPLICATE",
+        const stored = data.message_sent_at ?? data.sent_at;
+        throw new ConflictError(`SUPERSEDED: a newer answer (sent ${stored}) is already stored`, {
+          reason: "SUPERSEDED",
         });
       }
       throw new ConflictError(`NOT_INVITED: agent ${agentId} was not invited to ${taskId}`, {
@@ -155,7 +160,12 @@ export function createBiddingRepository({
 
     acceptBid: (taskId, agentId, bid) => answer(taskId, agentId, { status: "ACCEPTED", ...bid }),
 
-    declineBid: (taskId, agentId, sentAt) => answer(taskId, agentId, { status: "DECLINED", sent_at: sentAt }),
+    declineBid: (taskId, agentId, sentAt, messageSentAt) =>
+      answer(taskId, agentId, {
+        status: "DECLINED",
+        sent_at: sentAt,
+        ...(messageSentAt !== undefined ? { message_sent_at: messageSentAt } : {}),
+      }),
 
     async recordRejection(rejection: Omit<BidRejection, "type">) {
       const expiresAt = Math.floor(now().getTime() / 1000) + rejectionTtlSeconds;
@@ -177,15 +187,28 @@ export function createBiddingRepository({
       }
     },
 
-    async recordCostReport(taskId, agentId, actualCost) {
+    async recordCostReport(taskId, agentId, actualCost, sentAt) {
       try {
         await awards
           .patch({ task_id: taskId })
-          .set({ actual_cost: actualCost })
-          .where((attr, { eq }) => `${eq(attr.agent_id, agentId)} AND ${eq(attr.status, "AWARDED")}`)
+          .set({ actual_cost: actualCost, ...(sentAt !== undefined ? { cost_sent_at: sentAt } : {}) })
+          .where((attr, { eq, notExists, lt }) => {
+            const winner = `${eq(attr.agent_id, agentId)} AND ${eq(attr.status, "AWARDED")}`;
+            if (sentAt === undefined) return winner;
+            return `${winner} AND (${notExists(attr.cost_sent_at)} OR ${lt(attr.cost_sent_at, sentAt)})`;
+          })
           .go();
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
+        if (sentAt !== undefined) {
+          const { data } = await awards.get({ task_id: taskId }).go({ consistent: true });
+          if (data?.agent_id === agentId && data.status === "AWARDED" && data.cost_sent_at !== undefined) {
+            throw new ConflictError(
+              `SUPERSEDED: a cost report sent at ${data.cost_sent_at} is already stored; this one was sent at ${sentAt}`,
+              { reason: "SUPERSEDED" },
+            );
+          }
+        }
         throw new ConflictError(`NOT_AWARDED: task ${taskId} is not awarded to ${agentId}`, {
           reason: "NOT_AWARDED",
         });

@@ -6,6 +6,7 @@ import { agentSecretSchema } from "./entities/agent-secret.entity.js";
 import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
 import { capabilityStatsSchema } from "./entities/capability-stats.entity.js";
 import { ledgerEntrySchema } from "./entities/ledger-entry.entity.js";
+import { messageNonceSchema } from "./entities/message-nonce.entity.js";
 import { pullRequestLinkSchema } from "./entities/pull-request-link.entity.js";
 import {
   awardSchema,
@@ -14,7 +15,7 @@ import {
   bidWindowSchema,
   taskSchema,
 } from "./entities/task.entity.js";
-import { webhookDeliverySchema } from "./entities/webhook-delivery.entity.js";
+import { webhookBodySchema, webhookDeliverySchema } from "./entities/webhook-delivery.entity.js";
 
 export interface TableBinding {
   client: DynamoDBDocumentClient;
@@ -39,7 +40,9 @@ export function createMarketplaceService({ client, table }: TableBinding) {
       award: new Entity(awardSchema, config),
       ledgerEntry: new Entity(ledgerEntrySchema, config),
       webhookDelivery: new Entity(webhookDeliverySchema, config),
+      webhookBody: new Entity(webhookBodySchema, config),
       pullRequestLink: new Entity(pullRequestLinkSchema, config),
+      messageNonce: new Entity(messageNonceSchema, config),
     },
     config,
   );

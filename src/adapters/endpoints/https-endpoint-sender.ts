@@ -2,7 +2,7 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage } from
 import { request as httpsRequest } from "node:https";
 import { SIGNATURE_ATTRIBUTE } from "../../domain/bidding/messages.js";
 import { NonRetryableError } from "../../domain/bidding/retry.js";
-import { signTimestamped } from "../../domain/bidding/signing.js";
+import { sealMessage } from "../../domain/bidding/signing.js";
 import type { EndpointSender } from "../../ports/endpoint-sender.js";
 import { checkEndpointUrl, createGuardedLookup, type EndpointPolicy, type Resolver } from "./ssrf.js";
 
@@ -11,7 +11,7 @@ export const DEFAULT_HTTPS_TIMEOUT_MS = 3000;
 export interface HttpsEndpointSenderOptions extends EndpointPolicy {
   /** Whole-request budget (connect, TLS, headers of the answer); default 3 s. */
   timeoutMs?: number;
-  /** Clock for the signature timestamp. */
+  /** Clock for the message's `sent_at`. */
   now?: () => Date;
   /** Host name resolution; the system resolver by default (tests inject one). */
   resolve?: Resolver;
@@ -64,10 +64,10 @@ export function requestStatus(
 }
 
 /**
- * Delivers marketplace messages to agents' HTTPS endpoints: a JSON POST with
- * `X-AgentForge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (the agent checks
- * it with its bid-signing secret and refuses stale timestamps), a short timeout, and non-2xx as
- * failure. Every connection goes through the SSRF guard in `ssrf.ts`, pinned to the address it
+ * Delivers marketplace messages to agents' HTTPS endpoints: a JSON POST of the sealed body (protocol
+ * v2: `sent_at` and a fresh `nonce` inside it) with `X-AgentForge-Signature: sha256=<hex HMAC-SHA256
+ * of the exact body>` (the agent checks it with its bid-signing secret, refuses a `sent_at` far from
+ * the arrival time and a nonce seen before), a short timeout, and non-2xx as failure. Every connection goes through the SSRF guard in `ssrf.ts`, pinned to the address it
  * vetted. Throws {@link NonRetryableError} for failures retrying cannot fix (a refused address, a 4xx
  * other than 408/425/429, a redirect).
  */
@@ -77,8 +77,7 @@ export function createHttpsEndpointSender(options: HttpsEndpointSenderOptions = 
   return {
     async send(endpoint, message, secret) {
       const url = checkEndpointUrl(endpoint.bidding_endpoint, policy);
-      const body = JSON.stringify(message);
-      const timestamp = Math.floor(now().getTime() / 1000);
+      const { body, signature } = sealMessage(message, secret, { now: now() });
       const status = await requestStatus(
         url,
         {
@@ -86,8 +85,8 @@ export function createHttpsEndpointSender(options: HttpsEndpointSenderOptions = 
           headers: {
             "content-type": "application/json",
             "content-length": String(Buffer.byteLength(body)),
-            "user-agent": "AgentForge-Dispatcher/1",
-            [SIGNATURE_ATTRIBUTE]: signTimestamped(secret, body, timestamp),
+            "user-agent": "AgentForge-Dispatcher/2",
+            [SIGNATURE_ATTRIBUTE]: signature,
           },
           body,
         },

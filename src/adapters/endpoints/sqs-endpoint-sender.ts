@@ -1,6 +1,6 @@
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { SIGNATURE_ATTRIBUTE } from "../../domain/bidding/messages.js";
-import { signBody } from "../../domain/bidding/signing.js";
+import { sealMessage } from "../../domain/bidding/signing.js";
 import type { AgentEndpoint, EndpointSender } from "../../ports/endpoint-sender.js";
 
 /** The AWS region named in an SQS queue URL (`https://sqs.<region>.amazonaws.com/...`), if any. */
@@ -35,14 +35,18 @@ export function createQueueClientResolver({
 
 /**
  * Sends to an agent's own SQS queue (possibly in another account: the agent's queue policy must allow
- * this service's role `sqs:SendMessage`). The body carries the same signature scheme agents use, so
- * an agent can verify a message really comes from the marketplace.
+ * this service's role `sqs:SendMessage`). Each send is sealed afresh (protocol v2: `sent_at` and a
+ * new `nonce` in the body, signed with the agent's secret), so the agent can verify that a message
+ * comes from the marketplace, is recent, and is not a replay.
  */
 export function createSqsEndpointSender({
   client,
   clientForRegion,
+  now = () => new Date(),
 }: {
   client: SQSClient;
+  /** Clock for `sent_at`. */
+  now?: () => Date;
   /**
    * A client for another region. Requests are signed for the client's region, so a queue in another
    * region needs its own client; without this option every queue goes through `client`.
@@ -53,13 +57,13 @@ export function createSqsEndpointSender({
 
   return {
     async send(endpoint: AgentEndpoint, message, secret) {
-      const body = JSON.stringify(message);
+      const { body, signature } = sealMessage(message, secret, { now: now() });
       await clientFor(endpoint.bidding_endpoint).send(
         new SendMessageCommand({
           QueueUrl: endpoint.bidding_endpoint,
           MessageBody: body,
           MessageAttributes: {
-            [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(secret, body) },
+            [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signature },
             type: { DataType: "String", StringValue: message.type },
           },
         }),

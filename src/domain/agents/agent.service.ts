@@ -20,9 +20,23 @@ export interface AgentServiceOptions {
   endpointPolicy: BiddingEndpointPolicy;
   /** How long a rotated-out API key keeps working (default 10 minutes). */
   apiKeyOverlapSeconds?: number;
+  /** How long a replaced bid-signing secret keeps verifying (default 10 minutes). */
+  secretRotationOverlapSeconds?: number;
 }
 
 export const DEFAULT_API_KEY_OVERLAP_SECONDS = 600;
+export const DEFAULT_SECRET_ROTATION_OVERLAP_SECONDS = 600;
+
+/** A rotated bid-signing secret, returned only once. */
+export interface SecretRotationResult {
+  agent_id: string;
+  secret: string;
+  /**
+   * Until this instant (exclusive) messages signed with the replaced secret still verify, so the
+   * agent can switch without losing answers in flight. Absent when the overlap is 0.
+   */
+  previous_valid_until?: string;
+}
 
 /** Fields of a registration body an agent may not set on itself: an operator's decision. */
 const OPERATOR_ONLY_FIELDS = ["status", "kill_switch_active", "trust_score", "audit_level"] as const;
@@ -43,6 +57,7 @@ export function createAgentService({
   agents,
   endpointPolicy,
   apiKeyOverlapSeconds = DEFAULT_API_KEY_OVERLAP_SECONDS,
+  secretRotationOverlapSeconds = DEFAULT_SECRET_ROTATION_OVERLAP_SECONDS,
 }: AgentServiceOptions) {
   const registrationSchema = agentRegistrationSchema(endpointPolicy);
   const agentId = (value: unknown) => parseOrThrow(agentIdSchema, value, "agent_id");
@@ -103,13 +118,16 @@ export function createAgentService({
       };
     },
 
-    /** Issues a new bid-signing secret; the old one stops working at once. Returned only here. */
-    async rotateSecret(id: unknown, principal: Principal): Promise<{ agent_id: string; secret: string }> {
+    /**
+     * Issues a new bid-signing secret, returned only here. Messages signed with the replaced one keep
+     * verifying until `previous_valid_until` (the configured overlap), then fail.
+     */
+    async rotateSecret(id: unknown, principal: Principal): Promise<SecretRotationResult> {
       const validId = agentId(id);
       await assertActiveSelf(principal, validId, "agents:rotate-secret");
       const secret = generateAgentSecret();
-      await agents.rotateSecret(validId, secret);
-      return { agent_id: validId, secret };
+      const rotation = await agents.rotateSecret(validId, secret, secretRotationOverlapSeconds);
+      return { agent_id: validId, secret, ...rotation };
     },
 
     /**

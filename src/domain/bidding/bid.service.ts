@@ -1,7 +1,8 @@
 import type { ZodError } from "zod";
-import type { AgentRepository } from "../../ports/agent-repository.js";
+import type { AgentRepository, VerificationSecrets } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
+import type { NonceStore } from "../../ports/nonce-store.js";
 import { agentIdSchema, issueUrlSchema } from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { TaskRecord } from "../tasks/task.types.js";
@@ -13,7 +14,7 @@ import {
   type DeclineMessage,
   SIGNATURE_ATTRIBUTE,
 } from "./messages.js";
-import { verifyBodySignature } from "./signing.js";
+import { staleness, verifyBodySignature } from "./signing.js";
 
 /** One message from the bids queue, as the worker hands it over. */
 export interface BidInput {
@@ -45,9 +46,11 @@ export type BidReceipt =
       status: "rejected";
       reason: RejectionReason;
       detail: string;
-      /** Whether the rejection was stored on the task (only possible for a task that exists). */
+      /** Whether the signature held: until it does, nothing about the message is believed or written. */
+      authenticated: boolean;
+      /** Whether the rejection was stored on the task (only for a signed, fresh message naming one). */
       recorded: boolean;
-      /** As claimed by the message: not verified unless the signature held. */
+      /** As claimed by the message: not verified unless `authenticated`. */
       task_id?: string;
       agent_id?: string;
       message_type?: string;
@@ -59,15 +62,22 @@ export interface BidService {
 }
 
 export interface BidServiceOptions {
-  agents: Pick<AgentRepository, "getSecret">;
+  agents: Pick<AgentRepository, "getVerificationSecrets">;
   bidding: Pick<
     BiddingRepository,
     "getBiddingState" | "acceptBid" | "declineBid" | "recordRejection" | "recordCostReport"
   >;
+  nonces: NonceStore;
   awards: AwardTrigger;
+  /** How far `sent_at` may be from the queue's acceptance time before a message is STALE. */
+  maxSkewSeconds?: number;
   /** Stands in for `sentAt` when that is not a valid instant. */
   now?: () => Date;
 }
+
+export const DEFAULT_MAX_SKEW_SECONDS = 300;
+/** How long past the skew window a nonce is kept, for clock slack; any replay after that is STALE. */
+const NONCE_MARGIN_SECONDS = 3600;
 
 /** A reason to refuse a message, with a human-readable detail. */
 export interface Refusal {
@@ -87,15 +97,23 @@ export type ParsedAgentMessage =
   | ({ ok: false; detail: string } & Claims);
 
 const MAX_ISSUES = 3;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+const MESSAGE_TYPE = /^[A-Z_]{1,32}$/;
 
+/**
+ * The first schema issues, as text that is safe to store: zod quotes unknown keys, which come from the
+ * sender, so control characters are replaced and the length is bounded.
+ */
 function summarise(error: ZodError): string {
   return error.issues
     .slice(0, MAX_ISSUES)
     .map((issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`)
-    .join("; ");
+    .join("; ")
+    .replace(CONTROL_CHARACTERS, "?")
+    .slice(0, 400);
 }
 
-/** The task, agent and type a malformed message names, each kept only if it is well-formed. */
+/** The task, agent and type a message names, each kept only if it is well-formed. */
 function salvage(json: unknown): Claims {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return {};
   const { task_id, agent_id, type } = json as Record<string, unknown>;
@@ -104,7 +122,7 @@ function salvage(json: unknown): Claims {
   return {
     ...(task.success ? { task_id: task.data } : {}),
     ...(agent.success ? { agent_id: agent.data } : {}),
-    ...(typeof type === "string" ? { message_type: type.slice(0, 32) } : {}),
+    ...(typeof type === "string" && MESSAGE_TYPE.test(type) ? { message_type: type } : {}),
   };
 }
 
@@ -116,9 +134,36 @@ export function parseAgentMessage(body: string): ParsedAgentMessage {
   } catch {
     return { ok: false, detail: "body is not JSON" };
   }
+  return validateAgentMessage(json);
+}
+
+function validateAgentMessage(json: unknown): ParsedAgentMessage {
   const result = agentMessageSchema.safeParse(json);
   if (result.success) return { ok: true, message: result.data };
   return { ok: false, detail: summarise(result.error), ...salvage(json) };
+}
+
+/**
+ * Which secret signed `body`: the current one, or the previous one while its overlap lasts at
+ * `acceptedAt` (the queue's time, so a message queued in time is not refused for queue lag). A
+ * refusal otherwise, which says when a previous secret matched too late.
+ */
+export function checkSignature(
+  secrets: VerificationSecrets,
+  body: string,
+  signature: string,
+  acceptedAt: string,
+): Refusal | undefined {
+  if (verifyBodySignature(secrets.current, body, signature)) return undefined;
+  const { previous } = secrets;
+  if (previous && verifyBodySignature(previous.secret, body, signature)) {
+    if (Date.parse(acceptedAt) < Date.parse(previous.valid_until)) return undefined;
+    return {
+      reason: "BAD_SIGNATURE",
+      detail: `signed with the agent's previous secret, whose overlap ended at ${previous.valid_until}`,
+    };
+  }
+  return { reason: "BAD_SIGNATURE", detail: "the signature does not match the body and the agent's secret" };
 }
 
 /** Whether the agent's stored answer already is this message (a redelivered or resent copy). */
@@ -189,65 +234,82 @@ function describeError(error: unknown): string {
 }
 
 /**
- * Receives BID, DECLINE and COST_REPORT messages from the bids queue.
+ * Receives BID, DECLINE and COST_REPORT messages (protocol v2) from the bids queue.
  *
  * Checks, in order; the first that fails decides the rejection reason:
- * 1. MALFORMED — the body is not JSON or fails {@link agentMessageSchema}.
- * 2. UNKNOWN_TASK — no task has that id.
- * 3. UNKNOWN_AGENT — no agent (so no secret) has that id.
- * 4. UNSIGNED / BAD_SIGNATURE — the `X-AgentForge-Signature` attribute is missing, or is not the
- *    HMAC-SHA256 of the exact raw body with the agent's secret.
+ * 1. Authentication. Nothing about the message is believed, and nothing is written to the table or
+ *    the audit chain, until its signature holds: MALFORMED (not JSON, or no well-formed `agent_id`),
+ *    UNKNOWN_AGENT, UNSIGNED (no `X-AgentForge-Signature`), BAD_SIGNATURE (not the HMAC-SHA256 of the
+ *    exact body with the agent's current secret, or with its previous one inside the rotation
+ *    overlap). These are only logged and counted, so a flood of forgeries costs reads, never items.
+ * 2. MALFORMED — a signed body that fails {@link agentMessageSchema}: recorded on the task it names.
+ * 3. Freshness, also never recorded, since a captured message re-sent by anyone would be one:
+ *    STALE (`sent_at` more than `maxSkewSeconds` from when SQS accepted it, either way), REPLAY (the
+ *    agent used the nonce before; a redelivery of the same SQS message keeps its claim).
+ * 4. UNKNOWN_TASK — no task has that id (only logged: recording it would let any agent create task
+ *    partitions).
  * 5. BID / DECLINE: {@link checkAnswer} (NOT_INVITED, LATE, OVER_BUDGET, DUPLICATE, BIDDING_CLOSED),
  *    then the conditional write, whose failures map to BIDDING_CLOSED / NOT_INVITED (a race with the
- *    award), and for a BID to AGENT_DISABLED (the agent is kill-switched or suspended). A later, different valid answer replaces the agent's earlier one on its single bid item.
- *    After a stored answer, {@link AwardTrigger.awardIfDue} runs the early award; its failure is
- *    reported on the receipt, never thrown, since the answer is stored and the sweeper awards anyway.
- * 6. COST_REPORT: stored on the award; NOT_AWARDED unless the task is awarded to the agent.
+ *    award), SUPERSEDED (a newer answer by signed `sent_at` is stored) and, for a BID, AGENT_DISABLED
+ *    (kill-switched or suspended). A later valid answer replaces the earlier one on its single bid
+ *    item. After a stored answer, {@link AwardTrigger.awardIfDue} runs the early award; its failure
+ *    is reported on the receipt, never thrown, since the answer is stored and the sweeper awards.
+ * 6. COST_REPORT: stored on the award; NOT_AWARDED unless the task is awarded to the agent,
+ *    SUPERSEDED when a report sent later is already stored.
  *
- * Every rejection of a message that names an existing task is recorded on that task with
- * `<REASON>: <detail>`, keyed by message id. UNKNOWN_TASK and unattributable MALFORMED messages are
- * not: recording them would let any sender create task partitions. Only transient infrastructure
- * errors throw, so SQS retries the message and finally moves it to the DLQ.
+ * The rejections of steps 2, 5 and 6 are recorded on the task with `<REASON>: <detail>`, keyed by
+ * message id. Only transient infrastructure errors throw, so SQS retries the message and finally
+ * moves it to the DLQ.
  */
 export function createBidService({
   agents,
   bidding,
+  nonces,
   awards,
+  maxSkewSeconds = DEFAULT_MAX_SKEW_SECONDS,
   now = () => new Date(),
 }: BidServiceOptions): BidService {
+  /** A refusal before anything is written: the message is not (or no longer) the agent's word. */
+  function refuse(refusal: Refusal, claims: Claims, authenticated: boolean): BidReceipt {
+    return { status: "rejected", ...refusal, authenticated, recorded: false, ...claims };
+  }
+
+  /** A signed, fresh message's rejection, recorded on the task it names when that exists. */
   async function reject(
     input: BidInput,
-    sentAt: string,
+    acceptedAt: string,
     refusal: Refusal,
     claims: Claims,
     taskExists: boolean,
   ): Promise<BidReceipt> {
-    if (taskExists && claims.task_id) {
+    const recorded = taskExists && !!claims.task_id;
+    if (recorded && claims.task_id) {
       await bidding.recordRejection({
         task_id: claims.task_id,
-        received_at: sentAt,
+        received_at: acceptedAt,
         message_id: input.messageId,
         ...(claims.agent_id ? { agent_id: claims.agent_id } : {}),
         ...(claims.message_type ? { message_type: claims.message_type } : {}),
         reason: `${refusal.reason}: ${refusal.detail}`,
       });
     }
-    return { status: "rejected", ...refusal, recorded: taskExists && !!claims.task_id, ...claims };
+    return { status: "rejected", ...refusal, authenticated: true, recorded, ...claims };
   }
 
   async function store(
     message: BidMessage | DeclineMessage,
-    sentAt: string,
+    acceptedAt: string,
   ): Promise<Refusal | "unknown_task" | undefined> {
     try {
       if (message.type === "BID") {
         await bidding.acceptBid(message.task_id, message.agent_id, {
           bid_amount: message.bid_amount,
           estimated_completion_sec: message.estimated_completion_sec,
-          sent_at: sentAt,
+          sent_at: acceptedAt,
+          message_sent_at: message.sent_at,
         });
       } else {
-        await bidding.declineBid(message.task_id, message.agent_id, sentAt);
+        await bidding.declineBid(message.task_id, message.agent_id, acceptedAt, message.sent_at);
       }
       return undefined;
     } catch (error) {
@@ -256,6 +318,7 @@ export function createBidService({
         reason === "BIDDING_CLOSED" ||
         reason === "NOT_INVITED" ||
         reason === "DUPLICATE" ||
+        reason === "SUPERSEDED" ||
         reason === "AGENT_DISABLED"
       ) {
         return { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
@@ -265,80 +328,103 @@ export function createBidService({
     }
   }
 
+  async function recordCost(
+    input: BidInput,
+    acceptedAt: string,
+    message: Extract<AgentMessage, { type: "COST_REPORT" }>,
+    claims: Claims,
+  ): Promise<BidReceipt> {
+    try {
+      await bidding.recordCostReport(message.task_id, message.agent_id, message.actual_cost, message.sent_at);
+    } catch (error) {
+      const reason = conflictReason(error);
+      if (reason === "SUPERSEDED") {
+        const detail = (error as Error).message.replace(/^[A-Z_]+:\s*/, "");
+        return reject(input, acceptedAt, { reason, detail }, claims, true);
+      }
+      if (reason !== "NOT_AWARDED") throw error;
+      const refusal: Refusal = {
+        reason: "NOT_AWARDED",
+        detail: `task is not awarded to agent ${message.agent_id}`,
+      };
+      return reject(input, acceptedAt, refusal, claims, true);
+    }
+    return {
+      status: "cost_recorded",
+      task_id: message.task_id,
+      agent_id: message.agent_id,
+      message_type: message.type,
+    };
+  }
+
   return {
     async receive(input) {
-      const sentAt = instant(input.sentAt) ?? now().toISOString();
-      const parsed = parseAgentMessage(input.body);
-
-      if (!parsed.ok) {
-        const claims: Claims = {
-          ...(parsed.task_id ? { task_id: parsed.task_id } : {}),
-          ...(parsed.agent_id ? { agent_id: parsed.agent_id } : {}),
-          ...(parsed.message_type ? { message_type: parsed.message_type } : {}),
-        };
-        const exists = claims.task_id ? (await bidding.getBiddingState(claims.task_id)) !== undefined : false;
-        return reject(input, sentAt, { reason: "MALFORMED", detail: parsed.detail }, claims, exists);
+      const acceptedAt = instant(input.sentAt) ?? now().toISOString();
+      let json: unknown;
+      try {
+        json = JSON.parse(input.body);
+      } catch {
+        return refuse({ reason: "MALFORMED", detail: "body is not JSON" }, {}, false);
+      }
+      const claims = salvage(json);
+      const agentId = claims.agent_id;
+      if (!agentId) {
+        const detail = "no well-formed agent_id, so the signature cannot be checked";
+        return refuse({ reason: "MALFORMED", detail }, claims, false);
       }
 
+      // Reads only: both are needed for any genuine message, so they go together.
+      const [secrets, record] = await Promise.all([
+        agents.getVerificationSecrets(agentId),
+        claims.task_id ? bidding.getBiddingState(claims.task_id, agentId) : Promise.resolve(undefined),
+      ]);
+      if (!secrets) return refuse({ reason: "UNKNOWN_AGENT", detail: `no agent ${agentId}` }, claims, false);
+      if (!input.signature) {
+        return refuse(
+          { reason: "UNSIGNED", detail: `no ${SIGNATURE_ATTRIBUTE} message attribute` },
+          claims,
+          false,
+        );
+      }
+      const forged = checkSignature(secrets, input.body, input.signature, acceptedAt);
+      if (forged) return refuse(forged, claims, false);
+
+      const parsed = validateAgentMessage(json);
+      if (!parsed.ok) {
+        return reject(input, acceptedAt, { reason: "MALFORMED", detail: parsed.detail }, claims, !!record);
+      }
       const { message } = parsed;
-      const claims: Claims = {
+      const signedClaims: Claims = {
         task_id: message.task_id,
         agent_id: message.agent_id,
         message_type: message.type,
       };
-      // Both reads are needed for any valid message; issuing them together halves the latency.
-      const [record, secret] = await Promise.all([
-        bidding.getBiddingState(message.task_id, message.agent_id),
-        agents.getSecret(message.agent_id),
-      ]);
+      const stale = staleness(message.sent_at, acceptedAt, maxSkewSeconds);
+      if (stale) return refuse({ reason: "STALE", detail: stale }, signedClaims, true);
+      const fresh = await nonces.claim({
+        agent_id: message.agent_id,
+        nonce: message.nonce,
+        message_id: input.messageId,
+        sent_at: message.sent_at,
+        expires_at: Math.ceil(Date.parse(message.sent_at) / 1000) + maxSkewSeconds + NONCE_MARGIN_SECONDS,
+      });
+      if (!fresh) {
+        const detail = `agent ${message.agent_id} already used nonce ${message.nonce}`;
+        return refuse({ reason: "REPLAY", detail }, signedClaims, true);
+      }
+
       if (!record) {
-        return reject(input, sentAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, claims, false);
+        return reject(input, acceptedAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, false);
       }
-      if (secret === undefined) {
-        const refusal: Refusal = { reason: "UNKNOWN_AGENT", detail: `no agent ${message.agent_id}` };
-        return reject(input, sentAt, refusal, claims, true);
-      }
-      if (!input.signature) {
-        const refusal: Refusal = {
-          reason: "UNSIGNED",
-          detail: `no ${SIGNATURE_ATTRIBUTE} message attribute`,
-        };
-        return reject(input, sentAt, refusal, claims, true);
-      }
-      if (!verifyBodySignature(secret, input.body, input.signature)) {
-        const refusal: Refusal = {
-          reason: "BAD_SIGNATURE",
-          detail: `the signature does not match the body and the secret of agent ${message.agent_id}`,
-        };
-        return reject(input, sentAt, refusal, claims, true);
-      }
+      if (message.type === "COST_REPORT") return recordCost(input, acceptedAt, message, signedClaims);
 
-      if (message.type === "COST_REPORT") {
-        try {
-          await bidding.recordCostReport(message.task_id, message.agent_id, message.actual_cost);
-        } catch (error) {
-          if (conflictReason(error) !== "NOT_AWARDED") throw error;
-          const refusal: Refusal = {
-            reason: "NOT_AWARDED",
-            detail: `task is not awarded to agent ${message.agent_id}`,
-          };
-          return reject(input, sentAt, refusal, claims, true);
-        }
-        return {
-          status: "cost_recorded",
-          task_id: message.task_id,
-          agent_id: message.agent_id,
-          message_type: message.type,
-        };
-      }
-
-      const refusal = checkAnswer(message, record, sentAt);
-      if (refusal) return reject(input, sentAt, refusal, claims, true);
-      const stored = await store(message, sentAt);
+      const refusal = checkAnswer(message, record, acceptedAt);
+      if (refusal) return reject(input, acceptedAt, refusal, signedClaims, true);
+      const stored = await store(message, acceptedAt);
       if (stored === "unknown_task") {
-        return reject(input, sentAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, claims, false);
+        return reject(input, acceptedAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, false);
       }
-      if (stored) return reject(input, sentAt, stored, claims, true);
+      if (stored) return reject(input, acceptedAt, stored, signedClaims, true);
 
       const receipt: BidReceipt = {
         status: message.type === "BID" ? "accepted" : "declined",

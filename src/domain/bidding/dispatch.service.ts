@@ -88,10 +88,12 @@ function hasAll(capabilities: readonly string[], required: readonly string[]): b
   return required.every((capability) => capabilities.includes(capability));
 }
 
-function bidRequest(task: Task, bidsQueueUrl: string, deadline: string): BidRequest {
+/** The call for proposals to one agent: it names its recipient, so it cannot be passed off to another. */
+function bidRequest(task: Task, agentId: string, bidsQueueUrl: string, deadline: string): BidRequest {
   return {
     type: "BID_REQUEST",
     task_id: task.task_id,
+    agent_id: agentId,
     title: task.title,
     capabilities: task.required_capabilities,
     budget: task.budget ?? null,
@@ -209,8 +211,8 @@ export function createDispatchService({
       summary.newly_invited = fresh.length;
       summary.already_delivered = capable.length - pending.length;
 
-      const message = bidRequest(task, bidsQueueUrl, deadline);
       await forEachBounded(pending, concurrency, async (profile) => {
+        const message = bidRequest(task, profile.agent_id, bidsQueueUrl, deadline);
         const endpoint: AgentEndpoint = {
           agent_id: profile.agent_id,
           bidding_endpoint: profile.bidding_endpoint,

@@ -36,7 +36,10 @@ export interface Bid {
   bid_amount?: number;
   estimated_completion_sec?: number;
   answered_at?: string;
+  /** When the queue accepted the answer (LATE is judged on it). */
   sent_at?: string;
+  /** The answer's signed `sent_at`: orders the agent's answers. */
+  message_sent_at?: string;
   notice?: "AWARD" | "REJECTION";
   notice_status?: DeliveryStatus;
   updated_at: string;
@@ -51,6 +54,8 @@ export interface Award {
   status: "PENDING_APPROVAL" | "AWARDED";
   awarded_at: string;
   actual_cost?: number;
+  /** The signed `sent_at` of the cost report behind `actual_cost`. */
+  cost_sent_at?: string;
   /** Why a PENDING_APPROVAL award waits for a human (kept after approval). */
   approval_reason?: string;
   /** The winner's wallet at award time: where its escrow pays out. */

@@ -2,11 +2,17 @@ import { z } from "zod";
 import { capabilitySchema } from "../agents/agent.schema.js";
 import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
 import type { EvidencePatch } from "../tasks/evidence.js";
-import { closingIssueUrls } from "./closing-refs.js";
+import { closingReferences } from "./closing-refs.js";
+import { sameAccount, TRUSTED_REVIEW_ASSOCIATIONS } from "./trust.js";
 
 export interface InterpretOptions {
   marketplaceLabel: string;
   humanInterventionLabel: string;
+  /**
+   * GitHub App slugs, lowercased (`parseTrustedCheckApps`), whose check suites and check runs count as
+   * evidence. Unset: checks from every app count.
+   */
+  trustedCheckApps?: readonly string[];
 }
 
 /** What a delivery asks the marketplace to do; a delivery may carry several. */
@@ -47,14 +53,23 @@ const issue = z.looseObject({
   closed_at: isoTimestampSchema.nullish(),
   updated_at: isoTimestampSchema,
 });
+/** A user as payloads carry one; `null` for a deleted ("ghost") account. */
+const account = z.looseObject({ id: z.number().int().nullish(), login: z.string().max(100).nullish() });
 const pullRequest = z.looseObject({
   html_url: z.string().url().max(512),
   number: z.number().int().positive(),
   body: z.string().nullish(),
   merged: z.boolean().nullish(),
   merged_at: isoTimestampSchema.nullish(),
+  /** The pull request's author: their own review is no evidence. */
+  user: account.nullish(),
 });
-const prStub = z.looseObject({ number: z.number().int().positive() });
+/** A check's pull request; `base.repo.id` says which repository the pull request belongs to. */
+const prStub = z.looseObject({
+  number: z.number().int().positive(),
+  base: z.looseObject({ repo: z.looseObject({ id: z.number().int().nullish() }).nullish() }).nullish(),
+});
+const app = z.looseObject({ slug: z.string().max(100).nullish(), id: z.number().nullish() }).nullish();
 
 const issuesPayload = z.looseObject({ action: z.string(), issue, label: label.optional(), repository });
 const pullRequestPayload = z.looseObject({ action: z.string(), pull_request: pullRequest, repository });
@@ -63,7 +78,9 @@ const reviewPayload = z.looseObject({
   review: z.looseObject({
     id: z.number().int(),
     state: z.string(),
-    user: z.looseObject({ login: z.string() }).nullish(),
+    user: z.looseObject({ login: z.string(), id: z.number().int().nullish() }).nullish(),
+    /** The reviewer's standing in the repository: `OWNER`, `MEMBER`, `COLLABORATOR`, `CONTRIBUTOR`, … */
+    author_association: z.string().max(64).nullish(),
     submitted_at: isoTimestampSchema.nullish(),
   }),
   pull_request: pullRequest,
@@ -73,7 +90,7 @@ const checkSuitePayload = z.looseObject({
   action: z.string(),
   check_suite: z.looseObject({
     id: z.number(),
-    app: z.looseObject({ slug: z.string().max(100).nullish(), id: z.number().nullish() }).nullish(),
+    app,
     conclusion: z.string().nullish(),
     updated_at: isoTimestampSchema,
     pull_requests: z.array(prStub).default([]),
@@ -85,6 +102,7 @@ const checkRunPayload = z.looseObject({
   check_run: z.looseObject({
     id: z.number(),
     name: z.string().max(200),
+    app,
     conclusion: z.string().nullish(),
     completed_at: isoTimestampSchema.nullish(),
     pull_requests: z.array(prStub).default([]),
@@ -195,13 +213,32 @@ function interpretIssues(payload: unknown, options: InterpretOptions): Intent[] 
   return intents.length > 0 ? intents : [{ kind: "ignore", reason: `issues.${p.action} needs no action` }];
 }
 
+/**
+ * The link a pull request body asks for: only issues of the pull request's own repository count; a
+ * reference to another repository's issue is logged as ignored.
+ */
+function linkIntents(
+  pr: z.output<typeof pullRequest>,
+  repo: z.output<typeof repository>,
+  ref: PullRequestRef,
+): Intent[] {
+  const { urls, foreign } = closingReferences(pr.body, serverOf(pr.html_url), repo.full_name);
+  const intents: Intent[] = [];
+  if (urls.length > 0) intents.push({ kind: "link_pr", pr: ref, taskIds: urls });
+  if (foreign.length > 0) {
+    intents.push({
+      kind: "ignore",
+      reason: `closing references outside ${repo.full_name} do not count: ${foreign.join(", ")}`,
+    });
+  }
+  return intents;
+}
+
 function interpretPullRequest(payload: unknown): Intent[] {
   const p = parse(pullRequestPayload, payload, "pull_request");
   const pr = p.pull_request;
   const ref = { repoId: p.repository.id, number: pr.number };
-  const taskIds = closingIssueUrls(pr.body, serverOf(pr.html_url), p.repository.full_name);
-  const intents: Intent[] = [];
-  if (taskIds.length > 0) intents.push({ kind: "link_pr", pr: ref, taskIds });
+  const intents = linkIntents(pr, p.repository, ref);
   // Merge evidence is kept on the pull request even before it names an issue: an edited body may link it later.
   if (p.action === "closed" && pr.merged && pr.merged_at) {
     intents.push({ kind: "evidence_for_pr", pr: ref, patch: { merges: { [pr.html_url]: pr.merged_at } } });
@@ -209,15 +246,28 @@ function interpretPullRequest(payload: unknown): Intent[] {
   return intents.length > 0 ? intents : [{ kind: "ignore", reason: "pull request closes no issue" }];
 }
 
+/**
+ * Why a submitted review is no evidence, or `undefined` when it counts: it must come from an `OWNER`,
+ * `MEMBER` or `COLLABORATOR` of the repository, and not from the pull request's author (compared by
+ * user id, else login; when the author is unknown the review cannot be shown to be independent).
+ */
+function reviewRefusal(p: z.output<typeof reviewPayload>): string | undefined {
+  const { review } = p;
+  const who = `review ${review.id} by ${review.user?.login ?? "an unknown user"}`;
+  const association = review.author_association?.toUpperCase();
+  if (!association || !TRUSTED_REVIEW_ASSOCIATIONS.has(association)) {
+    return `${who} (author_association ${association ?? "missing"}) does not count: only OWNER, MEMBER or COLLABORATOR reviews do`;
+  }
+  const byAuthor = sameAccount(review.user ?? {}, p.pull_request.user ?? {});
+  if (byAuthor === undefined) return `${who} does not count: the pull request's author is unknown`;
+  if (byAuthor) return `${who} does not count: it is the pull request author's own review`;
+  return undefined;
+}
+
 function interpretReview(payload: unknown): Intent[] {
   const p = parse(reviewPayload, payload, "pull_request_review");
   const ref = { repoId: p.repository.id, number: p.pull_request.number };
-  const taskIds = closingIssueUrls(
-    p.pull_request.body,
-    serverOf(p.pull_request.html_url),
-    p.repository.full_name,
-  );
-  const intents: Intent[] = taskIds.length > 0 ? [{ kind: "link_pr", pr: ref, taskIds }] : [];
+  const intents = linkIntents(p.pull_request, p.repository, ref);
   const state = p.review.state.toLowerCase();
   const reviewer = p.review.user?.login;
   const at = p.review.submitted_at;
@@ -227,7 +277,12 @@ function interpretReview(payload: unknown): Intent[] {
       : state === "approved" || state === "changes_requested"
         ? state
         : undefined;
-  if (decisive && reviewer && at) {
+  // A dismissal only ever removes a review that counted (reviews are keyed by id), so it is not vetted:
+  // the reviewer's standing may have changed since the review was submitted.
+  const refusal = decisive && decisive !== "dismissed" ? reviewRefusal(p) : undefined;
+  if (refusal) {
+    intents.push({ kind: "ignore", reason: refusal });
+  } else if (decisive && reviewer && at) {
     intents.push({
       kind: "evidence_for_pr",
       pr: ref,
@@ -237,13 +292,18 @@ function interpretReview(payload: unknown): Intent[] {
   return intents.length > 0 ? intents : [{ kind: "ignore", reason: `review state ${state} does not count` }];
 }
 
-function interpretChecks(event: "check_suite" | "check_run", payload: unknown): Intent[] {
+function interpretChecks(
+  event: "check_suite" | "check_run",
+  payload: unknown,
+  options: InterpretOptions,
+): Intent[] {
   let name: string;
   let conclusion: string | null | undefined;
   let at: string | null | undefined;
-  let prs: Array<{ number: number }>;
+  let prs: Array<z.output<typeof prStub>>;
   let repoId: number;
   let action: string;
+  let slug: string | null | undefined;
   if (event === "check_suite") {
     const p = parse(checkSuitePayload, payload, event);
     ({ action } = p);
@@ -253,6 +313,7 @@ function interpretChecks(event: "check_suite" | "check_run", payload: unknown): 
     at = p.check_suite.updated_at;
     prs = p.check_suite.pull_requests;
     repoId = p.repository.id;
+    slug = p.check_suite.app?.slug;
   } else {
     const p = parse(checkRunPayload, payload, event);
     ({ action } = p);
@@ -261,11 +322,27 @@ function interpretChecks(event: "check_suite" | "check_run", payload: unknown): 
     at = p.check_run.completed_at;
     prs = p.check_run.pull_requests;
     repoId = p.repository.id;
+    slug = p.check_run.app?.slug;
   }
   if (action !== "completed" || !conclusion || !at)
     return [{ kind: "ignore", reason: `${event}.${action} has no conclusion` }];
+  const trusted = options.trustedCheckApps;
+  if (trusted && !(slug && trusted.includes(slug.toLowerCase()))) {
+    return [
+      {
+        kind: "ignore",
+        reason: `${event} from app ${slug ?? "(none)"} does not count: not a trusted check app (GITHUB_TRUSTED_CHECK_APPS)`,
+      },
+    ];
+  }
   if (prs.length === 0) return [{ kind: "ignore", reason: `${event} is not attached to a pull request` }];
-  return prs.map((pr) => ({
+  // Pull request numbers are per repository: one whose base is another repository (a fork's branch
+  // proposed upstream) is not this repository's pull request of that number.
+  const own = prs.filter((pr) => typeof pr.base?.repo?.id !== "number" || pr.base.repo.id === repoId);
+  if (own.length === 0) {
+    return [{ kind: "ignore", reason: `${event} is attached only to pull requests of other repositories` }];
+  }
+  return own.map((pr) => ({
     kind: "evidence_for_pr" as const,
     pr: { repoId, number: pr.number },
     patch: { checks: [{ name, conclusion, at: at as string }] },
@@ -286,7 +363,7 @@ export function interpretDelivery(event: string, payload: unknown, options: Inte
       return interpretReview(payload);
     case "check_suite":
     case "check_run":
-      return interpretChecks(event, payload);
+      return interpretChecks(event, payload, options);
     case "ping":
       return [{ kind: "ignore", reason: "ping" }];
     default:

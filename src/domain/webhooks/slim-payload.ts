@@ -11,7 +11,9 @@ interface Shape {
 }
 
 const app = { id: "leaf", slug: "leaf" } as const satisfies Shape;
-const prStubs = [{ number: "leaf" }] as const satisfies Field;
+const account = { id: "leaf", login: "leaf" } as const satisfies Shape;
+/** A check's pull requests: the number, and the base repository's id (is it this repository's?). */
+const prStubs = [{ number: "leaf", base: { repo: { id: "leaf" } } }] as const satisfies Field;
 
 /**
  * Every payload field the intake worker reads (`interpret.ts`), whatever the event. One shape serves all
@@ -41,8 +43,9 @@ export const WORKER_PAYLOAD_SHAPE = {
     merged: "leaf",
     merged_at: "leaf",
     closed_at: "leaf",
+    user: account,
   },
-  review: { id: "leaf", state: "leaf", user: { login: "leaf" }, submitted_at: "leaf" },
+  review: { id: "leaf", state: "leaf", user: account, author_association: "leaf", submitted_at: "leaf" },
   check_suite: {
     id: "leaf",
     conclusion: "leaf",

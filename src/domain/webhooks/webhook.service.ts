@@ -1,5 +1,5 @@
 import type { TaskRepository } from "../../ports/task-repository.js";
-import type { DeliveryRecord, WebhookStateRepository } from "../../ports/webhook-state.js";
+import type { DeliveryRecord, RememberOutcome, WebhookStateRepository } from "../../ports/webhook-state.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { LedgerEntry, LedgerEntryInput } from "../ledger/ledger.schema.js";
 import { desiredOutcome, type EvidencePatch } from "../tasks/evidence.js";
@@ -7,11 +7,18 @@ import { newTaskSchema } from "../tasks/task.schema.js";
 import { parseOrThrow } from "../validation.js";
 import type { IntakeMessage } from "./intake-message.js";
 import { type Intent, type InterpretOptions, interpretDelivery, MalformedPayloadError } from "./interpret.js";
+import { repositoryAllowed } from "./trust.js";
 
 export interface WebhookServiceOptions extends InterpretOptions {
   tasks: TaskRepository;
   state: WebhookStateRepository;
   bidWindowSeconds: number;
+  /**
+   * Repositories whose deliveries may create tasks and give evidence: `owner/name` or `owner/*`
+   * patterns, lowercased (`parseAllowedRepositories`). Unset: every repository (whose webhook knows
+   * the secret); an empty list allows none.
+   */
+  allowedRepositories?: readonly string[];
   now?: () => Date;
 }
 
@@ -26,8 +33,15 @@ export type Effect =
 export type DeliveryResult =
   | { status: "processed"; effects: Effect[] }
   /** Already handled; `effects` lists anything this worker still wrote while racing a twin. */
-  | { status: "duplicate"; effects: Effect[] }
-  | { status: "rejected"; reason: string };
+  | {
+      status: "duplicate";
+      effects: Effect[];
+      /** Set when the body, not the id, was seen before: the delivery id that handled the same body. */
+      duplicate_of?: string;
+    }
+  | { status: "rejected"; reason: string }
+  /** Not taken as evidence (e.g. a repository outside the allowlist); recorded, so redeliveries are duplicates. */
+  | { status: "ignored"; reason: string };
 
 const MAX_RECONCILE_ROUNDS = 5;
 
@@ -37,10 +51,35 @@ const MAX_RECONCILE_ROUNDS = 5;
  * Exactly one effect per delivery comes from two layers. Every effect is idempotent by GitHub's own
  * identities (issue URL, fact timestamps, check and review ids), so a repeated or parallel delivery
  * cannot add anything twice; and the `DELIVERY#<id>` record, written with a condition after the work,
- * lets a redelivery skip the work and be counted as a duplicate.
+ * lets a redelivery skip the work and be counted as a duplicate. The same transaction claims the
+ * SHA-256 of the raw body (`DELIVERY_BODY#<sha256>`), so the same body under another delivery id is a
+ * duplicate too. Both are written only once the work is done: a delivery that fails half-way leaves
+ * neither, and its retry (same id) runs again; a different id with the same body runs too until the
+ * first one finishes, which at most repeats idempotent work.
  */
 export function createWebhookService(options: WebhookServiceOptions) {
-  const { tasks, state: webhookState, bidWindowSeconds, now = () => new Date() } = options;
+  const { tasks, state: webhookState, bidWindowSeconds, allowedRepositories, now = () => new Date() } = options;
+
+  /** Why a delivery's repository may not give evidence, or `undefined` when it may. */
+  function repositoryRefusal(payload: Record<string, unknown>): string | undefined {
+    if (!allowedRepositories) return undefined;
+    const repository = payload.repository;
+    const fullName =
+      typeof repository === "object" && repository !== null
+        ? (repository as Record<string, unknown>).full_name
+        : undefined;
+    // Without a repository name a handled event is malformed, and interpretation rejects it.
+    if (typeof fullName !== "string") return undefined;
+    if (repositoryAllowed(allowedRepositories, fullName)) return undefined;
+    return `repository ${fullName.slice(0, 201)} is not in GITHUB_ALLOWED_REPOSITORIES`;
+  }
+
+  /** The result for a delivery that another one (same id, or same body) was remembered before. */
+  function duplicateOf(outcome: RememberOutcome & { remembered: false }, effects: Effect[]): DeliveryResult {
+    return outcome.duplicate === "body"
+      ? { status: "duplicate", effects, duplicate_of: outcome.delivery_id }
+      : { status: "duplicate", effects };
+  }
 
   /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
   async function reconcile(taskId: string): Promise<Effect> {
@@ -157,13 +196,29 @@ export function createWebhookService(options: WebhookServiceOptions) {
   }
 
   return {
+    /** True when no repository allowlist is configured: deliveries from every repository count. */
+    acceptsEveryRepository: allowedRepositories === undefined,
+
     /**
-     * Processes one verified delivery. Permanent problems (a malformed payload, input that fails
-     * validation, an entity that does not exist) are recorded on the delivery as `rejected` and
-     * acknowledged; anything thrown is transient and the message is retried.
+     * Processes one verified delivery. A delivery id already handled, or a body already handled under
+     * another delivery id, is a duplicate. A repository outside the allowlist is recorded as `ignored`.
+     * Permanent problems (a malformed payload, input that fails validation, an entity that does not
+     * exist) are recorded on the delivery as `rejected` and acknowledged; anything thrown is transient
+     * and the message is retried.
      */
     async process(message: IntakeMessage): Promise<DeliveryResult> {
       if (await webhookState.seen(message.delivery_id)) return { status: "duplicate", effects: [] };
+      if (message.body_sha256) {
+        const first = await webhookState.bodyClaimedBy(message.body_sha256);
+        if (first !== undefined && first !== message.delivery_id) {
+          return { status: "duplicate", effects: [], duplicate_of: first };
+        }
+      }
+      const refusal = repositoryRefusal(message.payload);
+      if (refusal) {
+        const outcome = await webhookState.remember(deliveryRecord(message, "ignored", refusal));
+        return outcome.remembered ? { status: "ignored", reason: refusal } : duplicateOf(outcome, []);
+      }
       const effects: Effect[] = [];
       try {
         for (const intent of interpretDelivery(message.event, message.payload, options)) {
@@ -182,10 +237,10 @@ export function createWebhookService(options: WebhookServiceOptions) {
         await webhookState.remember(deliveryRecord(message, "rejected", error.message));
         return { status: "rejected", reason: error.message };
       }
-      const first = await webhookState.remember(deliveryRecord(message, "processed"));
+      const outcome = await webhookState.remember(deliveryRecord(message, "processed"));
       // A parallel duplicate lost the race to remember the delivery, but whatever it wrote itself
       // (idempotently) is still reported, so metrics count each recorded outcome once.
-      return { status: first ? "processed" : "duplicate", effects };
+      return outcome.remembered ? { status: "processed", effects } : duplicateOf(outcome, effects);
     },
   };
 }
@@ -203,6 +258,7 @@ function deliveryRecord(
     received_at: message.received_at,
     result,
     ...(reason ? { reason: reason.slice(0, 1024) } : {}),
+    ...(message.body_sha256 ? { body_sha256: message.body_sha256 } : {}),
   };
 }
 

@@ -94,8 +94,10 @@ export const bidSchema = {
     bid_amount: { type: "number" },
     estimated_completion_sec: { type: "number" },
     answered_at: { type: "string" },
-    /** When the queue accepted the answer's message: orders redelivered copies. */
+    /** When the queue accepted the answer's message: judged against the deadline (LATE). */
     sent_at: { type: "string" },
+    /** The answer's own signed `sent_at` (protocol v2): orders the agent's answers, newest wins. */
+    message_sent_at: { type: "string" },
     notice: { type: ["AWARD", "REJECTION"] as const },
     notice_status: { type: DELIVERY_STATUSES },
     updated_at: { type: "string", required: true },
@@ -153,6 +155,8 @@ export const awardSchema = {
     awarded_at: { type: "string", required: true },
     /** From the winner's COST_REPORT; the ledger falls back to `bid_amount` without one. */
     actual_cost: { type: "number" },
+    /** The signed `sent_at` of the COST_REPORT behind `actual_cost`: an older report never overwrites it. */
+    cost_sent_at: { type: "string" },
     approval_reason: { type: "string" },
     worker_wallet: { type: "string" },
   },

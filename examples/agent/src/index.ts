@@ -1,0 +1,3 @@
+export * from "./agent.js";
+export * from "./https.js";
+export * from "./protocol.js";
