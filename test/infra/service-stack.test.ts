@@ -376,6 +376,34 @@ describe("ServiceStack: least privilege", () => {
     expect(json(bidsPolicy?.statement.Principal)).toContain(":iam::111122223333:root");
     expect(json(bidsPolicy?.statement.Principal)).toContain(":iam::444455556666:root");
   });
+
+  it("with agentPrincipals, the bids queue allows exactly those roles and denies every other sender", () => {
+    const roles = ["arn:aws:iam::111122223333:role/agent-a", "arn:aws:iam::111122223333:role/agent-b"];
+    const { data } = synthApp({ agentAccounts: "111122223333", agentPrincipals: roles.join(",") });
+    const statements = statementsOf(data).map(({ statement }) => statement);
+
+    const allow = statements.find((s) => s.Sid === "AgentsSendBids");
+    const deny = statements.find((s) => s.Sid === "OnlyAgentsSendBids");
+    expect(allow).toMatchObject({ Effect: "Allow", Action: "sqs:SendMessage", Principal: { AWS: roles } });
+    expect(json(allow?.Principal)).not.toContain(":root");
+    expect(deny).toMatchObject({
+      Effect: "Deny",
+      Action: "sqs:SendMessage",
+      Principal: { AWS: "*" },
+      Condition: { ArnNotEquals: { "aws:PrincipalArn": roles } },
+    });
+  });
+
+  it.each([
+    [{ agentPrincipals: "arn:aws:iam::111122223333:root" }, /is not an IAM role or user ARN/],
+    [{ agentPrincipals: "agent-a" }, /is not an IAM role or user ARN/],
+    [
+      { agentAccounts: "444455556666", agentPrincipals: "arn:aws:iam::111122223333:role/agent-a" },
+      /is not in one of agentAccounts/,
+    ],
+  ])("refuses agentPrincipals %j", (context, message) => {
+    expect(() => synthApp(context)).toThrow(message);
+  });
 });
 
 describe("ServiceStack: secrets", () => {
@@ -459,6 +487,9 @@ describe("ServiceStack: observability", () => {
     expect(count("ApproximateAgeOfOldestMessage")).toBe(3);
     expect(count("IteratorAge")).toBe(2);
     expect(count("AuditChainBroken")).toBe(1);
+    expect(alarms.filter((a) => a.MetricName === "AgentMessagesUnauthenticated")).toEqual([
+      expect.objectContaining({ Threshold: 100, Period: 300, Statistic: "Sum", Namespace: "AgentForge" }),
+    ]);
     for (const alarm of alarms) expect(alarm.AlarmActions, String(alarm.AlarmDescription)).toHaveLength(1);
   });
 

@@ -245,6 +245,9 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       bid_amount: 10,
       awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
       reply_to: bidsQueue.queueUrl,
+      // Protocol v2: each notice is sealed when sent.
+      sent_at: expect.any(String),
+      nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
     });
     expect(verifyBodySignature(agents.newcomer.secret, award?.raw ?? "", award?.signature)).toBe(true);
     expect(verifyBodySignature(agents.veteran.secret, award?.raw ?? "", award?.signature)).toBe(false);
