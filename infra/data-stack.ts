@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { AccountPrincipal, AnyPrincipal, ArnPrincipal, Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { Key } from "aws-cdk-lib/aws-kms";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
@@ -47,6 +48,11 @@ export class DataStack extends Stack {
   readonly scheduleDlq: Queue;
   /** The secrets this stack created (`createSecrets`); functions always read them by name. */
   readonly createdSecrets: Partial<Record<SecretName, Secret>> = {};
+  /**
+   * Encrypts agents' bid-signing secrets in the table (envelope encryption: the table holds only
+   * data keys wrapped by it and ciphertext). Retained: deleting it would make every secret unreadable.
+   */
+  readonly bidSecretKey: Key;
 
   constructor(scope: Construct, id: string, props: DataStackProps = {}) {
     super(scope, id, props);
@@ -69,6 +75,13 @@ export class DataStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       encryption: TableEncryptionV2.awsManagedKey(),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.bidSecretKey = new Key(this, "BidSecretKey", {
+      alias: "alias/agentforge/bid-secrets",
+      description: "AgentForge: wraps the data keys that encrypt agents' bid-signing secrets in the table",
+      enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -167,5 +180,9 @@ export class DataStack extends Stack {
       description: "Where agents send BID / DECLINE / COST_REPORT (the reply_to of bid requests)",
     });
     new CfnOutput(this, "BidsQueueArn", { value: this.queues.bids.queue.queueArn });
+    new CfnOutput(this, "BidSecretKeyArn", {
+      value: this.bidSecretKey.keyArn,
+      description: "KMS key of the bid secrets (npm run secrets:encrypt -- --kms-key-id <this>)",
+    });
   }
 }

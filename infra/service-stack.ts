@@ -14,6 +14,7 @@ import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
 import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
+import { BID_SECRET_ENCRYPTION_CONTEXT } from "../src/adapters/crypto/encryption-context.js";
 import {
   type EnvKey,
   FUNCTIONS,
@@ -244,9 +245,11 @@ export class ServiceStack extends Stack {
           ? this.table.tableName
           : key === "MARKETPLACE_ACCOUNT_ID"
             ? Aws.ACCOUNT_ID
-            : (queueUrl[key] ??
-              secretId[key] ??
-              this.settings.functionEnv[key as keyof Settings["functionEnv"]]);
+            : key === "BID_SECRET_KMS_KEY_ID"
+              ? this.data.bidSecretKey.keyArn
+              : (queueUrl[key] ??
+                secretId[key] ??
+                this.settings.functionEnv[key as keyof Settings["functionEnv"]]);
       if (value !== undefined) env[key] = value;
     }
     if (this.settings.secretsEpoch && secretsOf(spec).length > 0) {
@@ -285,6 +288,25 @@ export class ServiceStack extends Stack {
         return;
       case "agentQueues":
         role.addToPrincipalPolicy(this.agentQueueStatement(grant.actions));
+        return;
+      case "bidSecretKey":
+        // On the role, not the key policy (which trusts the account's IAM): no cycle with the data stack.
+        role.addToPrincipalPolicy(
+          new PolicyStatement({
+            sid: "BidSecretKey",
+            effect: Effect.ALLOW,
+            actions: [...grant.actions],
+            resources: [this.data.bidSecretKey.keyArn],
+            conditions: {
+              StringEquals: Object.fromEntries(
+                Object.entries(BID_SECRET_ENCRYPTION_CONTEXT).map(([k, v]) => [
+                  `kms:EncryptionContext:${k}`,
+                  v,
+                ]),
+              ),
+            },
+          }),
+        );
         return;
     }
   }

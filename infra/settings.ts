@@ -42,6 +42,7 @@ export interface Settings {
     HUMAN_INTERVENTION_LABEL?: string;
     WEBHOOK_MAX_BODY_BYTES?: string;
     API_KEY_OVERLAP_SECONDS?: string;
+    SECRET_ROTATION_OVERLAP_SECONDS?: string;
     DELIVERY_TTL_SECONDS?: string;
     GITHUB_ALLOWED_REPOSITORIES?: string;
     GITHUB_TRUSTED_CHECK_APPS?: string;
@@ -70,6 +71,7 @@ export const FUNCTION_ENV_CONTEXT_KEYS = {
   GITHUB_ALLOWED_REPOSITORIES: "githubAllowedRepositories",
   GITHUB_TRUSTED_CHECK_APPS: "githubTrustedCheckApps",
   API_KEY_OVERLAP_SECONDS: "apiKeyOverlapSeconds",
+  SECRET_ROTATION_OVERLAP_SECONDS: "secretRotationOverlapSeconds",
   MESSAGE_MAX_SKEW_SECONDS: "messageMaxSkewSeconds",
 } as const;
 
@@ -156,7 +158,8 @@ export function readSettings(node: Node): Settings {
   >) {
     const parseList = LIST_CONTEXT_PARSERS[envKey];
     // A list may be a JSON array in cdk.json or a comma-separated `-c` value; functions get the latter.
-    const value = parseList ? text(list(ctx(contextKey)).join(",")) : text(ctx(contextKey));
+    const raw = ctx(contextKey);
+    const value = text(parseList && Array.isArray(raw) ? raw.map(String).join(",") : raw);
     if (value === undefined) continue;
     if (parseList) {
       try {

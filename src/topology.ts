@@ -20,6 +20,8 @@ export type EnvKey =
   | "AGENTFORGE_API_TOKEN_ARN"
   | "AGENTFORGE_OPERATORS_ARN"
   | "API_KEY_OVERLAP_SECONDS"
+  | "BID_SECRET_KMS_KEY_ID"
+  | "SECRET_ROTATION_OVERLAP_SECONDS"
   | "DATABASE_URL_SECRET_ARN"
   | "AUDIT_HMAC_KEY_ARN"
   | "APPROVAL_THRESHOLD"
@@ -128,6 +130,11 @@ export type Grant =
   | { kind: "queueSend"; queue: QueueName }
   | { kind: "queueConsume"; queue: QueueName }
   | { kind: "secretRead"; secret: SecretName }
+  /**
+   * The KMS key that encrypts agents' bid secrets (its ARN in `BID_SECRET_KMS_KEY_ID`), for these
+   * actions only and only under the bid-secret encryption context.
+   */
+  | { kind: "bidSecretKey"; actions: ReadonlyArray<"kms:GenerateDataKey" | "kms:Decrypt"> }
   /** Agents' own queues, in other accounts: the only cross-account permission. */
   | { kind: "agentQueues"; actions: ReadonlyArray<"sqs:SendMessage" | "sqs:GetQueueAttributes"> };
 
@@ -219,6 +226,12 @@ export interface FunctionSpec {
 
 const secretRead = (secret: SecretName): Grant => ({ kind: "secretRead", secret });
 const governanceSecrets = [secretRead("databaseUrl"), secretRead("auditHmacKey")] as const;
+/**
+ * Every function that reads or writes agents' bid secrets: Decrypt to sign or verify, and
+ * GenerateDataKey to seal one — a new or rotated secret, and also a legacy plain-text item, which
+ * whichever function reads it first re-encrypts. Both only under the bid-secret encryption context.
+ */
+const bidSecretKey: Grant = { kind: "bidSecretKey", actions: ["kms:Decrypt", "kms:GenerateDataKey"] };
 
 /** Every deployed function. */
 export const FUNCTIONS: readonly FunctionSpec[] = [
@@ -276,6 +289,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       "AGENTFORGE_API_TOKEN_ARN",
       "AGENTFORGE_OPERATORS_ARN",
       "API_KEY_OVERLAP_SECONDS",
+      "BID_SECRET_KMS_KEY_ID",
+      "SECRET_ROTATION_OVERLAP_SECONDS",
       "DATABASE_URL_SECRET_ARN",
       "AUDIT_HMAC_KEY_ARN",
       "APPROVAL_THRESHOLD",
@@ -286,6 +301,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       secretRead("apiToken"),
       secretRead("operators"),
       ...governanceSecrets,
+      // Registration and rotation seal secrets; approving a held award signs its notices.
+      bidSecretKey,
       // Approving a held award sends the AWARD / REJECTION notices.
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
     ],
@@ -347,11 +364,13 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // 10 deliveries in flight, each up to 3 attempts of 3 s: ~100 agents with dead HTTPS endpoints.
     timeoutSeconds: 60,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL"],
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "BID_SECRET_KMS_KEY_ID"],
     grants: [
       { kind: "table", access: "readWrite" },
       { kind: "queueConsume", queue: "dispatch" },
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+      // Signs each bid request with the agent's secret.
+      bidSecretKey,
     ],
     // One task per invocation: a task with slow agents never holds up another.
     trigger: {
@@ -369,11 +388,13 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: "Bids queue: signed bids, declines and cost reports; early awards",
     timeoutSeconds: 30,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD"],
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD", "BID_SECRET_KMS_KEY_ID"],
     grants: [
       { kind: "table", access: "readWrite" },
       { kind: "queueConsume", queue: "bids" },
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+      // Verifies agents' messages; an early award signs its notices.
+      bidSecretKey,
     ],
     trigger: { kind: "queue", queue: "bids", batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 10 },
     postgres: false,
@@ -385,10 +406,12 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // Shorter than the period, so runs do not pile up.
     timeoutSeconds: 55,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD"],
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD", "BID_SECRET_KMS_KEY_ID"],
     grants: [
       { kind: "table", access: "readWrite" },
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
+      // Signs AWARD / REJECTION notices.
+      bidSecretKey,
     ],
     trigger: {
       kind: "schedule",
@@ -558,7 +581,8 @@ export function matchesStreamFilters(
 /**
  * Consistency problems in the declaration (empty when sound): every queue has one consumer; every
  * secret a function reads has its variable and vice versa; every queue a function sends to has its
- * URL variable; stream triggers only on functions allowed to read the stream.
+ * URL variable; the bid-secret key's variable exactly where its grant is; stream triggers only on
+ * functions allowed to read the stream.
  */
 export function topologyProblems(functions: readonly FunctionSpec[] = FUNCTIONS): string[] {
   const problems: string[] = [];
@@ -574,6 +598,14 @@ export function topologyProblems(functions: readonly FunctionSpec[] = FUNCTIONS)
       if (grant.kind === "queueSend" && !env.has(QUEUES[grant.queue].envKey)) {
         problems.push(`${fn.id} sends to ${grant.queue} but lacks ${QUEUES[grant.queue].envKey}`);
       }
+    }
+    const usesBidSecretKey = fn.grants.some((g) => g.kind === "bidSecretKey");
+    if (usesBidSecretKey !== env.has("BID_SECRET_KMS_KEY_ID")) {
+      problems.push(
+        usesBidSecretKey
+          ? `${fn.id} may use the bid-secret key but lacks BID_SECRET_KMS_KEY_ID`
+          : `${fn.id} names BID_SECRET_KMS_KEY_ID without being allowed to use the key`,
+      );
     }
     for (const [name, secret] of Object.entries(SECRETS)) {
       if (env.has(secret.envKey) && !secretsOf(fn).includes(name as SecretName)) {

@@ -239,7 +239,8 @@ export const COMMANDS: readonly Command[] = [
   {
     group: "agents",
     name: "rotate-secret",
-    summary: "Give an agent a new bid-signing secret, shown once; the old one keeps verifying for a short overlap",
+    summary:
+      "Give an agent a new bid-signing secret, shown once; the old one keeps verifying for a short overlap",
     access: "agent",
     args: ["id"],
     async run(input, { api }) {

@@ -24,6 +24,11 @@ export const ENDPOINTS_FILE = "endpoints.json";
 export const SECRETS_FILE = "secrets.json";
 /** Named operators' tokens, `{ "<name>": "<token>" }` (optional; written by the operator, mode 0600). */
 export const OPERATORS_FILE = "operators.json";
+/**
+ * The 32-byte key that encrypts agents' bid secrets in the local table (KMS's stand-in; mode 0600,
+ * created on first start). Losing it makes every stored bid secret unreadable.
+ */
+export const BID_SECRET_KEY_FILE = "bid-secret.key";
 
 /** A data directory's problem that the user can fix: one line saying what is wrong and what to do. */
 export class LocalStackError extends Error {

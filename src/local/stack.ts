@@ -24,6 +24,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { closeEmbeddedGovernanceStores, openGovernance } from "../../functions/shared/container.js";
+import { ensureLocalKeyFile, readLocalKeyFile } from "../adapters/crypto/local-key-wrapper.js";
 import { createDynamoClient } from "../adapters/dynamo/client.js";
 import { createTableInput, TABLE } from "../adapters/dynamo/table-definition.js";
 import { createSqsClient } from "../adapters/sqs/client.js";
@@ -60,6 +61,7 @@ import { type QueuePoller, startQueuePoller } from "./queue-poller.js";
 import { ratePeriodMs, type Schedule, startSchedule } from "./scheduler.js";
 import { type SqsLocal, startSqsLocal } from "./sqs-local.js";
 import {
+  BID_SECRET_KEY_FILE,
   ENDPOINTS_FILE,
   type LocalEndpoints,
   type LocalSecrets,
@@ -266,6 +268,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }),
     );
     const { secrets, generated } = loadOrCreateSecrets(dataDir, env);
+    // Bid secrets are stored encrypted with this key, as with the KMS key on AWS.
+    const bidSecretKeyFile = env.BID_SECRET_KEY_FILE || join(dataDir, BID_SECRET_KEY_FILE);
+    ensureLocalKeyFile(bidSecretKeyFile);
+    try {
+      readLocalKeyFile(bidSecretKeyFile);
+    } catch (error) {
+      throw new LocalStackError((error as Error).message);
+    }
 
     const dynamo: DynamoDbLocal = await startDynamoDbLocal({
       javaOptions: FAST_START_JAVA_OPTIONS,
@@ -303,10 +313,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // Named operators: `{ "<name>": "<token>" }` in the data directory, re-read on change.
       AGENTFORGE_OPERATORS_FILE: env.AGENTFORGE_OPERATORS_FILE || join(dataDir, OPERATORS_FILE),
       AUDIT_HMAC_KEY: secrets.audit_hmac_key,
+      BID_SECRET_KEY_FILE: bidSecretKeyFile,
       POWERTOOLS_LOG_LEVEL: env.POWERTOOLS_LOG_LEVEL || env.LOG_LEVEL || "WARN",
       POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED || "true",
       POWERTOOLS_METRICS_NAMESPACE: env.POWERTOOLS_METRICS_NAMESPACE || "AgentForge",
     });
+    // Locally the key file stands in for KMS; a KMS key id would be refused in local mode.
+    delete process.env.BID_SECRET_KMS_KEY_ID;
     if (inMemory) delete process.env.AGENTFORGE_DATA_DIR;
     else process.env.AGENTFORGE_DATA_DIR = dataDir;
 

@@ -236,6 +236,7 @@ export function nextSignedMessage<T = MarketplaceMessage>(
         secrets: [agent.secret],
         acceptedAt: new Date(Number(message.Attributes?.SentTimestamp)),
         nonces: seen,
+        ...(message.MessageId ? { deliveryId: message.MessageId } : {}),
       },
     );
     if (!verified.ok) {

@@ -3,16 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListQueuesCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SIGNATURE_ATTRIBUTE } from "../../examples/agent/src/protocol.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { type ApiClient, apiPath, createApiClient } from "../../src/cli/api-client.js";
 import type { AgentView } from "../../src/cli/responses.js";
 import { fixedCredentials } from "../../src/cli/target.js";
 import { type SimAgentEvent, startSimAgent } from "../../src/demo/sim-agent.js";
 import { type DemoSummary, formatSummary, runDemoStory } from "../../src/demo/story.js";
-import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
 import { rankBids } from "../../src/domain/bidding/scoring.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
 import { type LocalStack, startLocalStack } from "../../src/local/stack.js";
+import { sealedMarketplaceMessage } from "../helpers/agent-messages.js";
 
 const STORY_TIMEOUT_MS = 180_000;
 
@@ -180,24 +180,27 @@ describe("demo against the local stack", () => {
       onEvent: (event) => events.push(event),
     });
     const taskId = "https://github.com/agentforge-demo/forged/issues/1";
-    const body = JSON.stringify({
-      type: "BID_REQUEST",
-      task_id: taskId,
-      title: "forged",
-      capabilities: ["typescript"],
-      budget: 100,
-      deadline: new Date(Date.now() + 60_000).toISOString(),
-      reply_to: stack.endpoints.bids_queue_url,
-    });
+    // A well-formed protocol v2 request addressed to it, but sealed with someone else's secret.
+    const forged = sealedMarketplaceMessage(
+      {
+        type: "BID_REQUEST",
+        task_id: taskId,
+        agent_id: agentId,
+        title: "forged",
+        capabilities: ["typescript"],
+        budget: 100,
+        deadline: new Date(Date.now() + 60_000).toISOString(),
+        reply_to: stack.endpoints.bids_queue_url,
+      },
+      "not-the-agent-secret",
+    );
 
-    await sqs.send(new SendMessageCommand({ QueueUrl: agent.queueUrl, MessageBody: body }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: agent.queueUrl, MessageBody: forged.body }));
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: agent.queueUrl,
-        MessageBody: body,
-        MessageAttributes: {
-          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody("not-the-agent-secret", body) },
-        },
+        MessageBody: forged.body,
+        MessageAttributes: forged.attributes,
       }),
     );
     await expect.poll(() => events.length, { timeout: 20_000 }).toBe(2);
@@ -205,10 +208,13 @@ describe("demo against the local stack", () => {
     expect(await agent.profile()).toMatchObject({ agent_id: agentId, status: "active" });
     await agent.stop();
 
-    expect(events).toEqual([
-      { kind: "refused", agentId, reason: `no valid ${SIGNATURE_ATTRIBUTE} for this agent's secret` },
-      { kind: "refused", agentId, reason: `no valid ${SIGNATURE_ATTRIBUTE} for this agent's secret` },
-    ]);
+    const refusal = {
+      kind: "refused",
+      agentId,
+      reason: "BAD_SIGNATURE",
+      detail: `no valid ${SIGNATURE_ATTRIBUTE} for this agent`,
+    };
+    expect(events).toEqual([refusal, refusal]);
     expect(agent.taskLog(taskId)).toEqual({});
     expect(await demoQueues()).toEqual([]);
     const { body: profile } = await api.get<AgentView>(apiPath("agents", agentId));

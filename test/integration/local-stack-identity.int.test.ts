@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { type AttributeValue, QueryCommand } from "@aws-sdk/client-dynamodb";
-import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentMessage, Unsealed } from "../../examples/agent/src/protocol.js";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
-import { signBody } from "../../src/domain/bidding/signing.js";
 import { REST_ROUTES } from "../../src/http/rest-routes.js";
 import { OPERATORS_FILE } from "../../src/local/stack-files.js";
 import { githubDelivery, githubPayload } from "../fixtures/github.js";
+import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
   nextSignedMessage,
@@ -170,19 +170,9 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
   /** The next message on an agent's queue, its signature checked against the agent's secret. */
   const nextMessage = (agent: Agent, what: string) => nextSignedMessage<Json>(sqs, agent, what);
 
-  /** A message on the bids queue signed with `secret` (whoever's it is). */
-  const sendSigned = async (secret: string, message: Record<string, unknown>) => {
-    const body = JSON.stringify(message);
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: stack.endpoints.bids_queue_url,
-        MessageBody: body,
-        MessageAttributes: {
-          [SIGNATURE_ATTRIBUTE]: { DataType: "String", StringValue: signBody(secret, body) },
-        },
-      }),
-    );
-  };
+  /** A message on the bids queue sealed with `secret` (whoever's it is), as the agent kit seals it. */
+  const sendSigned = (secret: string, message: Unsealed<AgentMessage>) =>
+    sendSealedAgentMessage(sqs, stack.endpoints.bids_queue_url, message, secret);
 
   const bidItem = (agentId: string) => item(`TASK#${taskUrl}`, `BID#${agentId}`);
   const taskPath = () => `/tasks/${encodeURIComponent(taskUrl)}`;
@@ -219,7 +209,10 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
   it("A cannot rotate B's secret or key; B's original secret still signs a BID that is accepted", async () => {
     const secretBefore = await item(`AGENT#${b.id}`, "SECRET");
     const keyRefBefore = await item(`AGENT#${b.id}`, "APIKEY");
-    expect(secretBefore?.secret?.S).toBe(b.secret);
+    // Stored sealed, never in clear (B's accepted bid below proves it is still the one B was given).
+    expect(secretBefore?.secret_ciphertext?.S).toMatch(/^v1\./);
+    expect(secretBefore).not.toHaveProperty("secret");
+    expect(JSON.stringify(secretBefore)).not.toContain(b.secret);
     const asA = as(a.apiKey);
     expectForbidden(await asA("POST", `/agents/${b.id}/rotate-secret`), "agents:rotate-secret");
     expectForbidden(await asA("POST", `/agents/${b.id}/rotate-key`), "agents:rotate-key");
@@ -250,10 +243,11 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
     // Both are invited, each request signed with the secret its registration returned.
     const requestA = await nextMessage(a, "A's BID_REQUEST");
     const requestB = await nextMessage(b, "B's BID_REQUEST");
-    expect(requestA).toMatchObject({ type: "BID_REQUEST", task_id: taskUrl });
-    expect(requestB).toMatchObject({ type: "BID_REQUEST", task_id: taskUrl });
+    expect(requestA).toMatchObject({ type: "BID_REQUEST", task_id: taskUrl, agent_id: a.id });
+    expect(requestB).toMatchObject({ type: "BID_REQUEST", task_id: taskUrl, agent_id: b.id });
 
-    // A forges a bid in B's name with its own secret: refused, recorded on the task.
+    // A forges a bid in B's name with its own secret: refused, and (protocol v2) nothing is written,
+    // not even a rejection: only what B could have signed just now may reach B's task.
     await sendSigned(a.secret, {
       type: "BID",
       task_id: taskUrl,
@@ -261,17 +255,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       bid_amount: 1,
       estimated_completion_sec: 60,
     });
-    const [forged] = await eventually("the forged bid's rejection", async () => {
-      const items = await query(`TASK#${taskUrl}`, "REJECTION#");
-      return items.length > 0 ? items : undefined;
-    });
-    expect(forged).toMatchObject({
-      agent_id: { S: b.id },
-      reason: { S: expect.stringMatching(/^BAD_SIGNATURE\b/) },
-    });
-    expect((await bidItem(b.id))?.status?.S).toBe("INVITED");
-
-    // The real bids: B's signed with its original secret (never rotated: A's attempt was refused).
+    // A's real bid, queued after the forgery: once it is accepted, the forgery has been judged too.
     await sendSigned(a.secret, {
       type: "BID",
       task_id: taskUrl,
@@ -279,6 +263,32 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       bid_amount: 50,
       estimated_completion_sec: 3600,
     });
+    await eventually("A's ACCEPTED bid", async () => {
+      const bid = await bidItem(a.id);
+      return bid?.status?.S === "ACCEPTED" ? bid : undefined;
+    });
+    expect(await query(`TASK#${taskUrl}`, "REJECTION#")).toEqual([]);
+    expect((await bidItem(b.id))?.status?.S).toBe("INVITED");
+
+    // B's first bid is over the budget: B sealed it, so its rejection is recorded on the task.
+    await sendSigned(b.secret, {
+      type: "BID",
+      task_id: taskUrl,
+      agent_id: b.id,
+      bid_amount: 150,
+      estimated_completion_sec: 3600,
+    });
+    const [overBudget] = await eventually("B's over-budget bid's rejection", async () => {
+      const items = await query(`TASK#${taskUrl}`, "REJECTION#");
+      return items.length > 0 ? items : undefined;
+    });
+    expect(overBudget).toMatchObject({
+      agent_id: { S: b.id },
+      reason: { S: expect.stringMatching(/^OVER_BUDGET\b/) },
+    });
+    expect((await bidItem(b.id))?.status?.S).toBe("INVITED");
+
+    // B's real bid, sealed with its original secret (never rotated: A's attempt was refused).
     await sendSigned(b.secret, {
       type: "BID",
       task_id: taskUrl,
@@ -291,10 +301,6 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       return bid?.status?.S === "ACCEPTED" ? bid : undefined;
     });
     expect(bidB).toMatchObject({ agent_id: { S: b.id }, bid_amount: { N: "60" } });
-    await eventually("A's ACCEPTED bid", async () => {
-      const bid = await bidItem(a.id);
-      return bid?.status?.S === "ACCEPTED" ? bid : undefined;
-    });
   });
 
   it("A cannot change B's listing, approve, resolve an escrow or kill B; it sees only its own bid", async () => {
@@ -360,7 +366,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
     const full = await operator("GET", taskPath());
     expect(full.body.bids.map((bid: Json) => bid.agent_id).sort()).toEqual([a.id, b.id].sort());
     expect(full.body.rejections).toEqual([
-      expect.objectContaining({ agent_id: b.id, reason: expect.stringMatching(/^BAD_SIGNATURE\b/) }),
+      expect.objectContaining({ agent_id: b.id, reason: expect.stringMatching(/^OVER_BUDGET\b/) }),
     ]);
     // The ledger of a task is operators' only.
     expectForbidden(await asA("GET", `${taskPath()}/ledger`), "tasks:read-ledger");

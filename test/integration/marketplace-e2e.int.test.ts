@@ -138,6 +138,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
           secrets: [agent.secret],
           acceptedAt: new Date(Number(m.Attributes?.SentTimestamp)),
           nonces: agent.nonces,
+          ...(m.MessageId ? { deliveryId: m.MessageId } : {}),
         },
       );
       expect(verified, m.Body).toMatchObject({ ok: true });

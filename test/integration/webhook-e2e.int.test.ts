@@ -20,6 +20,7 @@ import {
   githubDelivery,
   githubPayload,
   issuesClosedPayload,
+  pullRequestReviewPayload,
   TEST_WEBHOOK_SECRET,
 } from "../fixtures/github.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
@@ -210,10 +211,8 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     suite.check_suite.conclusion = "success";
     suite.check_suite.updated_at = "2025-07-02T08:40:00Z";
     suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
-    const review: Payload = githubPayload("pull_request_review", "submitted");
+    const review: Payload = pullRequestReviewPayload({ submittedAt: "2025-07-02T08:45:00Z" });
     review.pull_request.number = n + 100_000;
-    review.review.state = "approved";
-    review.review.submitted_at = "2025-07-02T08:45:00Z";
     review.pull_request.body = `fixes #${n}`;
 
     // In GitHub's order, each delivered before the next is sent. (Late evidence is covered by the
@@ -358,6 +357,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const poisonId = "poison-delivery";
     const handle = createIntakeBatchHandler({
       webhooks: {
+        acceptsEveryRepository: webhooks.acceptsEveryRepository,
         process: (message) =>
           message.delivery_id === poisonId
             ? Promise.reject(new Error("downstream unavailable"))

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import type { EmfOutput } from "@aws-lambda-powertools/metrics/types";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
@@ -137,7 +137,7 @@ describe("webhook receiver against the SQS emulator", () => {
   describe("accepted deliveries", () => {
     it("queues a signed issues.opened delivery as an IntakeMessage and answers 202", async () => {
       const payload: Payload = githubPayload("issues", "opened");
-      const { event, deliveryId } = githubDelivery({ event: "issues", payload });
+      const { event, deliveryId, rawBody } = githubDelivery({ event: "issues", payload });
 
       const response = await h.receiver.receive(event);
       const messages = await queue.drain();
@@ -150,6 +150,7 @@ describe("webhook receiver against the SQS emulator", () => {
         delivery_id: deliveryId,
         event: "issues",
         received_at: NOW.toISOString(),
+        body_sha256: createHash("sha256").update(rawBody, "utf8").digest("hex"),
         payload: slimPayload("issues", payload),
       });
       expect(messages[0]?.MessageAttributes).toEqual({
@@ -200,16 +201,18 @@ describe("webhook receiver against the SQS emulator", () => {
       expect(JSON.parse(String(message?.Body)).payload.issue.title).toBe("Crash on \uFFFF in titles");
     });
 
-    it("verifies and queues a base64-encoded body", async () => {
+    it("verifies and queues a base64-encoded body, hashing the decoded bytes GitHub signed", async () => {
       const payload = issuesClosedPayload();
-      const { event, deliveryId } = githubDelivery({ event: "issues", payload, base64: true });
+      const { event, deliveryId, rawBody } = githubDelivery({ event: "issues", payload, base64: true });
 
       const response = await h.receiver.receive(event);
       const messages = await queue.drain();
 
       expect(event.isBase64Encoded).toBe(true);
       expect(response.statusCode).toBe(202);
-      expect(messages.map((m) => JSON.parse(String(m.Body)).delivery_id)).toEqual([deliveryId]);
+      expect(messages.map((m) => JSON.parse(String(m.Body)))).toMatchObject([
+        { delivery_id: deliveryId, body_sha256: createHash("sha256").update(rawBody, "utf8").digest("hex") },
+      ]);
     });
 
     it("reads headers in any case", async () => {

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
 import type { IntakeMessage } from "../../src/domain/webhooks/intake-message.js";
 import { createWebhookService, type WebhookService } from "../../src/domain/webhooks/webhook.service.js";
+import { pullRequestReviewPayload } from "../fixtures/github.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
@@ -200,10 +201,8 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     suite.check_suite.conclusion = "success";
     suite.check_suite.updated_at = "2025-07-01T10:40:00Z";
     suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
-    const review = example("pull_request_review", "submitted");
+    const review: Payload = pullRequestReviewPayload({ submittedAt: "2025-07-01T10:45:00Z" });
     review.pull_request.number = n + 100_000;
-    review.review.state = "approved";
-    review.review.submitted_at = "2025-07-01T10:45:00Z";
     review.pull_request.body = `Closes Codertocat/Hello-World#${n}`;
 
     await webhooks.process(message("pull_request", pr));

@@ -171,13 +171,14 @@ describe("agent kit: nonce memory", () => {
     ).toBe(true);
   });
 
-  it("forgets a nonce on request, so a redelivery of an unhandled message is not a replay", () => {
+  it("lets the same SQS message come back, but not a new message with a seen nonce", () => {
     const nonces = new NonceMemory();
+    const sentAt = NOW.toISOString();
 
-    nonces.remember("nonce-cccccccccccccccc", NOW.toISOString(), NOW);
-    nonces.forget("nonce-cccccccccccccccc");
-
-    expect(nonces.remember("nonce-cccccccccccccccc", NOW.toISOString(), NOW)).toBe(true);
+    expect(nonces.remember("nonce-cccccccccccccccc", sentAt, NOW, "message-1")).toBe(true);
+    expect(nonces.remember("nonce-cccccccccccccccc", sentAt, NOW, "message-1")).toBe(true);
+    expect(nonces.remember("nonce-cccccccccccccccc", sentAt, NOW, "message-2")).toBe(false);
+    expect(nonces.remember("nonce-cccccccccccccccc", sentAt, NOW)).toBe(false);
   });
 });
 

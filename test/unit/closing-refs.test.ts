@@ -1,16 +1,20 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { issueUrlSchema } from "../../src/domain/common.schema.js";
-import { CLOSING_REFS_SCAN_LIMIT, closingIssueUrls } from "../../src/domain/webhooks/closing-refs.js";
+import {
+  CLOSING_REFS_SCAN_LIMIT,
+  closingIssueUrls,
+  closingReferences,
+} from "../../src/domain/webhooks/closing-refs.js";
 
 const server = "https://github.com";
 
 describe("closing references in pull request bodies", () => {
   it.each([
     ["Fixes #12", ["https://github.com/o/r/issues/12"]],
-    ["closes octo/other#3", ["https://github.com/octo/other/issues/3"]],
+    ["closes o/r#3", ["https://github.com/o/r/issues/3"]],
     ["Resolved: #4 and fix #5", ["https://github.com/o/r/issues/4", "https://github.com/o/r/issues/5"]],
-    ["FIXED https://github.com/a/b/issues/9", ["https://github.com/a/b/issues/9"]],
+    ["FIXED https://github.com/o/r/issues/9", ["https://github.com/o/r/issues/9"]],
     ["Fixes #12, fixes #12", ["https://github.com/o/r/issues/12"]],
   ])("%j", (body, expected) => {
     expect(closingIssueUrls(body, server, "o/r")).toEqual(expected);
@@ -22,6 +26,33 @@ describe("closing references in pull request bodies", () => {
       expect(closingIssueUrls(body, server, "o/r")).toEqual([]);
     },
   );
+
+  it("counts only issues of the pull request's own repository; the others are reported as foreign", () => {
+    const body = [
+      "closes octo/other#3",
+      "fixes https://github.com/a/b/issues/9",
+      "fixes https://ghe.example.com/o/r/issues/10",
+      "fixes #1",
+    ].join("\n");
+
+    expect(closingReferences(body, server, "o/r")).toEqual({
+      urls: ["https://github.com/o/r/issues/1"],
+      foreign: ["octo/other#3", "github.com/a/b#9", "ghe.example.com/o/r#10"],
+    });
+    expect(closingIssueUrls("closes octo/other#3", server, "o/r")).toEqual([]);
+  });
+
+  it("matches the own repository and host in any letter case, and answers with GitHub's spelling", () => {
+    const body = "fixes CODERTOCAT/hello-world#7, fixes https://GitHub.com/Codertocat/HELLO-WORLD/issues/8";
+
+    expect(closingReferences(body, server, "Codertocat/Hello-World")).toEqual({
+      urls: [
+        "https://github.com/Codertocat/Hello-World/issues/7",
+        "https://github.com/Codertocat/Hello-World/issues/8",
+      ],
+      foreign: [],
+    });
+  });
 
   it("keeps GitHub Enterprise hosts and caps the number of references", () => {
     const body = Array.from({ length: 50 }, (_, i) => `fixes #${i + 1}`).join("\n");

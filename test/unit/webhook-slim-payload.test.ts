@@ -25,6 +25,8 @@ const OPTION_SETS: InterpretOptions[] = [
   DEFAULTS,
   { marketplaceLabel: "bug", humanInterventionLabel: "bug" },
   { marketplaceLabel: "enhancement", humanInterventionLabel: "enhancement" },
+  { ...DEFAULTS, trustedCheckApps: ["github-actions"] },
+  { ...DEFAULTS, trustedCheckApps: ["octocoders-linter"] },
 ];
 
 /** What the worker makes of a payload: its intents, or the message of the error it throws. */
@@ -61,6 +63,16 @@ function adjustedPayloads(): [string, Payload][] {
   review.review.state = "approved";
   const dismissed: Payload = githubPayload("pull_request_review", "dismissed");
   dismissed.pull_request.body = "fixes #8";
+  // A member's approval of someone else's pull request: the review the worker keeps as evidence.
+  const independent: Payload = githubPayload("pull_request_review", "submitted");
+  independent.review.state = "approved";
+  independent.review.author_association = "MEMBER";
+  independent.review.user = { ...independent.review.user, login: "hubot", id: 1 };
+  const suite: Payload = githubPayload("check_suite", "completed", 1);
+  suite.check_suite.pull_requests = [
+    { number: 2, base: { ref: "main", repo: { id: suite.repository.id, name: "Hello-World" } } },
+    { number: 3, base: { ref: "main", repo: { id: 1, name: "upstream" } } },
+  ];
   return [
     ["issues", labeled],
     ["issues", opened],
@@ -69,6 +81,8 @@ function adjustedPayloads(): [string, Payload][] {
     ["pull_request", merged],
     ["pull_request_review", review],
     ["pull_request_review", dismissed],
+    ["pull_request_review", independent],
+    ["check_suite", suite],
   ];
 }
 
@@ -139,22 +153,31 @@ describe("slimPayload", () => {
         "repository.id",
         "repository.full_name",
         ...["html_url", "number", "body", "merged", "merged_at", "closed_at"].map((f) => `pull_request.${f}`),
+        "pull_request.user",
+        "pull_request.user.id",
+        "pull_request.user.login",
         "review",
         "review.id",
         "review.state",
         "review.user",
+        "review.user.id",
         "review.user.login",
+        "review.author_association",
         "review.submitted_at",
         ...["id", "conclusion", "updated_at", "head_sha", "app", "app.slug", "app.id", "pull_requests"].map(
           (f) => `check_suite.${f}`,
         ),
         "check_suite.pull_requests[].number",
+        "check_suite.pull_requests[].base",
+        "check_suite.pull_requests[].base.repo",
+        "check_suite.pull_requests[].base.repo.id",
         ...["id", "name", "conclusion", "completed_at", "head_sha", "check_suite", "check_suite.id"].map(
           (f) => `check_run.${f}`,
         ),
         ...["app", "app.slug", "app.id", "pull_requests", "pull_requests[].number"].map(
           (f) => `check_run.${f}`,
         ),
+        ...["base", "base.repo", "base.repo.id"].map((f) => `check_run.pull_requests[].${f}`),
         "sender",
         "sender.login",
         "issue",

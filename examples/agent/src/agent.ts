@@ -204,15 +204,21 @@ export function startAgent(options: AgentOptions): Agent {
     const verified = verifyMarketplaceMessage(
       received.Body ?? "",
       received.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
-      { agentId, secrets, acceptedAt: new Date(sentTimestamp), nonces, maxSkewSeconds },
+      {
+        agentId,
+        secrets,
+        acceptedAt: new Date(sentTimestamp),
+        nonces,
+        maxSkewSeconds,
+        ...(received.MessageId ? { deliveryId: received.MessageId } : {}),
+      },
     );
     if (verified.ok) {
       emit({ kind: "received", agentId, message: verified.message });
       try {
         await react(verified.message);
       } catch (error) {
-        // Not acted on: the redelivery of this very message must not count as a replay.
-        nonces.forget(verified.message.nonce);
+        // Not deleted: SQS redelivers it (same message id, so not a replay) after its visibility timeout.
         emit({ kind: "failed", agentId, error: error as Error });
         return;
       }
@@ -222,7 +228,7 @@ export function startAgent(options: AgentOptions): Agent {
     try {
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: received.ReceiptHandle }));
     } catch (error) {
-      // Already acted on: a redelivery is refused as a REPLAY (or answered from the task's record).
+      // Already acted on: its redelivery is recognised by the task's record and not answered again.
       emit({ kind: "failed", agentId, error: error as Error });
     }
   }

@@ -170,27 +170,25 @@ export function staleness(
  * message rate over that window.
  */
 export class NonceMemory {
-  readonly #seen = new Map<string, number>();
+  /** nonce → when it may be forgotten, and the delivery (SQS message id) that claimed it, if known. */
+  readonly #seen = new Map<string, { expiresAt: number; deliveryId: string | undefined }>();
   readonly #keepMs: number;
 
   constructor(maxSkewSeconds = DEFAULT_MAX_SKEW_SECONDS) {
     this.#keepMs = 2 * maxSkewSeconds * 1000;
   }
 
-  /** Records the nonce; `false` when it was already seen (a replay). */
-  remember(nonce: string, sentAt: string, now: Date = new Date()): boolean {
-    this.#evict(now.getTime());
-    if (this.#seen.has(nonce)) return false;
-    this.#seen.set(nonce, Date.parse(sentAt) + this.#keepMs);
-    return true;
-  }
-
   /**
-   * Drops a nonce again: for a message that was verified but could not be handled, so that SQS's
-   * redelivery of the very same message is not taken for a replay.
+   * Records the nonce; `false` when it was already seen (a replay). A `deliveryId` (the SQS message
+   * id) lets the same queue message come back: SQS delivers at least once, and a redelivery is not a
+   * replay. A re-sent copy is a new message with a new id.
    */
-  forget(nonce: string): void {
-    this.#seen.delete(nonce);
+  remember(nonce: string, sentAt: string, now: Date = new Date(), deliveryId?: string): boolean {
+    this.#evict(now.getTime());
+    const seen = this.#seen.get(nonce);
+    if (seen) return deliveryId !== undefined && seen.deliveryId === deliveryId;
+    this.#seen.set(nonce, { expiresAt: Date.parse(sentAt) + this.#keepMs, deliveryId });
+    return true;
   }
 
   get size(): number {
@@ -202,7 +200,7 @@ export class NonceMemory {
    * at the first live one keeps this O(1) amortised; an expired entry kept a little longer is harmless.
    */
   #evict(nowMs: number): void {
-    for (const [nonce, expiresAt] of this.#seen) {
+    for (const [nonce, { expiresAt }] of this.#seen) {
       if (expiresAt >= nowMs) return;
       this.#seen.delete(nonce);
     }
@@ -258,6 +256,8 @@ export interface VerifyOptions {
   acceptedAt: Date;
   /** Nonces already seen from the marketplace. */
   nonces: NonceMemory;
+  /** The SQS message id: a redelivery of the same message is not a replay. */
+  deliveryId?: string;
   maxSkewSeconds?: number;
   now?: Date;
 }
@@ -287,7 +287,7 @@ export function verifyMarketplaceMessage(
   }
   const stale = staleness(message.sent_at, options.acceptedAt, options.maxSkewSeconds);
   if (stale) return { ok: false, reason: "STALE", detail: stale };
-  if (!options.nonces.remember(message.nonce, message.sent_at, options.now)) {
+  if (!options.nonces.remember(message.nonce, message.sent_at, options.now, options.deliveryId)) {
     return { ok: false, reason: "REPLAY", detail: `nonce ${message.nonce} was already used` };
   }
   return { ok: true, message };

@@ -1,15 +1,11 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import type { BidSecretKeySource } from "../../config.js";
 import { createCachedDataKeys, type DataKeyCachePolicy } from "./data-key-cache.js";
+import { BID_SECRET_ENCRYPTION_CONTEXT } from "./encryption-context.js";
 import type { KeyWrapper } from "./key-wrapper.js";
 import { createKmsKeyWrapper, type KmsClientLike } from "./kms-key-wrapper.js";
 import { createLocalKeyWrapper, processEphemeralKey, readLocalKeyFile } from "./local-key-wrapper.js";
 import { createSecretEnvelope, type SecretCipher } from "./secret-envelope.js";
-
-/** The KMS encryption context of every bid-secret data key; the functions' IAM grants require it. */
-export const BID_SECRET_ENCRYPTION_CONTEXT: Readonly<Record<string, string>> = {
-  purpose: "agentforge-bid-secret",
-};
 
 export interface BidSecretCipherOptions {
   /** Where the key-encryption key is; unset is allowed in local mode only (a per-process key). */

@@ -34,7 +34,11 @@ export function createKmsKeyWrapper({ client, keyId, encryptionContext }: KmsKey
     kind: "kms",
     async generateDataKey(): Promise<DataKey> {
       const out = await client.send(
-        new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: "AES_256", EncryptionContext: encryptionContext }),
+        new GenerateDataKeyCommand({
+          KeyId: keyId,
+          KeySpec: "AES_256",
+          EncryptionContext: encryptionContext,
+        }),
       );
       if (out.Plaintext?.length !== DATA_KEY_BYTES || !out.CiphertextBlob?.length) {
         throw new Error(`KMS GenerateDataKey on ${keyId} returned no AES-256 data key`);

@@ -33,7 +33,10 @@ export function createLocalKeyWrapper({ key }: { key: Buffer }): KeyWrapper {
       const decipher = createDecipheriv("aes-256-gcm", kek, wrapped.subarray(0, IV_BYTES)).setAAD(WRAP_AAD);
       decipher.setAuthTag(wrapped.subarray(IV_BYTES + LOCAL_KEY_BYTES));
       try {
-        return Buffer.concat([decipher.update(wrapped.subarray(IV_BYTES, IV_BYTES + LOCAL_KEY_BYTES)), decipher.final()]);
+        return Buffer.concat([
+          decipher.update(wrapped.subarray(IV_BYTES, IV_BYTES + LOCAL_KEY_BYTES)),
+          decipher.final(),
+        ]);
       } catch {
         throw new SecretDecryptionError(
           "A data key does not unwrap with this local key (written with another data directory's key file?)",
@@ -58,7 +61,9 @@ export function readLocalKeyFile(path: string): Buffer {
     );
   }
   if (key.length !== LOCAL_KEY_BYTES) {
-    throw new Error(`The bid-secret key file ${path} must hold exactly ${LOCAL_KEY_BYTES} bytes, not ${key.length}`);
+    throw new Error(
+      `The bid-secret key file ${path} must hold exactly ${LOCAL_KEY_BYTES} bytes, not ${key.length}`,
+    );
   }
   if (process.platform !== "win32" && (statSync(path).mode & 0o077) !== 0) {
     throw new Error(`The bid-secret key file ${path} is readable by other users: chmod 600 it`);

@@ -14,6 +14,8 @@ import type {
   StoredApiKey,
 } from "../../ports/agent-repository.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
+import type { SecretCipher } from "../crypto/secret-envelope.js";
+import { createAgentSecretRepository } from "./agent-secret.repository.js";
 import {
   checkCursor,
   isConditionalCheckFailed,
@@ -22,8 +24,6 @@ import {
   rethrowCursorError,
   withOptimisticRetry,
 } from "./dynamo-errors.js";
-import type { SecretCipher } from "../crypto/secret-envelope.js";
-import { createAgentSecretRepository } from "./agent-secret.repository.js";
 import type { MarketplaceService } from "./marketplace-service.js";
 import { TABLE } from "./table-definition.js";
 
@@ -143,7 +143,11 @@ export function createAgentRepository({
             stats.upsert({ capability }).add({ listed_count: delta }).commit(),
           ),
           ...(newSealedSecret !== undefined
-            ? [secretItems.put({ agent_id, secret_ciphertext: newSealedSecret, rotated_at: timestamp }).commit()]
+            ? [
+                secretItems
+                  .put({ agent_id, secret_ciphertext: newSealedSecret, rotated_at: timestamp })
+                  .commit(),
+              ]
             : []),
           ...(apiKeyIfNew !== undefined
             ? [

@@ -37,10 +37,7 @@ export const intakeMessageSchema = z.strictObject({
    * `delivery_id`, which GitHub does not sign. Optional so that messages queued before it existed are
    * still taken (they are deduped by id alone).
    */
-  body_sha256: z
-    .string()
-    .regex(BODY_SHA256_PATTERN, "must be 64 lowercase hex digits")
-    .optional(),
+  body_sha256: z.string().regex(BODY_SHA256_PATTERN, "must be 64 lowercase hex digits").optional(),
   payload: z.record(z.string(), z.unknown()),
 });
 

@@ -16,7 +16,7 @@ function entries(value: string, what: string): string[] {
   const parts = value.split(",").map((part) => part.trim());
   // A trailing comma is a common way to write lists; anything else empty is a typo worth naming.
   if (parts.length > 1 && parts.at(-1) === "") parts.pop();
-  const empty = parts.findIndex((part) => part === "");
+  const empty = parts.indexOf("");
   if (empty >= 0) throw new RangeError(`entry ${empty + 1} is empty; expected ${what}, comma-separated`);
   return parts;
 }

@@ -58,7 +58,13 @@ const MAX_RECONCILE_ROUNDS = 5;
  * first one finishes, which at most repeats idempotent work.
  */
 export function createWebhookService(options: WebhookServiceOptions) {
-  const { tasks, state: webhookState, bidWindowSeconds, allowedRepositories, now = () => new Date() } = options;
+  const {
+    tasks,
+    state: webhookState,
+    bidWindowSeconds,
+    allowedRepositories,
+    now = () => new Date(),
+  } = options;
 
   /** Why a delivery's repository may not give evidence, or `undefined` when it may. */
   function repositoryRefusal(payload: Record<string, unknown>): string | undefined {
