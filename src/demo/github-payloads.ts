@@ -85,6 +85,11 @@ function repository(repo: RepositorySpec): Json {
   };
 }
 
+/** The short repository object check payloads put in their pull request stubs. */
+function repositoryStub(repo: RepositorySpec): Json {
+  return { id: repo.id, url: `${API}/repos/${repo.owner}/${repo.name}`, name: repo.name };
+}
+
 function label(repo: RepositorySpec, name: string): Json {
   const id = idOf("label", repo.id, name);
   return {
@@ -263,8 +268,9 @@ export function checkSuiteCompletedPayload(
           url: `${API}/repos/${owner}/${name}/pulls/${pr.number}`,
           id: idOf("pull", pr.repository.id, pr.number),
           number: pr.number,
-          head: { ref: pr.branch, sha: pr.headSha },
-          base: { ref: "main" },
+          head: { ref: pr.branch, sha: pr.headSha, repo: repositoryStub(pr.repository) },
+          // The worker counts a check only for pull requests whose base is the check's own repository.
+          base: { ref: "main", repo: repositoryStub(pr.repository) },
         },
       ],
       created_at: githubTime(pr.openedAt),

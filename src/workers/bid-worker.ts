@@ -100,7 +100,9 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
         } else {
           countRejection(receipt.reason);
           logger.warn(
-            receipt.recorded ? "Agent message rejected" : "Agent message rejected; not attributable to a task",
+            receipt.recorded
+              ? "Agent message rejected"
+              : "Agent message rejected; not attributable to a task",
             fields,
           );
         }

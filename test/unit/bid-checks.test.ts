@@ -102,7 +102,7 @@ describe("parseAgentMessage", () => {
 
     expect(parsed).toMatchObject({ ok: false, task_id: TASK_ID, agent_id: "agent-a" });
     expect(parsed).not.toHaveProperty("message_type");
-    expect(parsed.ok ? "" : parsed.detail).not.toMatch(/[\u0000-\u001f]/);
+    expect(parsed.ok ? "" : parsed.detail).not.toMatch(/\p{Cc}/u);
     expect((parsed.ok ? "" : parsed.detail).length).toBeLessThanOrEqual(400);
   });
 

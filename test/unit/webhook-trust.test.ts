@@ -1,5 +1,5 @@
 import { App } from "aws-cdk-lib";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { readSettings } from "../../infra/settings.js";
 import { loadConfig } from "../../src/config.js";
 import { type InterpretOptions, interpretDelivery } from "../../src/domain/webhooks/interpret.js";
@@ -9,6 +9,8 @@ import {
   repositoryAllowed,
   sameAccount,
 } from "../../src/domain/webhooks/trust.js";
+import { createObservability } from "../../src/observability.js";
+import { createIntakeRecordHandler } from "../../src/workers/intake-worker.js";
 import { githubPayload } from "../fixtures/github.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
@@ -83,6 +85,25 @@ describe("GITHUB_ALLOWED_REPOSITORIES", () => {
     expect(() => settings({ githubTrustedCheckApps: "GitHub Actions" })).toThrow(
       'Invalid CDK context "githubTrustedCheckApps": "GitHub Actions" is not a GitHub App slug',
     );
+  });
+});
+
+describe("the intake worker's cold start", () => {
+  it.each([
+    [true, 1],
+    [false, 0],
+  ])("warns that every repository is accepted only when no allowlist is set (open: %s)", (open, warnings) => {
+    const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
+    const warn = vi.spyOn(logger, "warn");
+
+    createIntakeRecordHandler({
+      webhooks: { acceptsEveryRepository: open, process: () => Promise.reject(new Error("unused")) },
+      logger,
+      metrics,
+    });
+
+    expect(warn).toHaveBeenCalledTimes(warnings);
+    if (open) expect(warn.mock.calls[0]?.[0]).toMatch(/GITHUB_ALLOWED_REPOSITORIES is not set/);
   });
 });
 

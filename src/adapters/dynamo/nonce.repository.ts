@@ -11,7 +11,8 @@ export function createNonceRepository({ service }: { service: MarketplaceService
         await messageNonce
           .put(claim)
           .where(
-            (attr, { notExists, eq }) => `(${notExists(attr.message_id)} OR ${eq(attr.message_id, claim.message_id)})`,
+            (attr, { notExists, eq }) =>
+              `(${notExists(attr.message_id)} OR ${eq(attr.message_id, claim.message_id)})`,
           )
           .go({ response: "none" });
         return true;

@@ -97,7 +97,7 @@ export type ParsedAgentMessage =
   | ({ ok: false; detail: string } & Claims);
 
 const MAX_ISSUES = 3;
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+const CONTROL_CHARACTERS = /\p{Cc}/gu;
 const MESSAGE_TYPE = /^[A-Z_]{1,32}$/;
 
 /**
@@ -414,7 +414,13 @@ export function createBidService({
       }
 
       if (!record) {
-        return reject(input, acceptedAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, false);
+        return reject(
+          input,
+          acceptedAt,
+          { reason: "UNKNOWN_TASK", detail: "no such task" },
+          signedClaims,
+          false,
+        );
       }
       if (message.type === "COST_REPORT") return recordCost(input, acceptedAt, message, signedClaims);
 
@@ -422,7 +428,13 @@ export function createBidService({
       if (refusal) return reject(input, acceptedAt, refusal, signedClaims, true);
       const stored = await store(message, acceptedAt);
       if (stored === "unknown_task") {
-        return reject(input, acceptedAt, { reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, false);
+        return reject(
+          input,
+          acceptedAt,
+          { reason: "UNKNOWN_TASK", detail: "no such task" },
+          signedClaims,
+          false,
+        );
       }
       if (stored) return reject(input, acceptedAt, stored, signedClaims, true);
 
