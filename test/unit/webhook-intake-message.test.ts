@@ -35,6 +35,9 @@ function receiverAccepts(event: string, deliveryId: string): boolean {
 describe("intake message", () => {
   it("accepts what the receiver writes, normalising received_at", () => {
     expect(intakeMessageSchema.parse(valid)).toEqual(valid);
+    // `valid` has no body hash, as messages queued before the receiver sent one; both are taken.
+    const hashed = { ...valid, body_sha256: "0123456789abcdef".repeat(4) };
+    expect(intakeMessageSchema.parse(hashed)).toEqual(hashed);
     expect(
       intakeMessageSchema.parse({ ...valid, received_at: "2025-07-01T14:00:05+02:00" }).received_at,
     ).toBe("2025-07-01T12:00:05.000Z");
@@ -53,6 +56,8 @@ describe("intake message", () => {
     ["received_at without a time", { received_at: "2025-07-01" }, "received_at"],
     ["received_at without a zone", { received_at: "2025-07-01T12:00:05" }, "received_at"],
     ["received_at on a day that does not exist", { received_at: "2025-02-30T12:00:05Z" }, "received_at"],
+    ["a body hash in capitals", { body_sha256: "A".repeat(64) }, "body_sha256"],
+    ["a body hash that is too short", { body_sha256: "a".repeat(63) }, "body_sha256"],
     ["a payload that is not an object", { payload: [1] }, "payload"],
     ["an unknown field", { extra: 1 }, ""],
   ])("refuses %s", (_, change, path) => {
