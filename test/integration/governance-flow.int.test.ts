@@ -75,6 +75,24 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       );
     }
 
+    /** An OPEN task with one invited agent, no bids yet. */
+    async function invitedTask(title: string, agentId: string): Promise<string> {
+      const taskId = issueUrl();
+      await services.taskRepo.createTask({ task_id: taskId, title, required_capabilities: ["python"] });
+      await bidding.invite(taskId, [agentId]);
+      return taskId;
+    }
+
+    /** The bid worker's service over this table, on the test clock. */
+    const bidService = () =>
+      createBidService({
+        agents: services.agentRepo,
+        bidding,
+        nonces: createNonceRepository({ service: table.service }),
+        awards,
+        now,
+      });
+
     async function escrowOf(taskId: string, agentId: string) {
       return store.transaction((tx) => tx.escrows.get(escrowIdFor(taskId, agentId)));
     }
@@ -309,13 +327,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
     });
 
     it("the kill switch stops a bidder within one request, and the audit log says who did it", async () => {
-      const taskId = issueUrl();
-      await services.taskRepo.createTask({
-        task_id: taskId,
-        title: "kill",
-        required_capabilities: ["python"],
-      });
-      await bidding.invite(taskId, [agents.steady.id]);
+      const taskId = await invitedTask("kill", agents.steady.id);
 
       const killed = await api(
         apiPost(`/agents/${agents.steady.id}/kill`, JSON.stringify({ reason: "leaking tokens" }), {
@@ -333,13 +345,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       // The very next requests: gone from capability listings, and its signed bid is refused.
       const listing = bodyOf(await api(apiGet("/agents", TEST_API_TOKEN, { capability: "python" })));
       expect(listing.items.map((a: { agent_id: string }) => a.agent_id)).not.toContain(agents.steady.id);
-      const bids = createBidService({
-        agents: services.agentRepo,
-        bidding,
-        nonces: createNonceRepository({ service: table.service }),
-        awards,
-        now,
-      });
+      const bids = bidService();
       const { body, signature } = sealedAgentMessage(
         {
           type: "BID",
@@ -381,23 +387,11 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
     });
 
     it("a flood of 1,000 unsigned messages naming a task adds no item to its partition and no audit row", async () => {
-      const taskId = issueUrl();
-      await services.taskRepo.createTask({
-        task_id: taskId,
-        title: "flood",
-        required_capabilities: ["python"],
-      });
-      await bidding.invite(taskId, [agents.cheap.id]);
+      const taskId = await invitedTask("flood", agents.cheap.id);
       await project();
       const auditBefore = (await store.listAudit({ limit: 100_000 })).length;
       const itemsBefore = await services.taskRepo.getTaskRecord(taskId, { consistent: true });
-      const bids = createBidService({
-        agents: services.agentRepo,
-        bidding,
-        nonces: createNonceRepository({ service: table.service }),
-        awards,
-        now,
-      });
+      const bids = bidService();
 
       const receipts = [];
       for (let i = 0; i < 1000; i++) {

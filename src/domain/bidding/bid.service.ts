@@ -413,29 +413,16 @@ export function createBidService({
         return refuse({ reason: "REPLAY", detail }, signedClaims, true);
       }
 
-      if (!record) {
-        return reject(
-          input,
-          acceptedAt,
-          { reason: "UNKNOWN_TASK", detail: "no such task" },
-          signedClaims,
-          false,
-        );
-      }
+      // Only logged: recording it would let any agent create task partitions.
+      const unknownTask = () =>
+        refuse({ reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, true);
+      if (!record) return unknownTask();
       if (message.type === "COST_REPORT") return recordCost(input, acceptedAt, message, signedClaims);
 
       const refusal = checkAnswer(message, record, acceptedAt);
       if (refusal) return reject(input, acceptedAt, refusal, signedClaims, true);
       const stored = await store(message, acceptedAt);
-      if (stored === "unknown_task") {
-        return reject(
-          input,
-          acceptedAt,
-          { reason: "UNKNOWN_TASK", detail: "no such task" },
-          signedClaims,
-          false,
-        );
-      }
+      if (stored === "unknown_task") return unknownTask();
       if (stored) return reject(input, acceptedAt, stored, signedClaims, true);
 
       const receipt: BidReceipt = {
