@@ -189,6 +189,9 @@ export function registrationItems(
       performance_totals: { ...ZERO_TOTALS },
       performance_history: deriveHistory(ZERO_TOTALS),
       version: 1,
+      // As the service stamps a registration by the bench's operator.
+      updated_by: "operator:bench",
+      ...(reg.wallet_address ? { wallet_address: reg.wallet_address } : {}),
       created_at: timestamp,
       updated_at: timestamp,
     })

@@ -27,6 +27,7 @@ export type EnvKey =
   | "APPROVAL_THRESHOLD"
   | "ESCROW_TIMEOUT_HOURS"
   | "BID_WINDOW_SECONDS"
+  | "MESSAGE_MAX_SKEW_SECONDS"
   | "MARKETPLACE_LABEL"
   | "HUMAN_INTERVENTION_LABEL"
   | "WEBHOOK_MAX_BODY_BYTES"
@@ -388,7 +389,13 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: "Bids queue: signed bids, declines and cost reports; early awards",
     timeoutSeconds: 30,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD", "BID_SECRET_KMS_KEY_ID"],
+    environment: [
+      "TABLE_NAME",
+      "BIDS_QUEUE_URL",
+      "APPROVAL_THRESHOLD",
+      "BID_SECRET_KMS_KEY_ID",
+      "MESSAGE_MAX_SKEW_SECONDS",
+    ],
     grants: [
       { kind: "table", access: "readWrite" },
       { kind: "queueConsume", queue: "bids" },

@@ -1,5 +1,6 @@
 import type { BidRejection, DeliveryResult, DeliveryStatus } from "../domain/bidding/bidding.types.js";
 import type { Bid, Task } from "../domain/tasks/task.types.js";
+import type { NonceClaim } from "./nonce-store.js";
 
 /** What the bid worker needs to judge one agent's message: the task and that agent's bid item. */
 export interface BiddingState {
@@ -30,16 +31,28 @@ export interface BiddingRepository {
    * still OPEN. Answers are ordered by `message_sent_at` (the message's own signed `sent_at`) when
    * given, else by `sent_at` (when the queue accepted it): an answer not newer than the stored one is
    * refused with ConflictError("SUPERSEDED"). Throws ConflictError("BIDDING_CLOSED") when the task is
-   * not OPEN, ConflictError("NOT_INVITED") when the agent has no bid item.
+   * not OPEN, ConflictError("NOT_INVITED") when the agent has no bid item. With `nonce`, the message's
+   * nonce is claimed in the same transaction: ConflictError("REPLAY") when another message used it.
    */
   acceptBid(
     taskId: string,
     agentId: string,
-    bid: { bid_amount: number; estimated_completion_sec: number; sent_at: string; message_sent_at?: string },
+    bid: {
+      bid_amount: number;
+      estimated_completion_sec: number;
+      sent_at: string;
+      message_sent_at?: string;
+      nonce?: NonceClaim;
+    },
   ): Promise<void>;
 
   /** Stores a DECLINE under the same conditions as {@link acceptBid}. */
-  declineBid(taskId: string, agentId: string, sentAt: string, messageSentAt?: string): Promise<void>;
+  declineBid(
+    taskId: string,
+    agentId: string,
+    sentAt: string,
+    signed?: { message_sent_at: string; nonce?: NonceClaim },
+  ): Promise<void>;
 
   /** Records a refused agent message on the task (expires with TTL). */
   recordRejection(rejection: Omit<BidRejection, "type">): Promise<void>;

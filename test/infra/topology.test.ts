@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { DynamoDBRecord } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../infra/constructs/marketplace-function.js";
+import { FUNCTION_ENV_CONTEXT_KEYS } from "../../infra/settings.js";
 import {
   FUNCTIONS,
   functionById,
@@ -56,6 +57,14 @@ describe("topology: the one declaration", () => {
         "github-receiver sends to intake but lacks INTAKE_QUEUE_URL",
       ]),
     );
+  });
+
+  it("hands every function setting a context key can set to at least one function", () => {
+    const used = new Set(FUNCTIONS.flatMap((fn) => fn.environment as readonly string[]));
+
+    const unused = Object.keys(FUNCTION_ENV_CONTEXT_KEYS).filter((key) => !used.has(key));
+
+    expect(unused).toEqual([]);
   });
 
   it("deploys every handler in functions/, except the ones listed with a reason", () => {

@@ -19,7 +19,7 @@ import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import { createObservability } from "../../src/observability.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
-import { sealedAgentMessage } from "../helpers/agent-messages.js";
+import { sealedAgentMessage, sealedMarketplaceMessage } from "../helpers/agent-messages.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
@@ -430,20 +430,122 @@ describe("bids queue → bid worker → DynamoDB", () => {
     expect((await bidOf(url, a.id))?.status).toBe("INVITED");
   });
 
-  it("rejects a resent identical bid as DUPLICATE, keeping the stored one", async () => {
+  it("rejects a redelivered bid as DUPLICATE; the same bid signed later is stored, so its time advances", async () => {
     const a = await agent();
     const url = await openTask([a]);
+    const at = Date.now();
+    const sealed = sealedAgentMessage(bid(url, a, 80), a.secret, { now: new Date(at) });
+    const input = {
+      body: sealed.body,
+      signature: sealed.signature,
+      messageId: "dup-1",
+      sentAt: new Date(at).toISOString(),
+    };
 
-    await send(bid(url, a, 80), { secret: a.secret });
-    await work();
+    expect((await bids.receive(input)).status).toBe("accepted");
     const first = await bidOf(url, a.id);
-    await send(bid(url, a, 80), { secret: a.secret });
-    await work();
+    expect(await bids.receive(input)).toMatchObject({
+      status: "rejected",
+      reason: "DUPLICATE",
+      recorded: true,
+    });
+    expect(await bidOf(url, a.id)).toEqual(first);
 
+    const again = sealedAgentMessage(bid(url, a, 80), a.secret, { now: new Date(at + 1000) });
+    const resent = await bids.receive({
+      body: again.body,
+      signature: again.signature,
+      messageId: "dup-2",
+      sentAt: new Date(at + 1000).toISOString(),
+    });
+
+    expect(resent.status).toBe("accepted");
+    expect(await bidOf(url, a.id)).toMatchObject({
+      bid_amount: 80,
+      message_sent_at: new Date(at + 1000).toISOString(),
+    });
     expect((await rejectionsOn(url)).map((r) => r.reason)).toEqual([
       "DUPLICATE: the same bid (80, 3600 s) is already stored",
     ]);
-    expect(await bidOf(url, a.id)).toEqual(first);
+  });
+
+  it("a withdrawn bid stays withdrawn: DECLINE, BID, DECLINE delivered as 1, 3, 2 ends DECLINED", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const at = Date.now();
+    const decline = { type: "DECLINE" as const, task_id: url, agent_id: a.id };
+    const messages = [
+      sealedAgentMessage(decline, a.secret, { now: new Date(at) }),
+      sealedAgentMessage(bid(url, a, 50), a.secret, { now: new Date(at + 1000) }),
+      sealedAgentMessage(decline, a.secret, { now: new Date(at + 2000) }),
+    ];
+    const receive = (i: number) =>
+      bids.receive({
+        body: messages[i]?.body ?? "",
+        signature: messages[i]?.signature ?? "",
+        messageId: `order-${i}`,
+        sentAt: new Date(at + 2500).toISOString(),
+      });
+
+    const receipts = [await receive(0), await receive(2), await receive(1)];
+
+    expect(receipts.map((r) => (r.status === "rejected" ? r.reason : r.status))).toEqual([
+      "declined",
+      "declined",
+      "SUPERSEDED",
+    ]);
+    expect(await bidOf(url, a.id)).toMatchObject({ status: "DECLINED" });
+  });
+
+  it("orders answers by instant, not by how many fraction digits the agent wrote", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "");
+    const sealedAt = (sentAt: string, amount: number) => {
+      const body = JSON.stringify({
+        ...bid(url, a, amount),
+        sent_at: sentAt,
+        nonce: `precision-${amount}-nonce`,
+      });
+      return { body, signature: sign(a.secret, body) };
+    };
+    const newer = sealedAt(`${second}.500Z`, 40);
+    const older = sealedAt(`${second}Z`, 45);
+    const receive = (m: { body: string; signature: string }, id: string) =>
+      bids.receive({ ...m, messageId: id, sentAt: `${second}.600Z` });
+
+    expect((await receive(newer, "p-new")).status).toBe("accepted");
+    expect(await receive(older, "p-old")).toMatchObject({ reason: "SUPERSEDED" });
+    expect(await bidOf(url, a.id)).toMatchObject({ bid_amount: 40, message_sent_at: `${second}.500Z` });
+  });
+
+  it("a BID_REQUEST signed for the agent and put on the bids queue is not recorded as the agent's", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const before = await partitionItems(url);
+    const reflected = sealedMarketplaceMessage(
+      {
+        type: "BID_REQUEST",
+        task_id: url,
+        agent_id: a.id,
+        title: "t",
+        capabilities: ["python"],
+        budget: 100,
+        deadline: FUTURE,
+        reply_to: queue.queueUrl,
+      },
+      a.secret,
+    );
+
+    const receipt = await bids.receive({
+      body: reflected.body,
+      signature: reflected.signature,
+      messageId: "reflected",
+      sentAt: new Date().toISOString(),
+    });
+
+    expect(receipt).toMatchObject({ status: "rejected", reason: "MALFORMED", recorded: false });
+    expect(await partitionItems(url)).toEqual(before);
   });
 
   it("records an uninvited agent's bid as NOT_INVITED; an unknown agent's leaves no trace", async () => {
@@ -471,8 +573,10 @@ describe("bids queue → bid worker → DynamoDB", () => {
     const missing = issueUrl();
 
     await send({ ...bid(url, a), bid_amount: "eighty" }, { secret: a.secret });
-    // A NUL in the type never reaches the record: only a well-formed type is kept.
+    // A NUL in the type never reaches the record: a message that is not an agent's is not recorded.
     await send({ ...bid(url, a), type: "\u0000" }, { secret: a.secret });
+    // Nor is a signed body without a v2 envelope (a captured v1 message, say).
+    await send(JSON.stringify(bid(url, a, 12)), { secret: a.secret });
     await send("{not json", { secret: a.secret });
     await send(bid(missing, a), { secret: a.secret });
     await work();
@@ -487,9 +591,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
         }),
       ]),
     );
-    expect(rejections).toHaveLength(2);
-    expect(JSON.stringify(rejections)).not.toMatch(/\\u0000/);
-    expect(rejections.find((r) => r.message_type === undefined)?.reason).toMatch(/^MALFORMED: type: /);
+    expect(rejections).toHaveLength(1);
     // An unknown task gets no partition: nobody can create items under TASK#<any url> by sending junk.
     const { Items = [] } = await table.raw.send(
       new QueryCommand({
@@ -604,7 +706,7 @@ describe("bids queue → bid worker → DynamoDB", () => {
           "UNSIGNED",
           "LATE",
           "OVER_BUDGET",
-          "DUPLICATE",
+
           "NOT_INVITED",
           "UNKNOWN_AGENT",
           "MALFORMED",

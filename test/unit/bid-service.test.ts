@@ -4,6 +4,7 @@ import type { BidRejection } from "../../src/domain/bidding/bidding.types.js";
 import { sealMessage, signBody } from "../../src/domain/bidding/signing.js";
 import { ConflictError } from "../../src/domain/errors.js";
 import type { Bid, TaskRecord } from "../../src/domain/tasks/task.types.js";
+import type { NonceClaim } from "../../src/ports/nonce-store.js";
 
 const TASK_ID = "https://github.com/octo-org/octo-repo/issues/9";
 const SECRET = "agent-a-secret";
@@ -50,7 +51,16 @@ function harness(
   const rejections: Omit<BidRejection, "type">[] = [];
   const calls: string[] = [];
   const claimed = new Map<string, string>();
+  const claims: Array<{ nonce: string; expires_at: number }> = [];
   const secrets: Record<string, string> = { "agent-a": SECRET, "agent-b": "agent-b-secret" };
+  const claimNonce = ({ agent_id, nonce, message_id, expires_at }: NonceClaim): boolean => {
+    claims.push({ nonce, expires_at });
+    const key = `${agent_id}#${nonce}`;
+    const owner = claimed.get(key);
+    if (owner !== undefined && owner !== message_id) return false;
+    claimed.set(key, message_id);
+    return true;
+  };
   const deps: BidServiceOptions = {
     agents: {
       getVerificationSecrets: async (id) => {
@@ -60,26 +70,23 @@ function harness(
           : { current, ...(options.previous ? { previous: options.previous } : {}) };
       },
     },
-    nonces: {
-      claim: async ({ agent_id, nonce, message_id }) => {
-        const key = `${agent_id}#${nonce}`;
-        const owner = claimed.get(key);
-        if (owner !== undefined && owner !== message_id) return false;
-        claimed.set(key, message_id);
-        return true;
-      },
-    },
+    nonces: { claim: async (claim) => claimNonce(claim) },
     bidding: {
       getBiddingState: async (id: string, agentId?: string) =>
         id === TASK_ID
           ? { task: record.task, bids: record.bids.filter((b) => b.agent_id === agentId) }
           : undefined,
+      // As the repository does: the nonce is claimed in the answer's own transaction.
       acceptBid:
         options.accept ??
         (async (_t, _a, b) => {
+          if (b.nonce && !claimNonce(b.nonce)) throw new ConflictError("REPLAY: used", { reason: "REPLAY" });
           calls.push(`accept ${b.bid_amount}`);
         }),
-      declineBid: async () => {
+      declineBid: async (_t, _a, _s, signed) => {
+        if (signed?.nonce && !claimNonce(signed.nonce)) {
+          throw new ConflictError("REPLAY: used", { reason: "REPLAY" });
+        }
         calls.push("decline");
       },
       recordRejection: async (r) => {
@@ -99,7 +106,7 @@ function harness(
     },
     now: () => new Date("2025-07-01T12:02:00.000Z"),
   };
-  return { service: createBidService(deps), rejections, calls };
+  return { service: createBidService(deps), rejections, calls, claims };
 }
 
 let sequence = 0;
@@ -258,6 +265,27 @@ describe("bid service", () => {
     expect(replayed).toMatchObject({ status: "rejected", reason: "REPLAY", recorded: false });
     expect(rejections).toEqual([]);
     expect(calls.filter((c) => c.startsWith("accept"))).toHaveLength(2);
+  });
+
+  it("a nonce claim outlives the skew window counted from the latest of sent_at, queue time and now", async () => {
+    const { service, claims } = harness();
+
+    await service.receive(signed(bid()));
+
+    // The clock (12:02) is later than sent_at and the queue time (12:01): a late claim is kept longer.
+    expect(claims.map((c) => c.expires_at)).toEqual([
+      Date.parse("2025-07-01T12:02:00.000Z") / 1000 + 300 + 3600,
+    ]);
+  });
+
+  it("refuses a record without an SQS message id, which the nonce claim relies on", async () => {
+    const { service, calls, claims } = harness();
+
+    const receipt = await service.receive({ ...signed(bid()), messageId: "" });
+
+    expect(receipt).toMatchObject({ status: "rejected", reason: "MALFORMED", recorded: false });
+    expect(calls).toEqual([]);
+    expect(claims).toEqual([]);
   });
 
   it("the previous secret verifies until valid_until (exclusive), judged at the queue's time", async () => {

@@ -165,9 +165,10 @@ export function staleness(
 }
 
 /**
- * Nonces seen from one sender, kept long enough that a replay is either remembered here or already
- * stale: an entry lives `2 × maxSkewSeconds` past its `sent_at`. Memory is bounded by the sender's
- * message rate over that window.
+ * Nonces seen from one sender, kept long enough that a prompt replay is either remembered here or
+ * already stale: an entry lives `2 × maxSkewSeconds` past the later of its `sent_at` and the time it
+ * was seen. It is in memory only: a restart forgets it. Memory is bounded by the sender's message rate
+ * over that window.
  */
 export class NonceMemory {
   /** nonce → when it may be forgotten, and the delivery (SQS message id) that claimed it, if known. */
@@ -187,7 +188,9 @@ export class NonceMemory {
     this.#evict(now.getTime());
     const seen = this.#seen.get(nonce);
     if (seen) return deliveryId !== undefined && seen.deliveryId === deliveryId;
-    this.#seen.set(nonce, { expiresAt: Date.parse(sentAt) + this.#keepMs, deliveryId });
+    // Kept from the later of sent_at and now: a backlog processed late still remembers its nonces.
+    const from = Math.max(Date.parse(sentAt), now.getTime());
+    this.#seen.set(nonce, { expiresAt: from + this.#keepMs, deliveryId });
     return true;
   }
 

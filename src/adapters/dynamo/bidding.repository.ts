@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from "../../domain/errors.js";
 import type { TaskStatus } from "../../domain/tasks/task.schema.js";
 import type { Bid, Task } from "../../domain/tasks/task.types.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
+import type { NonceClaim } from "../../ports/nonce-store.js";
 import { isConditionalCheckFailed } from "./dynamo-errors.js";
 import type { MarketplaceService } from "./marketplace-service.js";
 
@@ -32,11 +33,12 @@ export function createBiddingRepository({
       bid_amount?: number;
       estimated_completion_sec?: number;
     },
+    nonce?: NonceClaim,
   ): Promise<void> {
     const signed = fields.message_sent_at;
     const at = now().toISOString();
     const result = await service.transaction
-      .write(({ bid, task, agentProfile }) => [
+      .write(({ bid, task, agentProfile, messageNonce }) => [
         task
           .check({ task_id: taskId })
           .where((attr, { eq }) => eq(attr.status, "OPEN"))
@@ -65,10 +67,31 @@ export function createBiddingRepository({
                 .commit(),
             ]
           : []),
+        // The message's nonce, claimed in the same request as the answer it carries: no crash can
+        // fall between them, and a bid costs one write. The same SQS message may claim it again.
+        ...(nonce
+          ? [
+              messageNonce
+                .put(nonce)
+                .where(
+                  (attr, { notExists, eq }) =>
+                    `(${notExists(attr.message_id)} OR ${eq(attr.message_id, nonce.message_id)})`,
+                )
+                .commit(),
+            ]
+          : []),
       ])
       .go();
     if (!result.canceled) return;
-    const [taskCheck, bidWrite, agentCheck] = result.data as Array<{ code: string }>;
+    const codes = result.data as Array<{ code: string }>;
+    const [taskCheck, bidWrite] = codes;
+    const agentCheck = fields.status === "ACCEPTED" ? codes[2] : undefined;
+    const nonceClaim = nonce ? codes.at(-1) : undefined;
+    if (nonceClaim?.code === "ConditionalCheckFailed") {
+      throw new ConflictError(`REPLAY: agent ${agentId} already used nonce ${nonce?.nonce}`, {
+        reason: "REPLAY",
+      });
+    }
     if (taskCheck?.code === "ConditionalCheckFailed") {
       const { data } = await tasks.get({ task_id: taskId }).go({ consistent: true });
       if (!data) throw new NotFoundError("task", taskId);
@@ -158,14 +181,20 @@ export function createBiddingRepository({
       await (result.ok ? update.remove(["delivery_error"]) : update).go();
     },
 
-    acceptBid: (taskId, agentId, bid) => answer(taskId, agentId, { status: "ACCEPTED", ...bid }),
+    acceptBid: (taskId, agentId, { nonce, ...bid }) =>
+      answer(taskId, agentId, { status: "ACCEPTED", ...bid }, nonce),
 
-    declineBid: (taskId, agentId, sentAt, messageSentAt) =>
-      answer(taskId, agentId, {
-        status: "DECLINED",
-        sent_at: sentAt,
-        ...(messageSentAt !== undefined ? { message_sent_at: messageSentAt } : {}),
-      }),
+    declineBid: (taskId, agentId, sentAt, signed) =>
+      answer(
+        taskId,
+        agentId,
+        {
+          status: "DECLINED",
+          sent_at: sentAt,
+          ...(signed ? { message_sent_at: signed.message_sent_at } : {}),
+        },
+        signed?.nonce,
+      ),
 
     async recordRejection(rejection: Omit<BidRejection, "type">) {
       const expiresAt = Math.floor(now().getTime() / 1000) + rejectionTtlSeconds;

@@ -2,7 +2,7 @@ import type { ZodError } from "zod";
 import type { AgentRepository, VerificationSecrets } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
-import type { NonceStore } from "../../ports/nonce-store.js";
+import type { NonceClaim, NonceStore } from "../../ports/nonce-store.js";
 import { agentIdSchema, issueUrlSchema } from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { TaskRecord } from "../tasks/task.types.js";
@@ -12,7 +12,9 @@ import {
   agentMessageSchema,
   type BidMessage,
   type DeclineMessage,
+  nonceSchema,
   SIGNATURE_ATTRIBUTE,
+  sentAtSchema,
 } from "./messages.js";
 import { staleness, verifyBodySignature } from "./signing.js";
 
@@ -99,6 +101,7 @@ export type ParsedAgentMessage =
 const MAX_ISSUES = 3;
 const CONTROL_CHARACTERS = /\p{Cc}/gu;
 const MESSAGE_TYPE = /^[A-Z_]{1,32}$/;
+const AGENT_MESSAGE_TYPES = new Set(["BID", "DECLINE", "COST_REPORT"]);
 
 /**
  * The first schema issues, as text that is safe to store: zod quotes unknown keys, which come from the
@@ -166,20 +169,35 @@ export function checkSignature(
   return { reason: "BAD_SIGNATURE", detail: "the signature does not match the body and the agent's secret" };
 }
 
-/** Whether the agent's stored answer already is this message (a redelivered or resent copy). */
+/**
+ * A signed `sent_at` in one fixed width (`toISOString()`, milliseconds), so that stored values order
+ * as strings: `…:00Z` and `…:00.500Z` would not.
+ */
+export function signedInstant(sentAt: string): string {
+  return new Date(Date.parse(sentAt)).toISOString();
+}
+
+/**
+ * Whether the agent's stored answer already is this message: the same answer, signed no later than
+ * the stored one (a redelivery, or a copy of it). The same answer signed later is written, so that
+ * its time advances and an older answer still in the queue cannot overtake it.
+ */
 function isStoredAnswer(stored: TaskRecord["bids"][number], message: BidMessage | DeclineMessage): boolean {
-  if (message.type === "DECLINE") return stored.status === "DECLINED";
-  return (
-    stored.status === "ACCEPTED" &&
-    stored.bid_amount === message.bid_amount &&
-    stored.estimated_completion_sec === message.estimated_completion_sec
-  );
+  const sameAnswer =
+    message.type === "DECLINE"
+      ? stored.status === "DECLINED"
+      : stored.status === "ACCEPTED" &&
+        stored.bid_amount === message.bid_amount &&
+        stored.estimated_completion_sec === message.estimated_completion_sec;
+  if (!sameAnswer) return false;
+  return stored.message_sent_at === undefined || stored.message_sent_at >= signedInstant(message.sent_at);
 }
 
 /**
  * The checks on a signed BID or DECLINE against the task as read, in this order: NOT_INVITED (no bid
  * item for the agent), LATE (`sentAt` after `bid_deadline`; a message sent exactly at the deadline is
- * on time), OVER_BUDGET (a BID above `budget`), DUPLICATE (the stored answer is already this one),
+ * on time), OVER_BUDGET (a BID above `budget`), DUPLICATE (the stored answer is already this one, and
+ * not signed earlier than this message),
  * BIDDING_CLOSED (the task is no longer OPEN). `undefined` means the answer may be stored.
  *
  * LATE is judged on the time the queue accepted the message, so queue lag or a worker outage never
@@ -242,10 +260,13 @@ function describeError(error: unknown): string {
  *    UNKNOWN_AGENT, UNSIGNED (no `X-AgentForge-Signature`), BAD_SIGNATURE (not the HMAC-SHA256 of the
  *    exact body with the agent's current secret, or with its previous one inside the rotation
  *    overlap). These are only logged and counted, so a flood of forgeries costs reads, never items.
- * 2. MALFORMED — a signed body that fails {@link agentMessageSchema}: recorded on the task it names.
- * 3. Freshness, also never recorded, since a captured message re-sent by anyone would be one:
- *    STALE (`sent_at` more than `maxSkewSeconds` from when SQS accepted it, either way), REPLAY (the
- *    agent used the nonce before; a redelivery of the same SQS message keeps its claim).
+ * 2. Freshness, never recorded, since a captured message re-sent by anyone would be one: MALFORMED
+ *    for a body without a v2 envelope (`sent_at`, `nonce`: a v1 message), STALE (`sent_at` more than
+ *    `maxSkewSeconds` from when SQS accepted it, either way), REPLAY (the agent used the nonce before;
+ *    a redelivery of the same SQS message keeps its claim). Then MALFORMED, also unrecorded, for a
+ *    type that is not an agent's (the marketplace's own messages to the agent carry its signature).
+ * 3. MALFORMED — a fresh, signed agent message that fails {@link agentMessageSchema}: recorded on the
+ *    task it names.
  * 4. UNKNOWN_TASK — no task has that id (only logged: recording it would let any agent create task
  *    partitions).
  * 5. BID / DECLINE: {@link checkAnswer} (NOT_INVITED, LATE, OVER_BUDGET, DUPLICATE, BIDDING_CLOSED),
@@ -257,7 +278,7 @@ function describeError(error: unknown): string {
  * 6. COST_REPORT: stored on the award; NOT_AWARDED unless the task is awarded to the agent,
  *    SUPERSEDED when a report sent later is already stored.
  *
- * The rejections of steps 2, 5 and 6 are recorded on the task with `<REASON>: <detail>`, keyed by
+ * The rejections of steps 3, 5 and 6 are recorded on the task with `<REASON>: <detail>`, keyed by
  * message id. Only transient infrastructure errors throw, so SQS retries the message and finally
  * moves it to the DLQ.
  */
@@ -296,20 +317,23 @@ export function createBidService({
     return { status: "rejected", ...refusal, authenticated: true, recorded, ...claims };
   }
 
+  /** Stores the answer and claims its nonce in one transaction. */
   async function store(
     message: BidMessage | DeclineMessage,
     acceptedAt: string,
+    nonce: NonceClaim,
   ): Promise<Refusal | "unknown_task" | undefined> {
+    const signed = { message_sent_at: signedInstant(message.sent_at), nonce };
     try {
       if (message.type === "BID") {
         await bidding.acceptBid(message.task_id, message.agent_id, {
           bid_amount: message.bid_amount,
           estimated_completion_sec: message.estimated_completion_sec,
           sent_at: acceptedAt,
-          message_sent_at: message.sent_at,
+          ...signed,
         });
       } else {
-        await bidding.declineBid(message.task_id, message.agent_id, acceptedAt, message.sent_at);
+        await bidding.declineBid(message.task_id, message.agent_id, acceptedAt, signed);
       }
       return undefined;
     } catch (error) {
@@ -319,7 +343,8 @@ export function createBidService({
         reason === "NOT_INVITED" ||
         reason === "DUPLICATE" ||
         reason === "SUPERSEDED" ||
-        reason === "AGENT_DISABLED"
+        reason === "AGENT_DISABLED" ||
+        reason === "REPLAY"
       ) {
         return { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
       }
@@ -335,7 +360,12 @@ export function createBidService({
     claims: Claims,
   ): Promise<BidReceipt> {
     try {
-      await bidding.recordCostReport(message.task_id, message.agent_id, message.actual_cost, message.sent_at);
+      await bidding.recordCostReport(
+        message.task_id,
+        message.agent_id,
+        message.actual_cost,
+        signedInstant(message.sent_at),
+      );
     } catch (error) {
       const reason = conflictReason(error);
       if (reason === "SUPERSEDED") {
@@ -360,6 +390,8 @@ export function createBidService({
   return {
     async receive(input) {
       const acceptedAt = instant(input.sentAt) ?? now().toISOString();
+      // The nonce claim trusts the message id to tell a redelivery from a copy: SQS always sets one.
+      if (!input.messageId) return refuse({ reason: "MALFORMED", detail: "no SQS message id" }, {}, false);
       let json: unknown;
       try {
         json = JSON.parse(input.body);
@@ -389,41 +421,65 @@ export function createBidService({
       const forged = checkSignature(secrets, input.body, input.signature, acceptedAt);
       if (forged) return refuse(forged, claims, false);
 
-      const parsed = validateAgentMessage(json);
-      if (!parsed.ok) {
-        return reject(input, acceptedAt, { reason: "MALFORMED", detail: parsed.detail }, claims, !!record);
+      // Freshness before anything is recorded: a captured message, re-sent, must write nothing even
+      // when its body is malformed. A body without a v2 envelope (a v1 message) is never recorded.
+      const envelope = json as Record<string, unknown>;
+      const sentAt = sentAtSchema.safeParse(envelope.sent_at);
+      const nonce = nonceSchema.safeParse(envelope.nonce);
+      if (!sentAt.success || !nonce.success) {
+        const detail = "protocol v2 needs an ISO 8601 UTC sent_at and a 16-128 character nonce";
+        return refuse({ reason: "MALFORMED", detail }, claims, true);
       }
-      const { message } = parsed;
-      const signedClaims: Claims = {
-        task_id: message.task_id,
-        agent_id: message.agent_id,
-        message_type: message.type,
-      };
-      const stale = staleness(message.sent_at, acceptedAt, maxSkewSeconds);
-      if (stale) return refuse({ reason: "STALE", detail: stale }, signedClaims, true);
-      const fresh = await nonces.claim({
-        agent_id: message.agent_id,
-        nonce: message.nonce,
-        message_id: input.messageId,
-        sent_at: message.sent_at,
-        expires_at: Math.ceil(Date.parse(message.sent_at) / 1000) + maxSkewSeconds + NONCE_MARGIN_SECONDS,
-      });
-      if (!fresh) {
-        const detail = `agent ${message.agent_id} already used nonce ${message.nonce}`;
-        return refuse({ reason: "REPLAY", detail }, signedClaims, true);
+      const stale = staleness(sentAt.data, acceptedAt, maxSkewSeconds);
+      if (stale) return refuse({ reason: "STALE", detail: stale }, claims, true);
+      // The same secret signs the marketplace's messages to this agent: one of those put on the bids
+      // queue verifies, but it is not the agent's word, so it is not recorded either.
+      if (!claims.message_type || !AGENT_MESSAGE_TYPES.has(claims.message_type)) {
+        const detail = `type ${JSON.stringify(claims.message_type ?? null)} is not BID, DECLINE or COST_REPORT`;
+        return refuse({ reason: "MALFORMED", detail }, claims, true);
       }
 
-      // Only logged: recording it would let any agent create task partitions.
-      const unknownTask = () =>
-        refuse({ reason: "UNKNOWN_TASK", detail: "no such task" }, signedClaims, true);
+      const latest = Math.max(Date.parse(sentAt.data), Date.parse(acceptedAt), now().getTime());
+      const claim: NonceClaim = {
+        agent_id: agentId,
+        nonce: nonce.data,
+        message_id: input.messageId,
+        sent_at: sentAt.data,
+        // Counted from the latest of the three, so a claim written late (a queue backlog) still
+        // outlives the window in which a copy of the message could be fresh.
+        expires_at: Math.ceil(latest / 1000) + maxSkewSeconds + NONCE_MARGIN_SECONDS,
+      };
+      const replay = (): BidReceipt =>
+        refuse(
+          { reason: "REPLAY", detail: `agent ${agentId} already used nonce ${nonce.data}` },
+          claims,
+          true,
+        );
+      /**
+       * Claims the nonce before a rejection is recorded, so a copy of the message records nothing.
+       * A storable answer claims it inside its own transaction instead (see `store`).
+       */
+      const rejectOnce = async (refusal: Refusal, taskExists: boolean): Promise<BidReceipt> =>
+        (await nonces.claim(claim)) ? reject(input, acceptedAt, refusal, claims, taskExists) : replay();
+
+      const parsed = validateAgentMessage(json);
+      if (!parsed.ok) return rejectOnce({ reason: "MALFORMED", detail: parsed.detail }, !!record);
+      const { message } = parsed;
+
+      // Only logged: recording it would let any agent create task partitions. No nonce is claimed
+      // for it either, since nothing is written.
+      const unknownTask = () => refuse({ reason: "UNKNOWN_TASK", detail: "no such task" }, claims, true);
       if (!record) return unknownTask();
-      if (message.type === "COST_REPORT") return recordCost(input, acceptedAt, message, signedClaims);
+      if (message.type === "COST_REPORT") {
+        return (await nonces.claim(claim)) ? recordCost(input, acceptedAt, message, claims) : replay();
+      }
 
       const refusal = checkAnswer(message, record, acceptedAt);
-      if (refusal) return reject(input, acceptedAt, refusal, signedClaims, true);
-      const stored = await store(message, acceptedAt);
+      if (refusal) return rejectOnce(refusal, true);
+      const stored = await store(message, acceptedAt, claim);
       if (stored === "unknown_task") return unknownTask();
-      if (stored) return reject(input, acceptedAt, stored, signedClaims, true);
+      if (stored?.reason === "REPLAY") return replay();
+      if (stored) return rejectOnce(stored, true);
 
       const receipt: BidReceipt = {
         status: message.type === "BID" ? "accepted" : "declined",

@@ -4,7 +4,8 @@ import { ENTITY_VERSION, SERVICE_NAME } from "./model.js";
  * `AGENT#<agent_id>` / `SECRET`: the agent's bid-signing secret, kept off the profile so that no
  * profile read or capability query ever carries it. Only ciphertext is written (envelope encryption,
  * `src/adapters/crypto/secret-envelope.ts`: `v1.<kms|local>.<wrapped data key>.<iv>.<ciphertext>`,
- * bound to the agent id), so the table, its stream and backups never hold a secret in clear.
+ * bound to the agent id), so nothing written since holds a secret in clear: only items from before
+ * encryption at rest do, until re-encrypted (and their old images, in the stream and older backups).
  */
 export const agentSecretSchema = {
   model: { entity: "agent_secret", version: ENTITY_VERSION, service: SERVICE_NAME },
