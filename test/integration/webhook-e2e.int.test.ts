@@ -210,7 +210,9 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const suite: Payload = githubPayload("check_suite", "completed");
     suite.check_suite.conclusion = "success";
     suite.check_suite.updated_at = "2025-07-02T08:40:00Z";
-    suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
+    suite.check_suite.pull_requests = [
+      { number: pr.pull_request.number, base: { repo: { id: suite.repository.id } } },
+    ];
     const review: Payload = pullRequestReviewPayload({ submittedAt: "2025-07-02T08:45:00Z" });
     review.pull_request.number = n + 100_000;
     review.pull_request.body = `fixes #${n}`;
@@ -239,7 +241,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const run: Payload = githubPayload("check_run", "completed");
     run.check_run.conclusion = "failure";
     run.check_run.completed_at = "2025-07-02T08:30:00Z";
-    run.check_run.pull_requests = [{ number: n + 100_000 }];
+    run.check_run.pull_requests = [{ number: n + 100_000, base: { repo: { id: run.repository.id } } }];
 
     for (const [event, payload] of [
       ["pull_request", pr],

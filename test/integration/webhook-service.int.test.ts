@@ -200,7 +200,9 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const suite = example("check_suite", "completed");
     suite.check_suite.conclusion = "success";
     suite.check_suite.updated_at = "2025-07-01T10:40:00Z";
-    suite.check_suite.pull_requests = [{ number: pr.pull_request.number }];
+    suite.check_suite.pull_requests = [
+      { number: pr.pull_request.number, base: { repo: { id: suite.repository.id } } },
+    ];
     const review: Payload = pullRequestReviewPayload({ submittedAt: "2025-07-01T10:45:00Z" });
     review.pull_request.number = n + 100_000;
     review.pull_request.body = `Closes Codertocat/Hello-World#${n}`;
@@ -223,7 +225,9 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const pr = example("pull_request", "opened");
     pr.pull_request.number = n + 100_000;
     pr.pull_request.body = `fixes #${n}`;
-    run.check_run.pull_requests = [{ number: pr.pull_request.number }];
+    run.check_run.pull_requests = [
+      { number: pr.pull_request.number, base: { repo: { id: run.repository.id } } },
+    ];
 
     await webhooks.process(message("pull_request", pr));
     await webhooks.process(message("check_run", run));
@@ -309,7 +313,7 @@ describe("webhook service: GitHub deliveries to tasks and ledger outcomes (Dynam
     const run = example("check_run", "completed");
     run.check_run.conclusion = conclusion;
     run.check_run.completed_at = at;
-    run.check_run.pull_requests = [{ number: prNumber }];
+    run.check_run.pull_requests = [{ number: prNumber, base: { repo: { id: run.repository.id } } }];
     return message("check_run", run);
   }
 

@@ -191,7 +191,7 @@ describe("who may give evidence (interpretDelivery)", () => {
   it("with trusted check apps set, only their check runs and suites count", () => {
     const trusted = { ...OPTIONS, trustedCheckApps: ["github-actions"] };
     const suite: Payload = githubPayload("check_suite", "completed", 1);
-    suite.check_suite.pull_requests = [{ number: 2 }];
+    suite.check_suite.pull_requests = [{ number: 2, base: { repo: { id: suite.repository.id } } }];
 
     expect(kinds(checkRun("GitHub-Actions"), "check_run", trusted)).toEqual(["evidence_for_pr"]);
     expect(kinds(checkRun("sketchy-ci"), "check_run", trusted)).toEqual([
@@ -217,6 +217,11 @@ describe("who may give evidence (interpretDelivery)", () => {
       expect.objectContaining({ kind: "evidence_for_pr", pr: { repoId: run.repository.id, number: 2 } }),
     ]);
     run.check_run.pull_requests = run.check_run.pull_requests.slice(1);
+    expect(kinds(run, "check_run")).toEqual([
+      "ignore: check_run is attached only to pull requests of other repositories",
+    ]);
+    // A pull request stub that does not say its repository fails closed.
+    run.check_run.pull_requests = [{ number: 2 }];
     expect(kinds(run, "check_run")).toEqual([
       "ignore: check_run is attached only to pull requests of other repositories",
     ]);

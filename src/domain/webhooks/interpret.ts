@@ -337,8 +337,9 @@ function interpretChecks(
   }
   if (prs.length === 0) return [{ kind: "ignore", reason: `${event} is not attached to a pull request` }];
   // Pull request numbers are per repository: one whose base is another repository (a fork's branch
-  // proposed upstream) is not this repository's pull request of that number.
-  const own = prs.filter((pr) => typeof pr.base?.repo?.id !== "number" || pr.base.repo.id === repoId);
+  // proposed upstream), or that does not say which (GitHub always does), is not this repository's
+  // pull request of that number.
+  const own = prs.filter((pr) => pr.base?.repo?.id === repoId);
   if (own.length === 0) {
     return [{ kind: "ignore", reason: `${event} is attached only to pull requests of other repositories` }];
   }
