@@ -243,8 +243,18 @@ export const COMMANDS: readonly Command[] = [
       "Give an agent a new bid-signing secret, shown once; the old one keeps verifying for a short overlap",
     access: "agent",
     args: ["id"],
+    options: {
+      previous: {
+        type: "string",
+        choices: ["keep", "revoke"],
+        description:
+          "keep (default): the old secret verifies for the overlap; revoke: it stops at once (a leak)",
+      },
+    },
     async run(input, { api }) {
-      const { body } = await api.post<RotatedSecret>(apiPath("agents", input.arg("id"), "rotate-secret"));
+      const previous = input.option("previous");
+      const path = apiPath("agents", input.arg("id"), "rotate-secret");
+      const { body } = await api.post<RotatedSecret>(previous ? `${path}?previous=${previous}` : path);
       return shownOnce(
         body,
         [],

@@ -244,13 +244,15 @@ export const REST_ROUTES: readonly RestRoute[] = [
     path: "/agents/:agent_id/rotate-secret",
     permission: "agents:rotate-secret",
     access: "self",
-    query: [],
+    query: ["previous"],
     body: "none",
-    summary: "a new bid-signing secret, shown once; the previous one verifies until previous_valid_until",
-    async handle({ principal, params, deps }) {
+    summary:
+      "a new bid-signing secret, shown once; the previous one verifies until previous_valid_until (`?previous=revoke`: not at all)",
+    async handle({ principal, params, query, deps }) {
       const { agent_id, secret, previous_valid_until } = await deps.agents.rotateSecret(
         params.agent_id,
         principal,
+        { previous: query.previous },
       );
       return ok({
         agent_id,

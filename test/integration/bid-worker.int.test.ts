@@ -216,6 +216,25 @@ describe("bids queue → bid worker → DynamoDB", () => {
     return Items;
   }
 
+  it("rotate-secret with previous=revoke: the old secret is BAD_SIGNATURE at once", async () => {
+    const a = await agent();
+    const url = await openTask([a]);
+    const { secret: fresh } = await services.agents.rotateSecret(a.id, TEST_OPERATOR, { previous: "revoke" });
+    const receive = (secret: string, id: string) => {
+      const sealed = sealedAgentMessage(bid(url, a, 70), secret);
+      return bids.receive({
+        body: sealed.body,
+        signature: sealed.signature,
+        messageId: id,
+        sentAt: new Date().toISOString(),
+      });
+    };
+
+    expect(await receive(a.secret, "leaked")).toMatchObject({ status: "rejected", reason: "BAD_SIGNATURE" });
+    expect(await receive(fresh, "new")).toMatchObject({ status: "accepted" });
+    expect((await services.agentRepo.getVerificationSecrets(a.id))?.previous).toBeUndefined();
+  });
+
   it("forged, unsigned, wrongly named and unknown-agent messages write nothing at all", async () => {
     const a = await agent();
     const other = await agent();

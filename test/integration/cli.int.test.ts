@@ -167,6 +167,12 @@ describe("agentforge CLI against the local stack", () => {
       previous_valid_until: expect.any(String),
     });
     expect(registered.stdout).not.toContain(bid_secret);
+
+    const revoked = await cli(["agents", "rotate-secret", "cli-agent", "--previous", "revoke", "--json"]);
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({ agent_id: "cli-agent", bid_secret: expect.any(String) });
+    const refused = await cli(["agents", "rotate-secret", "cli-agent", "--previous", "maybe"]);
+    expect(refused.code).not.toBe(0);
   });
 
   it("lets an agent's own key read and update itself, rotate its key, and nothing more", async () => {

@@ -187,6 +187,24 @@ describe("REST API over DynamoDB Local", () => {
     expect(body(revived).kill_switch_active).toBe(false);
   });
 
+  it("rotate-secret?previous=revoke drops the old secret at once; another value is a 400", async () => {
+    const input = agentInput({ capabilities: ["elixir"] });
+    await api(post("/agents", JSON.stringify(input)));
+    const withQuery = (previous: string) => ({
+      ...post(`/agents/${input.agent_id}/rotate-secret`),
+      rawQueryString: `previous=${previous}`,
+      queryStringParameters: { previous },
+    });
+
+    const revoked = await api(withQuery("revoke"));
+    const refused = await api(withQuery("maybe"));
+
+    expect(revoked.statusCode).toBe(200);
+    expect(body(revoked)).toEqual({ agent_id: input.agent_id, bid_secret: expect.any(String) });
+    expect(refused.statusCode).toBe(400);
+    expect(body(refused).error.code).toBe("VALIDATION_FAILED");
+  });
+
   it.each([
     ["a NUL in a path parameter", get("/agents/a%00b"), 400],
     [

@@ -3,7 +3,7 @@ import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import { generateAgentSecret } from "../bidding/signing.js";
 import { agentIdSchema, auditNoteSchema } from "../common.schema.js";
-import { ForbiddenError, NotFoundError } from "../errors.js";
+import { ForbiddenError, NotFoundError, ValidationError } from "../errors.js";
 import { generateApiKey } from "../identity/api-key.js";
 import { actorOf, type Principal } from "../identity/principal.js";
 import { parseOrThrow } from "../validation.js";
@@ -122,11 +122,23 @@ export function createAgentService({
      * Issues a new bid-signing secret, returned only here. Messages signed with the replaced one keep
      * verifying until `previous_valid_until` (the configured overlap), then fail.
      */
-    async rotateSecret(id: unknown, principal: Principal): Promise<SecretRotationResult> {
+    async rotateSecret(
+      id: unknown,
+      principal: Principal,
+      options: { previous?: unknown } = {},
+    ): Promise<SecretRotationResult> {
       const validId = agentId(id);
+      const previous = options.previous ?? "keep";
+      if (previous !== "keep" && previous !== "revoke") {
+        throw new ValidationError("previous must be keep or revoke", [
+          { path: "previous", message: "must be keep (verify for the overlap) or revoke (stop at once)" },
+        ]);
+      }
       await assertActiveSelf(principal, validId, "agents:rotate-secret");
       const secret = generateAgentSecret();
-      const rotation = await agents.rotateSecret(validId, secret, secretRotationOverlapSeconds);
+      // `revoke` is for a leaked secret: messages signed with it fail from this moment.
+      const overlap = previous === "revoke" ? 0 : secretRotationOverlapSeconds;
+      const rotation = await agents.rotateSecret(validId, secret, overlap);
       return { agent_id: validId, secret, ...rotation };
     },
 
