@@ -110,6 +110,15 @@ const envSchema = z.object({
   /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
   DATABASE_URL: z.string().optional(),
   DATABASE_URL_SECRET_ARN: z.string().optional(),
+  /**
+   * Bounded Postgres waits: a connection (a pool slot, or a new one ready) within this long, every
+   * statement within the statement timeout (the client gives up 1 s later if the server says
+   * nothing), so an unreachable database costs a governance route seconds, not the Lambda timeout.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(2000),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().max(300_000).default(5000),
+  /** `pg` pool size per container: a Lambda serves one request at a time, so 2 is plenty. */
+  DATABASE_POOL_MAX: z.coerce.number().int().positive().max(100).default(2),
   /** HMAC key of the audit log's hash chain (at least 32 characters). */
   AUDIT_HMAC_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   AUDIT_HMAC_KEY_ARN: z.string().optional(),
@@ -163,6 +172,8 @@ export interface Config {
   bidSecretKey?: BidSecretKeySource;
   secretRotationOverlapSeconds: number;
   databaseUrl?: SecretSource;
+  /** The `pg` pool's bounds (server Postgres only; PGlite runs in process). */
+  databasePool: { max: number; connectTimeoutMs: number; statementTimeoutMs: number };
   auditKey?: SecretSource;
   dataDir?: string;
   approvalThreshold?: number;
@@ -223,6 +234,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(bidSecretKey ? { bidSecretKey } : {}),
     secretRotationOverlapSeconds: e.SECRET_ROTATION_OVERLAP_SECONDS,
     ...(databaseUrl ? { databaseUrl } : {}),
+    databasePool: {
+      max: e.DATABASE_POOL_MAX,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     ...(auditKey ? { auditKey } : {}),
     ...(e.AGENTFORGE_DATA_DIR ? { dataDir: e.AGENTFORGE_DATA_DIR } : {}),
     ...(e.APPROVAL_THRESHOLD !== undefined ? { approvalThreshold: e.APPROVAL_THRESHOLD } : {}),

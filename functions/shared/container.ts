@@ -203,7 +203,7 @@ export async function openGovernance(config: Config): Promise<GovernanceStore> {
         })(),
       )
     : undefined;
-  if (databaseUrl) return openGovernanceStore({ auditKey, databaseUrl });
+  if (databaseUrl) return openGovernanceStore({ auditKey, databaseUrl, pool: config.databasePool });
   const dataDir = config.dataDir ? join(config.dataDir, "pglite") : undefined;
   return shareEmbeddedStore(dataDir ?? ":memory:", () =>
     openGovernanceStore({ auditKey, ...(dataDir ? { dataDir } : {}) }),

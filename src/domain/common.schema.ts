@@ -70,11 +70,21 @@ export const actorNameSchema = z
   .string({ error: "must be a string" })
   .regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable characters without spaces");
 
-/** A free-text reason or note for the audit log: bounded, without control characters. */
-export const auditNoteSchema = z
+/**
+ * A string without control characters (`\p{Cc}`: U+0000–U+001F, U+007F–U+009F), for anything that
+ * reaches a key or Postgres, whose `text` cannot hold U+0000 at all. Chain bounds onto it.
+ */
+export const plainTextSchema = z
   .string({ error: "must be a string" })
-  .max(500, "must be at most 500 characters")
   .regex(/^[^\p{Cc}]*$/u, "must not contain control characters");
+
+/** `text` with each run of control characters replaced by `by`: for free text that is kept, not refused. */
+export function replaceControlCharacters(text: string, by: string): string {
+  return text.replace(/\p{Cc}+/gu, by);
+}
+
+/** A free-text reason or note for the audit log: bounded, without control characters. */
+export const auditNoteSchema = plainTextSchema.max(500, "must be at most 500 characters");
 
 /**
  * The authenticated principal as the audit log names it, `operator:<name>` or `agent:<id>` (see

@@ -68,3 +68,24 @@ export class ForbiddenError extends DomainError {
 export function isDomainError(error: unknown): error is DomainError {
   return error instanceof DomainError;
 }
+
+/**
+ * A backing store could not be reached or did not answer in time: connection refused or cut,
+ * connect or statement timeout. It is not a {@link DomainError} on purpose: it is transient, so
+ * workers retry it, and the REST API answers 503 with Retry-After. Anything else a store throws
+ * stays a 500, logged as the bug it probably is.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    readonly store: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
+
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}

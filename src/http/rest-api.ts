@@ -1,7 +1,7 @@
 import { Router } from "@aws-lambda-powertools/event-handler/http";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
-import { ForbiddenError, isDomainError } from "../domain/errors.js";
+import { ForbiddenError, isStoreUnavailable } from "../domain/errors.js";
 import type { Authenticate, AuthFailure } from "../domain/identity/authenticator.js";
 import {
   actorOf,
@@ -35,6 +35,18 @@ const UNAUTHORIZED_MESSAGES: Record<AuthFailure, string> = {
   unknown_key: "The bearer token is not valid",
   expired_key: "The bearer token is not valid",
 };
+
+/** A client may retry a governance route after this long (Postgres back, or a new connection tried). */
+const GOVERNANCE_RETRY_AFTER_SECONDS = "5";
+
+function governanceUnavailable(): APIGatewayProxyStructuredResultV2 {
+  const response = errorResponse(
+    503,
+    "GOVERNANCE_UNAVAILABLE",
+    "Governance (Postgres) is unavailable; try again shortly",
+  );
+  return { ...response, headers: { ...response.headers, "retry-after": GOVERNANCE_RETRY_AFTER_SECONDS } };
+}
 
 function unauthorized(message: string): APIGatewayProxyStructuredResultV2 {
   const response = errorResponse(401, "UNAUTHORIZED", message);
@@ -148,6 +160,7 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
   });
   app.errorHandler(Error, async (error, { req }) => {
     if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message) as never;
+    if (isStoreUnavailable(error)) return governanceUnavailable() as never;
     // The router refuses a parameter that is blank once decoded (`/agents/%20`) before the route runs.
     if (error.name === "ParameterValidationError") {
       return errorResponse(400, "VALIDATION_FAILED", "Path parameter is empty once decoded") as never;
@@ -167,14 +180,12 @@ export function createRestApi({ authenticate, logger, ...deps }: RestApiOptions)
     try {
       return await route.handle(call);
     } catch (error) {
-      if (isDomainError(error) || error instanceof RequestError) throw error;
-      // Postgres down or unreachable: governance waits, the marketplace carries on.
-      logger.error("Governance route failed", { error: error as Error, permission: route.permission });
-      throw new RequestError(
-        503,
-        "GOVERNANCE_UNAVAILABLE",
-        "Governance (Postgres) is unavailable; try again shortly",
-      );
+      // Postgres unreachable or too slow: the route answers 503 (the error handler), the marketplace
+      // carries on. Any other failure stays what it is, a domain refusal or a logged 500.
+      if (isStoreUnavailable(error)) {
+        logger.warn("Governance unavailable", { error, permission: route.permission });
+      }
+      throw error;
     }
   }
 

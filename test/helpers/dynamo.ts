@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DeleteTableCommand,
+  type DynamoDBClient,
+  ScanCommand,
+} from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, inject } from "vitest";
 import { createBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
@@ -64,6 +71,20 @@ export async function useTestTable(): Promise<TestTable> {
  * container without BID_SECRET_KEY_FILE uses, so what a test seeds the functions under test can open.
  */
 export const testBidSecrets = createBidSecretCipher({ local: true });
+
+/** Every item in the test table, read without ElectroDB (a consistent Scan, page by page). */
+export async function scanRaw(table: TestTable): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await table.raw.send(
+      new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
 
 /** Domain services wired to a test table, with an optional pinned clock. */
 export function servicesFor(table: TestTable, now?: () => Date, retry?: RetryOptions) {

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { classifyPgError, isPgUnavailableError } from "./pg-errors.js";
 import type { SqlClient, SqlExecutor } from "./sql-client.js";
 
 export interface PgClientOptions {
@@ -11,9 +12,20 @@ export interface PgClientOptions {
   schema?: string;
   /** Pool size; 10 when omitted. Keep it small in a Lambda, which runs one request at a time. */
   max?: number;
+  /** How long to wait for a connection (a free pool slot, or a new one to be ready); unbounded when omitted. */
   connectionTimeoutMs?: number;
-  /** Server-side limit for every statement. */
+  /**
+   * Server-side limit for every statement, sent as a startup parameter (never with `SET`, which would
+   * pin the session on a pooling proxy such as RDS Proxy).
+   */
   statementTimeoutMs?: number;
+  /**
+   * Client-side limit on waiting for a query's answer. The statement timeout cannot bound a server
+   * that stopped answering altogether (a dropped network); this does.
+   */
+  queryTimeoutMs?: number;
+  /** The server ends a session left idle inside a transaction this long (its locks go with it). */
+  idleInTransactionTimeoutMs?: number;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -36,6 +48,10 @@ export function createPgClient(options: PgClientOptions): SqlClient {
       ? { connectionTimeoutMillis: options.connectionTimeoutMs }
       : {}),
     ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.queryTimeoutMs !== undefined ? { query_timeout: options.queryTimeoutMs } : {}),
+    ...(options.idleInTransactionTimeoutMs !== undefined
+      ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs }
+      : {}),
   });
   // An idle connection that the server drops emits `error` on the pool; without a listener Node
   // would crash the process. The next checkout simply opens a new connection.
@@ -62,17 +78,30 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   return {
     kind: "pg",
     async query<R>(text: string, params?: unknown[]) {
-      await ensureSchema();
-      const result = await pool.query(text, params);
-      return result.rows as R[];
+      try {
+        await ensureSchema();
+        const result = await pool.query(text, params);
+        return result.rows as R[];
+      } catch (error) {
+        throw classifyPgError(error);
+      }
     },
     async exec(script) {
-      await ensureSchema();
-      await pool.query(script);
+      try {
+        await ensureSchema();
+        await pool.query(script);
+      } catch (error) {
+        throw classifyPgError(error);
+      }
     },
     async transaction(fn) {
-      await ensureSchema();
-      const connection = await pool.connect();
+      let connection: pg.PoolClient;
+      try {
+        await ensureSchema();
+        connection = await pool.connect();
+      } catch (error) {
+        throw classifyPgError(error);
+      }
       // A checked-out connection has no pool listener; an error event with no listener would crash.
       const ignore = () => {};
       connection.on("error", ignore);
@@ -94,10 +123,16 @@ export function createPgClient(options: PgClientOptions): SqlClient {
         await connection.query("COMMIT");
         return result;
       } catch (error) {
-        await connection.query("ROLLBACK").catch(() => {
+        if (isPgUnavailableError(error)) {
+          // A ROLLBACK would wait out the query timeout again on a dead connection; dropping the
+          // connection rolls the transaction back on the server all the same.
           discard = true;
-        });
-        throw error;
+        } else {
+          await connection.query("ROLLBACK").catch(() => {
+            discard = true;
+          });
+        }
+        throw classifyPgError(error);
       } finally {
         finished = true;
         connection.off("error", ignore);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { agentIdSchema } from "../common.schema.js";
+import { agentIdSchema, plainTextSchema } from "../common.schema.js";
 
 export const COST_MODELS = ["green", "yellow", "orange"] as const;
 export type CostModel = (typeof COST_MODELS)[number];
@@ -76,10 +76,8 @@ export function agentRegistrationSchema(policy: BiddingEndpointPolicy) {
       agent_id: agentIdSchema,
       capabilities: capabilitiesSchema,
       cost_model: z.enum(COST_MODELS, { error: `must be one of ${COST_MODELS.join(", ")}` }),
-      bidding_endpoint: z
-        .string({ error: "must be a string" })
-        .max(2048, "must be at most 2048 characters")
-        .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
+      // Refused here, before `new URL` (which drops tabs and newlines and percent-encodes a NUL).
+      bidding_endpoint: plainTextSchema.max(2048, "must be at most 2048 characters"),
       /** Where escrow pays out. Omitted: unchanged. */
       wallet_address: z
         .string({ error: "must be a string" })

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { plainTextSchema } from "../common.schema.js";
 import type { AgentSnapshot } from "./governance.types.js";
 
 /**
@@ -89,7 +90,13 @@ export interface StreamChange {
   approximateAt: string;
 }
 
-const str = z.string().min(1);
+/**
+ * Text as Postgres gets it: no control characters (U+0000 cannot be stored in `text` at all, and the
+ * others have no business in an audit row). The edges refuse them; an image that still carries one
+ * is malformed, so it is skipped and counted rather than failing its insert and blocking the stream.
+ */
+const text = plainTextSchema;
+const str = text.min(1);
 const num = z.number().finite();
 
 const profileImage = z.object({
@@ -99,19 +106,19 @@ const profileImage = z.object({
   endpoint_kind: z.enum(["sqs", "https"]),
   status: z.enum(["active", "suspended"]),
   kill_switch_active: z.boolean(),
-  kill_switch_changed_by: z.string().optional(),
-  kill_switch_reason: z.string().optional(),
-  cost_model: z.string().optional(),
-  wallet_address: z.string().optional(),
-  updated_by: z.string().optional(),
+  kill_switch_changed_by: text.optional(),
+  kill_switch_reason: text.optional(),
+  cost_model: text.optional(),
+  wallet_address: text.optional(),
+  updated_by: text.optional(),
   performance_totals: z.object({ outcomes: num, successes: num, quality_micros: num }),
   // A String Set: unmarshalled to a Set (as an array when it comes from JSON).
   capabilities: z
-    .union([z.array(z.string()), z.set(z.string())])
+    .union([z.array(text), z.set(text)])
     .transform((value) => [...value].sort())
     .optional(),
   trust_score: num.optional(),
-  audit_level: z.string().optional(),
+  audit_level: text.optional(),
   version: z.number().int().positive(),
   updated_at: str,
 });
@@ -123,8 +130,8 @@ const bidImage = z.object({
   status: z.enum(["INVITED", "ACCEPTED", "DECLINED"]),
   bid_amount: num.optional(),
   estimated_completion_sec: num.optional(),
-  answered_at: z.string().optional(),
-  sent_at: z.string().optional(),
+  answered_at: text.optional(),
+  sent_at: text.optional(),
 });
 
 const rejectionImage = z.object({
@@ -132,8 +139,8 @@ const rejectionImage = z.object({
   task_id: str,
   received_at: str,
   message_id: str,
-  agent_id: z.string().optional(),
-  message_type: z.string().optional(),
+  agent_id: text.optional(),
+  message_type: text.optional(),
   reason: str,
 });
 
@@ -145,8 +152,8 @@ const awardImage = z.object({
   status: z.enum(["AWARDED", "PENDING_APPROVAL"]),
   awarded_at: str,
   actual_cost: num.optional(),
-  approval_reason: z.string().optional(),
-  worker_wallet: z.string().optional(),
+  approval_reason: text.optional(),
+  worker_wallet: text.optional(),
 });
 
 const ledgerImage = z.object({
@@ -158,7 +165,7 @@ const ledgerImage = z.object({
   status: z.enum(["SUCCESS", "FAILURE", "HUMAN_INTERVENTION"]),
   quality_score: num,
   completion_timestamp: str,
-  supersedes: z.string().optional(),
+  supersedes: text.optional(),
   recorded_at: str,
 });
 
@@ -184,9 +191,31 @@ function parse<T>(schema: z.ZodType<T>, image: Record<string, unknown>, what: st
   return result.data;
 }
 
+const CONTROL_CHARACTERS = /\p{Cc}/gu;
+
+/** `value` with every control character in its strings (and set, list and map members) replaced by `?`. */
+function scrubbed(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(CONTROL_CHARACTERS, "?");
+  if (value instanceof Set) return new Set([...value].map(scrubbed));
+  if (Array.isArray(value)) return value.map(scrubbed);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, scrubbed(member)]));
+  }
+  return value;
+}
+
+/**
+ * The before image, which only feeds the diff. One stored before the edges refused control characters
+ * is read with them replaced, so the change that cleans an item is still projected (as a change).
+ */
+function parseBefore<T>(schema: z.ZodType<T>, change: StreamChange, what: string): T | undefined {
+  if (!change.oldImage) return undefined;
+  return parse(schema, scrubbed(change.oldImage) as Record<string, unknown>, what);
+}
+
 function agentEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
   const next = parse(profileImage, image, "agent profile");
-  const before = change.oldImage ? parse(profileImage, change.oldImage, "agent profile") : undefined;
+  const before = parseBefore(profileImage, change, "agent profile");
   // A write that did not bump the version (governance writing trust back) changes nothing governance
   // does not already know.
   if (before && before.version === next.version) return [];
@@ -239,7 +268,7 @@ function agentEvents(change: StreamChange, image: Record<string, unknown>): Gove
 
 function bidEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
   const next = parse(bidImage, image, "bid");
-  const before = change.oldImage ? parse(bidImage, change.oldImage, "bid") : undefined;
+  const before = parseBefore(bidImage, change, "bid");
   const answeredAt = next.sent_at ?? next.answered_at;
   // Only a new answer is news; notice bookkeeping on the same answer is not.
   if (!answeredAt) return [];
@@ -270,7 +299,7 @@ function bidEvents(change: StreamChange, image: Record<string, unknown>): Govern
 
 function awardEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
   const next = parse(awardImage, image, "award");
-  const before = change.oldImage ? parse(awardImage, change.oldImage, "award") : undefined;
+  const before = parseBefore(awardImage, change, "award");
   const events: GovernanceEvent[] = [];
   if (!before || before.status !== next.status || before.agent_id !== next.agent_id) {
     events.push({

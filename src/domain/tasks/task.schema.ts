@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { capabilitiesSchema } from "../agents/agent.schema.js";
-import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
+import { amountSchema, isoTimestampSchema, issueUrlSchema, plainTextSchema } from "../common.schema.js";
 
 /**
  * OPEN takes bids; CLOSING means an award run has stopped taking bids and is ranking the final set
@@ -12,15 +12,13 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const newTaskSchema = z.strictObject({
   task_id: issueUrlSchema,
-  title: z
-    .string({ error: "must be a string" })
-    .min(1, "must not be empty")
-    .max(1024, "must be at most 1024 characters"),
+  // Sent to every invited agent: the webhook edge replaces control characters before it gets here.
+  title: plainTextSchema.min(1, "must not be empty").max(1024, "must be at most 1024 characters"),
   required_capabilities: capabilitiesSchema,
   budget: amountSchema.optional(),
   bid_deadline: isoTimestampSchema.optional(),
   repository_id: z.number().int().positive().optional(),
-  issue_node_id: z.string().max(128).optional(),
+  issue_node_id: plainTextSchema.max(128, "must be at most 128 characters").optional(),
 });
 
 /** Validated input for a new task. */

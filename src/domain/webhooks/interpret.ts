@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { capabilitySchema } from "../agents/agent.schema.js";
-import { amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
+import {
+  amountSchema,
+  isoTimestampSchema,
+  issueUrlSchema,
+  plainTextSchema,
+  replaceControlCharacters,
+} from "../common.schema.js";
 import type { EvidencePatch } from "../tasks/evidence.js";
 import { closingReferences } from "./closing-refs.js";
 import { sameAccount, TRUSTED_REVIEW_ASSOCIATIONS } from "./trust.js";
@@ -40,13 +46,21 @@ export interface CreateTaskIntent {
   ignored_labels: string[];
 }
 
+/**
+ * Control characters (U+0000–U+001F, U+007F–U+009F) never pass this edge. Fields that become keys or
+ * evidence (node ids, logins, check names, conclusions, app slugs, pull request URLs) refuse them, so
+ * the delivery is rejected as malformed; the title is free text, so they are replaced by a space.
+ * Label names are only compared and parsed (`cap:`/`budget:`), which refuses them already, and a pull
+ * request body is only searched for closing references, which yield well-formed issue URLs.
+ */
+const plain = plainTextSchema;
 const label = z.looseObject({ name: z.string() });
 /** `owner/repo`, as GitHub allows them; anything else would end up inside a key. */
 const repoFullName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, "must be owner/repo");
 const repository = z.looseObject({ id: z.number().int().positive(), full_name: repoFullName });
 const issue = z.looseObject({
   html_url: issueUrlSchema,
-  node_id: z.string().optional(),
+  node_id: plain.max(128).optional(),
   title: z.string().max(1024),
   labels: z.array(label).max(100).default([]),
   state_reason: z.string().nullish(),
@@ -54,9 +68,10 @@ const issue = z.looseObject({
   updated_at: isoTimestampSchema,
 });
 /** A user as payloads carry one; `null` for a deleted ("ghost") account. */
-const account = z.looseObject({ id: z.number().int().nullish(), login: z.string().max(100).nullish() });
+const account = z.looseObject({ id: z.number().int().nullish(), login: plain.max(100).nullish() });
 const pullRequest = z.looseObject({
-  html_url: z.string().url().max(512),
+  // `url()` alone takes a NUL, a tab or a newline in the path.
+  html_url: plain.url().max(512),
   number: z.number().int().positive(),
   body: z.string().nullish(),
   merged: z.boolean().nullish(),
@@ -69,7 +84,7 @@ const prStub = z.looseObject({
   number: z.number().int().positive(),
   base: z.looseObject({ repo: z.looseObject({ id: z.number().int().nullish() }).nullish() }).nullish(),
 });
-const app = z.looseObject({ slug: z.string().max(100).nullish(), id: z.number().nullish() }).nullish();
+const app = z.looseObject({ slug: plain.max(100).nullish(), id: z.number().nullish() }).nullish();
 
 const issuesPayload = z.looseObject({ action: z.string(), issue, label: label.optional(), repository });
 const pullRequestPayload = z.looseObject({ action: z.string(), pull_request: pullRequest, repository });
@@ -78,7 +93,7 @@ const reviewPayload = z.looseObject({
   review: z.looseObject({
     id: z.number().int(),
     state: z.string(),
-    user: z.looseObject({ login: z.string(), id: z.number().int().nullish() }).nullish(),
+    user: z.looseObject({ login: plain.max(100), id: z.number().int().nullish() }).nullish(),
     /** The reviewer's standing in the repository: `OWNER`, `MEMBER`, `COLLABORATOR`, `CONTRIBUTOR`, … */
     author_association: z.string().max(64).nullish(),
     submitted_at: isoTimestampSchema.nullish(),
@@ -91,7 +106,7 @@ const checkSuitePayload = z.looseObject({
   check_suite: z.looseObject({
     id: z.number(),
     app,
-    conclusion: z.string().nullish(),
+    conclusion: plain.max(64).nullish(),
     updated_at: isoTimestampSchema,
     pull_requests: z.array(prStub).default([]),
   }),
@@ -101,9 +116,9 @@ const checkRunPayload = z.looseObject({
   action: z.string(),
   check_run: z.looseObject({
     id: z.number(),
-    name: z.string().max(200),
+    name: plain.max(200),
     app,
-    conclusion: z.string().nullish(),
+    conclusion: plain.max(64).nullish(),
     completed_at: isoTimestampSchema.nullish(),
     pull_requests: z.array(prStub).default([]),
   }),
@@ -157,7 +172,7 @@ function taskFromIssue(payload: z.output<typeof issuesPayload>, options: Interpr
     kind: "create_task",
     task: {
       task_id: payload.issue.html_url,
-      title: payload.issue.title,
+      title: replaceControlCharacters(payload.issue.title, " ").trim(),
       required_capabilities: [...new Set(capabilities)],
       ...(budget !== undefined ? { budget } : {}),
       repository_id: payload.repository.id,

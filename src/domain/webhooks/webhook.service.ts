@@ -1,5 +1,6 @@
 import type { TaskRepository } from "../../ports/task-repository.js";
 import type { DeliveryRecord, RememberOutcome, WebhookStateRepository } from "../../ports/webhook-state.js";
+import { replaceControlCharacters } from "../common.schema.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { LedgerEntry, LedgerEntryInput } from "../ledger/ledger.schema.js";
 import { desiredOutcome, type EvidencePatch } from "../tasks/evidence.js";
@@ -256,14 +257,18 @@ function deliveryRecord(
   result: DeliveryRecord["result"],
   reason?: string,
 ): DeliveryRecord {
-  const action = typeof message.payload.action === "string" ? message.payload.action.slice(0, 64) : undefined;
+  // Both may quote the sender (the action, a repository name), so control characters are replaced.
+  const action =
+    typeof message.payload.action === "string"
+      ? replaceControlCharacters(message.payload.action, "?").slice(0, 64)
+      : undefined;
   return {
     delivery_id: message.delivery_id,
     event: message.event,
     ...(action ? { action } : {}),
     received_at: message.received_at,
     result,
-    ...(reason ? { reason: reason.slice(0, 1024) } : {}),
+    ...(reason ? { reason: replaceControlCharacters(reason, "?").slice(0, 1024) } : {}),
     ...(message.body_sha256 ? { body_sha256: message.body_sha256 } : {}),
   };
 }
