@@ -1,9 +1,8 @@
-import examples from "@octokit/webhooks-examples";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
 import type { IntakeMessage } from "../../src/domain/webhooks/intake-message.js";
 import { createWebhookService, type WebhookService } from "../../src/domain/webhooks/webhook.service.js";
-import { pullRequestReviewPayload } from "../fixtures/github.js";
+import { githubPayload, pullRequestReviewPayload } from "../fixtures/github.js";
 import { scanRaw, servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
@@ -12,14 +11,8 @@ type Payload = Record<string, any>;
 const CONTROL = /\p{Cc}/u;
 const CONTROLS = ["\u0000", "\u0009", "\u000a", "\u000d", "\u001b", "\u001f", "\u007f", "\u0085"];
 
-function example(event: string, action: string): Payload {
-  const group = (examples as unknown as Array<{ name: string; examples: Payload[] }>).find(
-    (e) => e.name === event,
-  );
-  const found = group?.examples.find((e) => e.action === action);
-  if (!found) throw new Error(`no example for ${event}.${action}`);
-  return structuredClone(found);
-}
+/** A deep copy of a real GitHub example payload, untyped so a test can plant anything in it. */
+const example = (event: string, action: string): Payload => githubPayload(event as never, action as never);
 
 let deliveries = 0;
 const message = (event: string, payload: Payload): IntakeMessage => ({
