@@ -28,6 +28,19 @@ export interface AuditVerifyOptions {
    * {@link DEFAULT_AUDIT_VERIFY_BUDGET_MS}); at least one page is always checked, so 0 means one page.
    */
   budgetMs?: number;
+  /**
+   * Walk from this row instead of the saved checkpoint (a verified anchor, see
+   * domain/governance/audit-anchor.ts): the row `seq` must still carry `signature` and still
+   * recompute, and the walk goes on from it. Ignored with `full`. Does not read or move the saved
+   * checkpoint.
+   */
+  resumeFrom?: { seq: number; signature: string };
+}
+
+/** The chain head as stored: the last appended seq and its signature (GENESIS_HASH at seq 0). */
+export interface AuditHeadRow {
+  seq: number;
+  last_hash: string;
 }
 
 /**
@@ -103,6 +116,10 @@ export interface GovernanceStore {
    * and finds an edit anywhere. A broken chain never moves the checkpoint.
    */
   verifyAudit(options?: AuditVerifyOptions): Promise<AuditVerification>;
+  /** The chain head row as stored now. */
+  auditHead(): Promise<AuditHeadRow>;
+  /** The audit row with this seq, if it exists. */
+  auditRowAt(seq: number): Promise<AuditEntry | undefined>;
   /** Audit rows in `seq` order, optionally for one agent. */
   listAudit(options?: { agentId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
   listApprovals(status: ApprovalStatus | undefined, page?: PageRequest): Promise<Page<ApprovalRequest>>;

@@ -73,6 +73,8 @@ function forwardingStore(initial: GovernanceStore) {
     transaction: (fn) => target.transaction(fn),
     applyOnce: (eventKey, fn) => target.applyOnce(eventKey, fn),
     verifyAudit: (options) => target.verifyAudit(options),
+    auditHead: () => target.auditHead(),
+    auditRowAt: (seq) => target.auditRowAt(seq),
     listAudit: (options) => target.listAudit(options),
     listApprovals: (status, page) => target.listApprovals(status, page),
     listEscrows: (filter, page) => target.listEscrows(filter, page),

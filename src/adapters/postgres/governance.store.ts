@@ -230,8 +230,9 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
         ? Number.POSITIVE_INFINITY
         : Math.max(0, options.budgetMs ?? DEFAULT_AUDIT_VERIFY_BUDGET_MS);
       const deadline = performance.now() + budgetMs;
-      const saved = full ? undefined : await readCheckpoint();
-      const checkpoint = saved?.valid ? saved.checkpoint : undefined;
+      const resumeFrom = full ? undefined : options.resumeFrom;
+      const saved = full || resumeFrom ? undefined : await readCheckpoint();
+      const checkpoint = resumeFrom ?? (saved?.valid ? saved.checkpoint : undefined);
       const verifier = createAuditChainVerifier(auditKey, checkpoint);
       // An incremental walk starts at the checkpoint row itself, to check it again.
       let after = checkpoint ? checkpoint.seq - 1 : 0;
@@ -255,13 +256,29 @@ export function createPostgresGovernanceStore(options: PostgresGovernanceStoreOp
         }
       }
       // Only rows that verified move the checkpoint; a broken chain leaves it where it was.
-      if (result.ok && verifier.last.seq > (checkpoint?.seq ?? 0)) {
+      if (!resumeFrom && result.ok && verifier.last.seq > (checkpoint?.seq ?? 0)) {
         await saveCheckpoint(
           { ...verifier.last, verified_at: now().toISOString() },
           saved !== undefined && !saved.valid,
         );
       }
       return result;
+    },
+
+    async auditHead() {
+      const [head] = await client.query<{ seq: Int8; last_hash: string }>(
+        "SELECT seq, last_hash FROM audit_chain_head WHERE id = 1",
+      );
+      if (!head) throw new Error("audit_chain_head has no row: the governance migration did not run");
+      return { seq: Number(head.seq), last_hash: head.last_hash };
+    },
+
+    async auditRowAt(seq) {
+      if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+      const [row] = await client.query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_logs WHERE seq = $1`, [
+        seq,
+      ]);
+      return row ? auditEntry(row) : undefined;
     },
 
     async listAudit(options = {}) {
