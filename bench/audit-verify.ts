@@ -1,6 +1,9 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createEd25519Signer, createEd25519Verifier } from "../src/adapters/anchors/ed25519-anchor-key.js";
+import { createMemoryAnchorStore } from "../src/adapters/anchors/folder-anchor-store.js";
 import {
   AUDIT_COLUMNS,
   auditRowParams,
@@ -9,6 +12,8 @@ import {
 import { migrate } from "../src/adapters/postgres/migrations.js";
 import { createPgliteClient } from "../src/adapters/postgres/pglite.client.js";
 import type { SqlClient } from "../src/adapters/postgres/sql-client.js";
+import type { AnchoredAuditVerification } from "../src/domain/governance/audit-anchor.js";
+import { createAuditAnchoring } from "../src/domain/governance/audit-anchoring.js";
 import {
   type AuditContent,
   canonicalAuditContent,
@@ -27,9 +32,11 @@ import { heading, ms, renderTable } from "./report.js";
  * The log is filled directly, not through the store's append (one locked round trip a row would take
  * most of the run): rows are signed in JS exactly as the store signs them, chained, and inserted in
  * batches with one `INSERT … SELECT FROM unnest(…)` each; the chain head is then set to the last row.
- * Then it times a full walk (the scheduled job's `{ full: true }`), budgeted incremental calls from
- * no checkpoint until complete (what a caller of the API does), the steady-state call (checkpoint at
- * the head), and a call after new appends.
+ * Then it anchors the head (Ed25519, anchors in memory) and times a full walk checked against that
+ * anchor (the scheduled job and `npm run audit:verify`), with its peak RSS and heap, budgeted
+ * incremental calls from no checkpoint until complete (what a caller of the API does), the
+ * steady-state call (checkpoint at the head), a call after new appends, and the incremental walk
+ * from the newest anchor over those appends (`audit verify --from anchor`).
  *
  * `--audit-rows=N` (default 1,000,000), `--audit-budget-ms=B` (default the API's 20,000),
  * `--audit-page=P` (rows per round trip, default the store's 500), `--audit-disk` (PGlite on a
@@ -58,6 +65,13 @@ const FOLLOW_UP_ROWS = 1_000;
 /** The API Gateway integration timeout that `GET /audit/verify` must answer within. */
 const API_TIMEOUT_MS = 29_000;
 
+/** The highest RSS and heap seen while a step ran (sampled every 20 ms), in MiB, and RSS before it. */
+export interface PeakMemory {
+  rssMb: number;
+  heapUsedMb: number;
+  rssBeforeMb: number;
+}
+
 interface IncrementalCall {
   ms: number;
   verified_through: number;
@@ -70,7 +84,9 @@ export interface AuditVerifyBenchResult {
   pageSize: number;
   budgetMs: number;
   fillMs: number;
-  full: { ms: number; rowsPerSecond: number; result: AuditVerification };
+  full: { ms: number; rowsPerSecond: number; result: AuditVerification; peak: PeakMemory };
+  anchor: { ms: number; seq: number };
+  fromAnchor: { ms: number; rows: number; peak: PeakMemory; result: AnchoredAuditVerification };
   projectedFullMsPerMillion: number;
   incremental: { calls: IncrementalCall[]; totalMs: number; longestMs: number };
   steadyStateMs: number;
@@ -99,11 +115,30 @@ export async function measureAuditVerify(
     const fillMs = performance.now() - fillStarted;
     log(`  filled in ${ms(fillMs)}`);
 
-    log("full walk from seq 1, no budget (npm run audit:verify, the audit-verify function)");
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const anchors = createMemoryAnchorStore();
+    const anchoring = createAuditAnchoring({
+      store,
+      anchors,
+      signer: async () => createEd25519Signer(privateKey),
+      verifier: async () => createEd25519Verifier(publicKey),
+    });
+    const anchorStep = await timed(() => anchoring.anchor());
+    if (!anchorStep.result.anchored)
+      throw new Error(`No anchor written: ${JSON.stringify(anchorStep.result)}`);
+    log(`anchored seq ${anchorStep.result.anchor.seq.toLocaleString("en")} in ${ms(anchorStep.ms)}`);
+
+    log(
+      "full walk from seq 1 against the newest anchor, no budget (npm run audit:verify, the audit-verify function)",
+    );
     const fullStarted = performance.now();
-    const fullResult = await store.verifyAudit({ full: true });
+    const { result: fullResult, peak: fullPeak } = await withPeakMemory(() =>
+      anchoring.verify({ mode: "full" }),
+    );
     const fullMs = performance.now() - fullStarted;
     expectIntact(fullResult, options.rows);
+    if (fullResult.anchor?.seq !== options.rows)
+      throw new Error("The full walk was not checked against the anchor");
     const rowsPerSecond = options.rows / (fullMs / 1000);
     log(`  ${ms(fullMs)}, ${Math.round(rowsPerSecond).toLocaleString("en")} rows/s`);
 
@@ -128,13 +163,32 @@ export async function measureAuditVerify(
     const after = await timed(() => store.verifyAudit({ budgetMs: options.budgetMs }));
     expectIntact(after.result, options.rows + FOLLOW_UP_ROWS);
 
+    log(
+      `incremental walk from the newest anchor over the ${FOLLOW_UP_ROWS.toLocaleString("en")} rows after it`,
+    );
+    const fromAnchorStarted = performance.now();
+    const fromAnchor = await withPeakMemory(() => anchoring.verify({ mode: "incremental" }));
+    const fromAnchorMs = performance.now() - fromAnchorStarted;
+    expectIntact(fromAnchor.result, options.rows + FOLLOW_UP_ROWS);
+    if (fromAnchor.result.unanchored_rows !== FOLLOW_UP_ROWS) {
+      throw new Error(`Expected ${FOLLOW_UP_ROWS} unanchored rows, got ${JSON.stringify(fromAnchor.result)}`);
+    }
+    log(`  ${ms(fromAnchorMs)}`);
+
     return {
       rows: options.rows,
       storage: dir ? "disk" : "memory",
       pageSize: options.pageSize ?? 500,
       budgetMs: options.budgetMs,
       fillMs,
-      full: { ms: fullMs, rowsPerSecond, result: fullResult },
+      full: { ms: fullMs, rowsPerSecond, result: fullResult, peak: fullPeak },
+      anchor: { ms: anchorStep.ms, seq: anchorStep.result.anchor.seq },
+      fromAnchor: {
+        ms: fromAnchorMs,
+        rows: FOLLOW_UP_ROWS + 1,
+        peak: fromAnchor.peak,
+        result: fromAnchor.result,
+      },
       projectedFullMsPerMillion: (1_000_000 / rowsPerSecond) * 1000,
       incremental: {
         calls,
@@ -197,6 +251,29 @@ export function renderAuditVerify(result: AuditVerifyBenchResult): string[] {
           "",
           "",
         ],
+      ],
+    ),
+    "",
+    renderTable(
+      ["against the newest anchor", "rows walked", "time", "peak RSS", "peak heap", "note"],
+      [
+        [
+          "full walk (seq 1 to head) + anchor check",
+          result.rows.toLocaleString("en"),
+          ms(result.full.ms),
+          mib(result.full.peak.rssMb),
+          mib(result.full.peak.heapUsedMb),
+          `anchor at seq ${result.anchor.seq.toLocaleString("en")}, RSS before ${mib(result.full.peak.rssBeforeMb)}`,
+        ],
+        [
+          "incremental from the newest anchor",
+          result.fromAnchor.rows.toLocaleString("en"),
+          ms(result.fromAnchor.ms),
+          mib(result.fromAnchor.peak.rssMb),
+          mib(result.fromAnchor.peak.heapUsedMb),
+          `the anchored row + ${result.fromAnchor.result.unanchored_rows.toLocaleString("en")} unanchored rows`,
+        ],
+        ["writing the anchor (Ed25519 sign + put)", "", ms(result.anchor.ms), "", "", ""],
       ],
     ),
     "",
@@ -281,6 +358,29 @@ async function appendSome(store: GovernanceStore, count: number): Promise<void> 
     }
   });
 }
+
+/** Runs `fn` while sampling this process's memory every 20 ms (PGlite's WASM heap counts in RSS). */
+async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ result: T; peak: PeakMemory }> {
+  const before = process.memoryUsage();
+  let rss = before.rss;
+  let heap = before.heapUsed;
+  const sample = () => {
+    const now = process.memoryUsage();
+    rss = Math.max(rss, now.rss);
+    heap = Math.max(heap, now.heapUsed);
+  };
+  const timer = setInterval(sample, 20);
+  try {
+    const result = await fn();
+    sample();
+    const mb = (bytes: number) => bytes / 1024 / 1024;
+    return { result, peak: { rssMb: mb(rss), heapUsedMb: mb(heap), rssBeforeMb: mb(before.rss) } };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const mib = (value: number) => `${value.toFixed(0)} MiB`;
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
   const started = performance.now();

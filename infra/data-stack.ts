@@ -1,7 +1,14 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { AccountPrincipal, AnyPrincipal, ArnPrincipal, Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
-import { Key } from "aws-cdk-lib/aws-kms";
+import { Key, KeySpec, KeyUsage } from "aws-cdk-lib/aws-kms";
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  ObjectLockRetention,
+  ObjectOwnership,
+} from "aws-cdk-lib/aws-s3";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
@@ -53,6 +60,18 @@ export class DataStack extends Stack {
    * data keys wrapped by it and ciphertext). Retained: deleting it would make every secret unreadable.
    */
   readonly bidSecretKey: Key;
+  /**
+   * Signs audit anchors (signed checkpoints of the audit chain head): an asymmetric ECC_NIST_P256
+   * key, so writers may only sign and verifiers need only its public key. Retained.
+   */
+  readonly auditAnchorKey: Key;
+  /**
+   * Where audit anchors are kept: Object Lock in compliance mode with a default retention, so no one
+   * (the account root included) can delete or overwrite an anchor, or shorten its retention. Retained.
+   */
+  readonly auditAnchorBucket: Bucket;
+  /** The anchor bucket's physical name (a plain string over pseudo parameters, not a cross-stack import). */
+  readonly auditAnchorBucketName: string;
 
   constructor(scope: Construct, id: string, props: DataStackProps = {}) {
     super(scope, id, props);
@@ -84,6 +103,31 @@ export class DataStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+
+    this.auditAnchorKey = new Key(this, "AuditAnchorKey", {
+      alias: "alias/agentforge/audit-anchor",
+      description: "AgentForge: signs audit anchors (signed checkpoints of the audit chain head)",
+      keySpec: KeySpec.ECC_NIST_P256,
+      keyUsage: KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(this.auditAnchorKey, "AwsSolutions-KMS5", NAG_REASONS.asymmetricKeyRotation);
+
+    this.auditAnchorBucketName = auditAnchorBucketName();
+    this.auditAnchorBucket = new Bucket(this, "AuditAnchorBucket", {
+      bucketName: this.auditAnchorBucketName,
+      objectLockEnabled: true,
+      objectLockDefaultRetention: ObjectLockRetention.compliance(
+        Duration.days(settings.auditAnchorRetentionDays),
+      ),
+      versioned: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      encryption: BucketEncryption.S3_MANAGED,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(this.auditAnchorBucket, "AwsSolutions-S1", NAG_REASONS.anchorBucketAccessLogs);
 
     const secureQueue = (
       queueId: string,
@@ -180,9 +224,25 @@ export class DataStack extends Stack {
       description: "Where agents send BID / DECLINE / COST_REPORT (the reply_to of bid requests)",
     });
     new CfnOutput(this, "BidsQueueArn", { value: this.queues.bids.queue.queueArn });
+    new CfnOutput(this, "AuditAnchorBucketName", {
+      value: this.auditAnchorBucket.bucketName,
+      description: "Audit anchors (Object Lock, compliance mode): s3://<this>/anchors/",
+    });
+    new CfnOutput(this, "AuditAnchorKeyArn", {
+      value: this.auditAnchorKey.keyArn,
+      description: "KMS key that signs audit anchors (aws kms get-public-key --key-id <this> verifies them)",
+    });
     new CfnOutput(this, "BidSecretKeyArn", {
       value: this.bidSecretKey.keyArn,
       description: "KMS key of the bid secrets (npm run secrets:encrypt -- --kms-key-id <this>)",
     });
   }
+}
+
+/**
+ * The anchor bucket's name: fixed per account and region, so the service stack's grants name it
+ * without importing it from this stack (as they name the table).
+ */
+export function auditAnchorBucketName(): string {
+  return `agentforge-audit-anchors-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
 }

@@ -42,6 +42,17 @@ export const NAG_REASONS = {
   schedulerInvoke:
     "EventBridge Scheduler's role may invoke this one function, including its versions and aliases " +
     "('<function ARN>:*').",
+  asymmetricKeyRotation:
+    "KMS does not rotate asymmetric keys automatically (rotation is for symmetric encryption keys only). The audit " +
+    "anchor key is rotated by hand: a new key, a new key id in every new anchor (see docs/deploy.md).",
+  anchorBucketAccessLogs:
+    "The audit anchor bucket holds only small signed anchors under Object Lock (compliance mode): no request can " +
+    "change or delete one, and the only writers and readers are the projector, the REST API and the audit-verify " +
+    "function, whose calls CloudTrail records. A log bucket would add a second store to protect for no finding.",
+  anchorObjects:
+    "Audit anchors are written at run time under keys derived from the chain's seq and time " +
+    "('anchors/<20 digits>-<13 digits>.json'), so the grant covers the anchors/ prefix of the one anchor bucket; " +
+    "Object Lock (compliance mode) keeps every object from being overwritten or deleted.",
   webhookRoute:
     "POST /webhooks/github is called by GitHub, which cannot present an AWS signature or our bearer token; the " +
     "function verifies the X-Hub-Signature-256 HMAC over the raw body before anything else.",

@@ -185,6 +185,14 @@ export class ServiceStack extends Stack {
         description: "aws lambda invoke --function-name <this> out.json: walks the audit chain on demand",
       });
     }
+    const replay = this.functions["governance-replay"];
+    if (replay) {
+      new CfnOutput(this, "GovernanceReplayFunctionName", {
+        value: replay.fn.functionName,
+        description:
+          'aws lambda invoke --function-name <this> --payload \'{"limit":10,"operator":"<you>"}\' out.json: re-applies failed governance records',
+      });
+    }
     new CfnOutput(this, "DashboardName", { value: monitoring.dashboard.dashboardName });
   }
 
@@ -247,7 +255,13 @@ export class ServiceStack extends Stack {
             ? Aws.ACCOUNT_ID
             : key === "BID_SECRET_KMS_KEY_ID"
               ? this.data.bidSecretKey.keyArn
-              : (queueUrl[key] ??
+              : key === "AUDIT_ANCHOR_KMS_KEY_ID"
+                ? this.data.auditAnchorKey.keyArn
+                : key === "AUDIT_ANCHOR_BUCKET"
+                  ? this.data.auditAnchorBucketName
+                  : key === "PROJECTOR_FAILURES_QUEUE_URL"
+                ? this.data.streamFailureQueues.projector?.queueUrl
+                : (queueUrl[key] ??
                 secretId[key] ??
                 this.settings.functionEnv[key as keyof Settings["functionEnv"]]);
       if (value !== undefined) env[key] = value;
@@ -268,8 +282,27 @@ export class ServiceStack extends Stack {
         this.table.grant(role, ...TABLE_ACTIONS[grant.access]);
         return;
       case "tableStream":
-        // The DynamoEventSource grants the stream reads when the trigger is bound.
+        // The DynamoEventSource grants the stream reads when the trigger is bound; a function
+        // without that trigger (the replayer reads records back) is granted them here.
+        if (fn.spec.trigger.kind !== "stream") {
+          // Only the stream itself: no ListStreams (which would need `*`).
+          role.addToPrincipalPolicy(
+            new PolicyStatement({
+              sid: "ReadTableStream",
+              effect: Effect.ALLOW,
+              actions: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+              resources: [this.data.table.tableStreamArn as string],
+            }),
+          );
+        }
         return;
+      case "streamFailures": {
+        const queue = this.data.streamFailureQueues[grant.of];
+        if (!queue) throw new Error(`No stream failure queue for ${grant.of}`);
+        if (grant.access === "send") queue.grantSendMessages(role);
+        else queue.grant(role, "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility");
+        return;
+      }
       case "queueSend":
         this.data.queues[grant.queue].queue.grantSendMessages(role);
         return;
@@ -289,6 +322,48 @@ export class ServiceStack extends Stack {
       case "agentQueues":
         role.addToPrincipalPolicy(this.agentQueueStatement(grant.actions));
         return;
+      case "auditAnchorKey":
+        // Sign for writers, GetPublicKey for verifiers; on the role, like the bid-secret key.
+        role.addToPrincipalPolicy(
+          new PolicyStatement({
+            sid: "AuditAnchorKey",
+            effect: Effect.ALLOW,
+            actions: [...grant.actions],
+            resources: [this.data.auditAnchorKey.keyArn],
+          }),
+        );
+        return;
+      case "auditAnchorBucket": {
+        const bucketArn = `arn:${Aws.PARTITION}:s3:::${this.data.auditAnchorBucketName}`;
+        const objectActions = grant.actions.filter((a) => a !== "s3:ListBucket");
+        if (objectActions.length > 0) {
+          role.addToPrincipalPolicy(
+            new PolicyStatement({
+              sid: "AuditAnchorObjects",
+              effect: Effect.ALLOW,
+              actions: objectActions,
+              resources: [`${bucketArn}/anchors/*`],
+            }),
+          );
+          acknowledge(
+            fn.role,
+            `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::agentforge-audit-anchors-<AWS::AccountId>-<AWS::Region>/anchors/*]`,
+            NAG_REASONS.anchorObjects,
+          );
+        }
+        if (grant.actions.includes("s3:ListBucket")) {
+          role.addToPrincipalPolicy(
+            new PolicyStatement({
+              sid: "AuditAnchorList",
+              effect: Effect.ALLOW,
+              actions: ["s3:ListBucket"],
+              resources: [bucketArn],
+              conditions: { StringLike: { "s3:prefix": ["anchors/*"] } },
+            }),
+          );
+        }
+        return;
+      }
       case "bidSecretKey":
         // On the role, not the key policy (which trusts the account's IAM): no cycle with the data stack.
         role.addToPrincipalPolicy(

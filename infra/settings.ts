@@ -47,7 +47,13 @@ export interface Settings {
     GITHUB_ALLOWED_REPOSITORIES?: string;
     GITHUB_TRUSTED_CHECK_APPS?: string;
     MESSAGE_MAX_SKEW_SECONDS?: string;
+    AUDIT_ANCHOR_MIN_INTERVAL_SECONDS?: string;
   };
+  /**
+   * Object Lock retention (compliance mode) of every audit anchor, in days: nobody can delete or
+   * shorten it before then, not even the account root. Default 365.
+   */
+  auditAnchorRetentionDays: number;
   /**
    * Changing it (any string) sets `AGENTFORGE_SECRETS_EPOCH` on every function that reads a secret,
    * which replaces their warm containers: they cache the webhook secret, audit key and database URL
@@ -73,6 +79,7 @@ export const FUNCTION_ENV_CONTEXT_KEYS = {
   API_KEY_OVERLAP_SECONDS: "apiKeyOverlapSeconds",
   SECRET_ROTATION_OVERLAP_SECONDS: "secretRotationOverlapSeconds",
   MESSAGE_MAX_SKEW_SECONDS: "messageMaxSkewSeconds",
+  AUDIT_ANCHOR_MIN_INTERVAL_SECONDS: "auditAnchorMinIntervalSeconds",
 } as const;
 
 /** Lists checked at synth with the functions' own parsers, so a bad entry fails `cdk synth`, not a cold start. */
@@ -177,6 +184,15 @@ export function readSettings(node: Node): Settings {
     fail("apiRateLimit", "apiRateLimit and apiBurstLimit must be positive");
   }
 
+  const auditAnchorRetentionDays = Number(ctx("auditAnchorRetentionDays") ?? 365);
+  if (
+    !Number.isInteger(auditAnchorRetentionDays) ||
+    auditAnchorRetentionDays < 1 ||
+    auditAnchorRetentionDays > 36_500
+  ) {
+    fail("auditAnchorRetentionDays", "must be a whole number of days from 1 to 36500");
+  }
+
   const databaseSecretKmsKeyArn = text(ctx("databaseSecretKmsKeyArn"));
   const alarmEmail = text(ctx("alarmEmail"));
   const secretsEpoch = text(ctx("secretsEpoch"));
@@ -195,5 +211,6 @@ export function readSettings(node: Node): Settings {
     functionEnv,
     ...(secretsEpoch ? { secretsEpoch } : {}),
     apiThrottle: { rateLimit, burstLimit },
+    auditAnchorRetentionDays,
   };
 }

@@ -38,6 +38,8 @@ const envSchema = z.object({
   DISPATCH_QUEUE_URL: optionalUrl,
   /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
   BIDS_QUEUE_URL: optionalUrl,
+  /** The projector's failure store (its stream failure queue): permanently failing records, for replay. */
+  PROJECTOR_FAILURES_QUEUE_URL: optionalUrl,
   /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
   MARKETPLACE_ACCOUNT_ID: z
     .string()
@@ -111,6 +113,13 @@ const envSchema = z.object({
   DATABASE_URL: z.string().optional(),
   DATABASE_URL_SECRET_ARN: z.string().optional(),
   /**
+   * The owner role's connection, for migrations (`npm run db:migrate`; the app too, at start-up,
+   * when it is set). DATABASE_URL is then the app role, which may not change the schema, disable a
+   * trigger or rewrite the audit log. Unset: DATABASE_URL migrates (one role: weaker, warned about).
+   */
+  DATABASE_MIGRATION_URL: z.string().optional(),
+  DATABASE_MIGRATION_URL_SECRET_ARN: z.string().optional(),
+  /**
    * Bounded Postgres waits: a connection (a pool slot, or a new one ready) within this long, every
    * statement within the statement timeout (the client gives up 1 s later if the server says
    * nothing), so an unreachable database costs a governance route seconds, not the Lambda timeout.
@@ -122,6 +131,16 @@ const envSchema = z.object({
   /** HMAC key of the audit log's hash chain (at least 32 characters). */
   AUDIT_HMAC_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   AUDIT_HMAC_KEY_ARN: z.string().optional(),
+  /**
+   * Audit anchors (signed checkpoints of the chain head, outside the database): the asymmetric KMS key
+   * (ECC_NIST_P256, its ARN) that signs them and the Object Lock bucket that keeps them. Required on
+   * AWS by the functions that anchor or verify; locally unset = a key file and a folder in
+   * AGENTFORGE_DATA_DIR (memory without one).
+   */
+  AUDIT_ANCHOR_KMS_KEY_ID: z.string().optional(),
+  AUDIT_ANCHOR_BUCKET: z.string().optional(),
+  /** Least time between two anchors; 0 = after every projector batch that moved the chain. */
+  AUDIT_ANCHOR_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().max(86_400).default(0),
   /** Local state (PGlite's database lives in `<dir>/pglite`). */
   AGENTFORGE_DATA_DIR: z.string().optional(),
   /** Awards above this bid amount wait for a human; unset = no amount rule (Bronze agents still wait). */
@@ -154,6 +173,7 @@ export interface Config {
   intakeQueueUrl?: string;
   dispatchQueueUrl?: string;
   bidsQueueUrl?: string;
+  projectorFailuresQueueUrl?: string;
   marketplaceAccountId?: string;
   marketplaceLabel: string;
   humanInterventionLabel: string;
@@ -172,9 +192,13 @@ export interface Config {
   bidSecretKey?: BidSecretKeySource;
   secretRotationOverlapSeconds: number;
   databaseUrl?: SecretSource;
+  /** The owner connection migrations run through (two-role setup); unset = DATABASE_URL migrates. */
+  databaseMigrationUrl?: SecretSource;
   /** The `pg` pool's bounds (server Postgres only; PGlite runs in process). */
   databasePool: { max: number; connectTimeoutMs: number; statementTimeoutMs: number };
   auditKey?: SecretSource;
+  /** Audit anchors' KMS key and bucket (AWS; both unset locally) and the least time between anchors. */
+  auditAnchor: { kmsKeyId?: string; bucket?: string; minIntervalSeconds: number };
   dataDir?: string;
   approvalThreshold?: number;
   escrowTimeoutMs: number;
@@ -201,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ? { file: e.AGENTFORGE_OPERATORS_FILE }
     : secretSource(e.AGENTFORGE_OPERATORS, e.AGENTFORGE_OPERATORS_ARN);
   const databaseUrl = secretSource(e.DATABASE_URL, e.DATABASE_URL_SECRET_ARN);
+  const databaseMigrationUrl = secretSource(e.DATABASE_MIGRATION_URL, e.DATABASE_MIGRATION_URL_SECRET_ARN);
   const auditKey = secretSource(e.AUDIT_HMAC_KEY, e.AUDIT_HMAC_KEY_ARN);
   if (e.BID_SECRET_KMS_KEY_ID && e.BID_SECRET_KEY_FILE) {
     throw new Error("Invalid configuration: set BID_SECRET_KMS_KEY_ID or BID_SECRET_KEY_FILE, not both");
@@ -218,6 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
     ...(e.DISPATCH_QUEUE_URL ? { dispatchQueueUrl: e.DISPATCH_QUEUE_URL } : {}),
     ...(e.BIDS_QUEUE_URL ? { bidsQueueUrl: e.BIDS_QUEUE_URL } : {}),
+    ...(e.PROJECTOR_FAILURES_QUEUE_URL ? { projectorFailuresQueueUrl: e.PROJECTOR_FAILURES_QUEUE_URL } : {}),
     ...(e.MARKETPLACE_ACCOUNT_ID ? { marketplaceAccountId: e.MARKETPLACE_ACCOUNT_ID } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,
     humanInterventionLabel: e.HUMAN_INTERVENTION_LABEL,
@@ -234,12 +260,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(bidSecretKey ? { bidSecretKey } : {}),
     secretRotationOverlapSeconds: e.SECRET_ROTATION_OVERLAP_SECONDS,
     ...(databaseUrl ? { databaseUrl } : {}),
+    ...(databaseMigrationUrl ? { databaseMigrationUrl } : {}),
     databasePool: {
       max: e.DATABASE_POOL_MAX,
       connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     ...(auditKey ? { auditKey } : {}),
+    auditAnchor: {
+      ...(e.AUDIT_ANCHOR_KMS_KEY_ID ? { kmsKeyId: e.AUDIT_ANCHOR_KMS_KEY_ID } : {}),
+      ...(e.AUDIT_ANCHOR_BUCKET ? { bucket: e.AUDIT_ANCHOR_BUCKET } : {}),
+      minIntervalSeconds: e.AUDIT_ANCHOR_MIN_INTERVAL_SECONDS,
+    },
     ...(e.AGENTFORGE_DATA_DIR ? { dataDir: e.AGENTFORGE_DATA_DIR } : {}),
     ...(e.APPROVAL_THRESHOLD !== undefined ? { approvalThreshold: e.APPROVAL_THRESHOLD } : {}),
     escrowTimeoutMs: e.ESCROW_TIMEOUT_HOURS * 3600_000,

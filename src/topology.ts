@@ -14,6 +14,7 @@ export type EnvKey =
   | "TABLE_NAME"
   | "INTAKE_QUEUE_URL"
   | "BIDS_QUEUE_URL"
+  | "PROJECTOR_FAILURES_QUEUE_URL"
   | "DISPATCH_QUEUE_URL"
   | "MARKETPLACE_ACCOUNT_ID"
   | "GITHUB_WEBHOOK_SECRET_ARN"
@@ -24,6 +25,9 @@ export type EnvKey =
   | "SECRET_ROTATION_OVERLAP_SECONDS"
   | "DATABASE_URL_SECRET_ARN"
   | "AUDIT_HMAC_KEY_ARN"
+  | "AUDIT_ANCHOR_KMS_KEY_ID"
+  | "AUDIT_ANCHOR_BUCKET"
+  | "AUDIT_ANCHOR_MIN_INTERVAL_SECONDS"
   | "APPROVAL_THRESHOLD"
   | "ESCROW_TIMEOUT_HOURS"
   | "BID_WINDOW_SECONDS"
@@ -130,12 +134,29 @@ export type Grant =
   | { kind: "tableStream" }
   | { kind: "queueSend"; queue: QueueName }
   | { kind: "queueConsume"; queue: QueueName }
+  /**
+   * The failure queue of a stream consumer (`of`: its function id; the URL in
+   * PROJECTOR_FAILURES_QUEUE_URL): `send` puts permanently failing records there, `consume`
+   * receives, deletes and releases them (the replayer).
+   */
+  | { kind: "streamFailures"; of: string; access: "send" | "consume" }
   | { kind: "secretRead"; secret: SecretName }
   /**
    * The KMS key that encrypts agents' bid secrets (its ARN in `BID_SECRET_KMS_KEY_ID`), for these
    * actions only and only under the bid-secret encryption context.
    */
   | { kind: "bidSecretKey"; actions: ReadonlyArray<"kms:GenerateDataKey" | "kms:Decrypt"> }
+  /**
+   * The audit anchor key (asymmetric KMS, its ARN in AUDIT_ANCHOR_KMS_KEY_ID): `kms:Sign` for
+   * functions that write anchors, `kms:GetPublicKey` for those that verify them.
+   */
+  | { kind: "auditAnchorKey"; actions: ReadonlyArray<"kms:Sign" | "kms:GetPublicKey"> }
+  /**
+   * The audit anchor bucket (Object Lock, its name in AUDIT_ANCHOR_BUCKET), `anchors/*` only:
+   * PutObject to write an anchor, GetObject and ListBucket to find and read the newest. Never
+   * DeleteObject, PutObjectRetention or BypassGovernanceRetention.
+   */
+  | { kind: "auditAnchorBucket"; actions: ReadonlyArray<"s3:PutObject" | "s3:GetObject" | "s3:ListBucket"> }
   /** Agents' own queues, in other accounts: the only cross-account permission. */
   | { kind: "agentQueues"; actions: ReadonlyArray<"sqs:SendMessage" | "sqs:GetQueueAttributes"> };
 
@@ -201,12 +222,19 @@ export interface ScheduleTrigger {
   description: string;
 }
 
+/** No event source: operators invoke the function themselves (`aws lambda invoke`). */
+export interface InvokeTrigger {
+  kind: "invoke";
+  description: string;
+}
+
 export type Trigger =
   | { kind: "http"; routes: readonly HttpRoute[] }
   | { kind: "authorizer" }
   | QueueTrigger
   | StreamTrigger
-  | ScheduleTrigger;
+  | ScheduleTrigger
+  | InvokeTrigger;
 
 export interface FunctionSpec {
   /** Stable id: construct id, log keys, local runner name. */
@@ -227,6 +255,11 @@ export interface FunctionSpec {
 
 const secretRead = (secret: SecretName): Grant => ({ kind: "secretRead", secret });
 const governanceSecrets = [secretRead("databaseUrl"), secretRead("auditHmacKey")] as const;
+/** Verifies the chain against the newest anchor: the public key and reads of the anchor bucket. */
+const anchorReader = [
+  { kind: "auditAnchorKey", actions: ["kms:GetPublicKey"] },
+  { kind: "auditAnchorBucket", actions: ["s3:GetObject", "s3:ListBucket"] },
+] as const satisfies readonly Grant[];
 /**
  * Every function that reads or writes agents' bid secrets: Decrypt to sign or verify, and
  * GenerateDataKey to seal one — a new or rotated secret, and also a legacy plain-text item, which
@@ -294,6 +327,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       "SECRET_ROTATION_OVERLAP_SECONDS",
       "DATABASE_URL_SECRET_ARN",
       "AUDIT_HMAC_KEY_ARN",
+      "AUDIT_ANCHOR_KMS_KEY_ID",
+      "AUDIT_ANCHOR_BUCKET",
       "APPROVAL_THRESHOLD",
       "ESCROW_TIMEOUT_HOURS",
     ],
@@ -302,6 +337,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       secretRead("apiToken"),
       secretRead("operators"),
       ...governanceSecrets,
+      // GET /audit/verify checks the chain against the newest anchor; it never writes one.
+      ...anchorReader,
       // Registration and rotation seal secrets; approving a held award signs its notices.
       bidSecretKey,
       // Approving a held award sends the AWARD / REJECTION notices.
@@ -318,6 +355,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
         { method: "ANY", path: "/escrows", auth: "token" },
         { method: "ANY", path: "/escrows/{proxy+}", auth: "token" },
         { method: "GET", path: "/audit/verify", auth: "token" },
+        // Answers 503 on AWS (no access to the failure queue): there the governance-replay function replays.
+        { method: "POST", path: "/governance/replay", auth: "token" },
       ],
     },
     postgres: true,
@@ -433,8 +472,27 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: "Table stream: governance events to Postgres, in order, exactly once",
     timeoutSeconds: 60,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN", "ESCROW_TIMEOUT_HOURS"],
-    grants: [{ kind: "tableStream" }, { kind: "table", access: "readWrite" }, ...governanceSecrets],
+    environment: [
+      "TABLE_NAME",
+      "DATABASE_URL_SECRET_ARN",
+      "AUDIT_HMAC_KEY_ARN",
+      "ESCROW_TIMEOUT_HOURS",
+      "PROJECTOR_FAILURES_QUEUE_URL",
+      "AUDIT_ANCHOR_KMS_KEY_ID",
+      "AUDIT_ANCHOR_BUCKET",
+      "AUDIT_ANCHOR_MIN_INTERVAL_SECONDS",
+    ],
+    grants: [
+      { kind: "tableStream" },
+      { kind: "table", access: "readWrite" },
+      ...governanceSecrets,
+      // Anchors the chain head after each batch: signs (no GetPublicKey), writes the anchor, and reads
+      // the newest one (whether the head moved, the minimum interval, that the chain still matches it).
+      { kind: "auditAnchorKey", actions: ["kms:Sign"] },
+      { kind: "auditAnchorBucket", actions: ["s3:PutObject", "s3:GetObject", "s3:ListBucket"] },
+      // Records that fail for a permanent reason go to the failure queue, so the stream moves on.
+      { kind: "streamFailures", of: "projector", access: "send" },
+    ],
     trigger: {
       kind: "stream",
       filters: [
@@ -444,14 +502,43 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       batchSize: 100,
       maxBatchingWindowSeconds: 1,
       startingPosition: "TRIM_HORIZON",
-      // While Postgres is down the shard waits; the most Lambda allows, then the record's age decides.
+      // Transient failures (Postgres down, timeouts) retry for minutes, not a day: the record's age
+      // decides, then Lambda puts the batch's range on the failure queue and replay picks it up.
+      // Permanent failures never wait: the handler sets the record aside at once.
       retryAttempts: 10_000,
-      maxRecordAgeSeconds: 86_400,
+      maxRecordAgeSeconds: 900,
       bisectBatchOnError: true,
       reportBatchItemFailures: true,
       onFailure: "queue",
       // Postgres being down shows here first.
       iteratorAgeAlarmSeconds: 600,
+    },
+    postgres: true,
+  },
+  {
+    id: "governance-replay",
+    entry: "functions/governance/replay.handler.ts",
+    description: "On demand: re-apply the projector's failed records once their cause is fixed",
+    timeoutSeconds: 300,
+    memoryMb: 512,
+    environment: [
+      "TABLE_NAME",
+      "DATABASE_URL_SECRET_ARN",
+      "AUDIT_HMAC_KEY_ARN",
+      "ESCROW_TIMEOUT_HOURS",
+      "PROJECTOR_FAILURES_QUEUE_URL",
+    ],
+    grants: [
+      // Lambda's on-failure messages carry only a stream range: the records are read back.
+      { kind: "tableStream" },
+      // The projector writes trust back onto profiles.
+      { kind: "table", access: "readWrite" },
+      ...governanceSecrets,
+      { kind: "streamFailures", of: "projector", access: "consume" },
+    ],
+    trigger: {
+      kind: "invoke",
+      description: "aws lambda invoke --function-name <GovernanceReplayFunctionName> --payload '{\"limit\":10}'",
     },
     postgres: true,
   },
@@ -484,11 +571,23 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "audit-verify",
     entry: "functions/governance/audit-verify.handler.ts",
-    description: "Daily (and on demand): walk the audit log's hash chain",
+    description:
+      "Daily (and on demand): walk the audit log's hash chain and check it against the newest anchor",
     timeoutSeconds: 300,
     memoryMb: 512,
-    environment: ["DATABASE_URL_SECRET_ARN", "AUDIT_HMAC_KEY_ARN"],
-    grants: [...governanceSecrets],
+    environment: [
+      "DATABASE_URL_SECRET_ARN",
+      "AUDIT_HMAC_KEY_ARN",
+      "AUDIT_ANCHOR_KMS_KEY_ID",
+      "AUDIT_ANCHOR_BUCKET",
+      "AUDIT_ANCHOR_MIN_INTERVAL_SECONDS",
+    ],
+    grants: [
+      ...governanceSecrets,
+      // Verifies against the newest anchor, then anchors an intact chain.
+      { kind: "auditAnchorKey", actions: ["kms:Sign", "kms:GetPublicKey"] },
+      { kind: "auditAnchorBucket", actions: ["s3:PutObject", "s3:GetObject", "s3:ListBucket"] },
+    ],
     trigger: { kind: "schedule", expression: "rate(1 day)", description: "Verify the audit hash chain" },
     postgres: true,
   },
@@ -542,6 +641,11 @@ export function streamConsumers(): Array<{ fn: FunctionSpec; trigger: StreamTrig
 /** Every schedule: which function runs on which expression. */
 export function schedules(): Array<{ fn: FunctionSpec; trigger: ScheduleTrigger }> {
   return FUNCTIONS.flatMap((fn) => (fn.trigger.kind === "schedule" ? [{ fn, trigger: fn.trigger }] : []));
+}
+
+/** Functions with no event source, invoked by operators. */
+export function invokeOnly(): Array<{ fn: FunctionSpec; trigger: InvokeTrigger }> {
+  return FUNCTIONS.flatMap((fn) => (fn.trigger.kind === "invoke" ? [{ fn, trigger: fn.trigger }] : []));
 }
 
 /** Every HTTP route, with the function serving it. */
@@ -605,6 +709,15 @@ export function topologyProblems(functions: readonly FunctionSpec[] = FUNCTIONS)
       if (grant.kind === "queueSend" && !env.has(QUEUES[grant.queue].envKey)) {
         problems.push(`${fn.id} sends to ${grant.queue} but lacks ${QUEUES[grant.queue].envKey}`);
       }
+      if (grant.kind === "streamFailures") {
+        if (!env.has("PROJECTOR_FAILURES_QUEUE_URL")) {
+          problems.push(`${fn.id} uses ${grant.of}'s failure queue but lacks PROJECTOR_FAILURES_QUEUE_URL`);
+        }
+        const owner = functions.find((f) => f.id === grant.of);
+        if (owner?.trigger.kind !== "stream") {
+          problems.push(`${fn.id} uses the failure queue of ${grant.of}, which is not a stream consumer`);
+        }
+      }
     }
     const usesBidSecretKey = fn.grants.some((g) => g.kind === "bidSecretKey");
     if (usesBidSecretKey !== env.has("BID_SECRET_KMS_KEY_ID")) {
@@ -613,6 +726,19 @@ export function topologyProblems(functions: readonly FunctionSpec[] = FUNCTIONS)
           ? `${fn.id} may use the bid-secret key but lacks BID_SECRET_KMS_KEY_ID`
           : `${fn.id} names BID_SECRET_KMS_KEY_ID without being allowed to use the key`,
       );
+    }
+    for (const [kind, envKey] of [
+      ["auditAnchorKey", "AUDIT_ANCHOR_KMS_KEY_ID"],
+      ["auditAnchorBucket", "AUDIT_ANCHOR_BUCKET"],
+    ] as const) {
+      const granted = fn.grants.some((g) => g.kind === kind);
+      if (granted !== env.has(envKey)) {
+        problems.push(
+          granted
+            ? `${fn.id} may use the ${kind} but lacks ${envKey}`
+            : `${fn.id} names ${envKey} without the ${kind} grant`,
+        );
+      }
     }
     for (const [name, secret] of Object.entries(SECRETS)) {
       if (env.has(secret.envKey) && !secretsOf(fn).includes(name as SecretName)) {

@@ -1,10 +1,19 @@
 import { join } from "node:path";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import {
+  type AuditAnchorSource,
+  forgetMemoryAnchors,
+  openAnchorSigner,
+  openAnchorStore,
+  openAnchorVerifier,
+} from "../../src/adapters/anchors/open-audit-anchors.js";
 import { deferredCipher, sharedBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
+import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
@@ -16,9 +25,11 @@ import {
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { openGovernanceStore } from "../../src/adapters/postgres/open-governance-store.js";
+import { pgFailureClass } from "../../src/adapters/postgres/pg-errors.js";
 import { createSecretResolver } from "../../src/adapters/secrets.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { createSqsIntakeQueue } from "../../src/adapters/sqs/intake-queue.js";
+import { createSqsProjectionFailureQueue } from "../../src/adapters/sqs/projection-failure-queue.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
@@ -26,8 +37,10 @@ import { createBidService } from "../../src/domain/bidding/bid.service.js";
 import { createDispatchService } from "../../src/domain/bidding/dispatch.service.js";
 import { createApprovalService } from "../../src/domain/governance/approval.service.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
+import { type AuditVerifyMode, createAuditAnchoring } from "../../src/domain/governance/audit-anchoring.js";
 import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
 import { createHealthService } from "../../src/domain/governance/health.service.js";
+import { classifyProjectionError } from "../../src/domain/governance/projection-failure.js";
 import {
   createGovernanceProjector,
   type GovernanceProjector,
@@ -47,7 +60,8 @@ import {
   createTaskStreamEnqueuer,
 } from "../../src/workers/dispatch-queue.js";
 import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
-import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
+import { createReplayService } from "../../src/domain/governance/replay.js";
+import { createGovernanceStreamHandler, eventsOfRecord } from "../../src/workers/governance-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
 import { buildAuthenticator } from "./authentication.js";
 
@@ -203,10 +217,33 @@ export async function openGovernance(config: Config): Promise<GovernanceStore> {
         })(),
       )
     : undefined;
-  if (databaseUrl) return openGovernanceStore({ auditKey, databaseUrl, pool: config.databasePool });
+  if (databaseUrl) {
+    const migrationUrl = await resolveDatabaseMigrationUrl(config);
+    return openGovernanceStore({
+      auditKey,
+      databaseUrl,
+      ...(migrationUrl ? { migrationUrl } : {}),
+      pool: config.databasePool,
+    });
+  }
   const dataDir = config.dataDir ? join(config.dataDir, "pglite") : undefined;
   return shareEmbeddedStore(dataDir ?? ":memory:", () =>
     openGovernanceStore({ auditKey, ...(dataDir ? { dataDir } : {}) }),
+  );
+}
+
+/**
+ * The owner connection for migrations (DATABASE_MIGRATION_URL or its secret, a URL or an RDS
+ * secret's JSON), or undefined in a single-role setup.
+ */
+export async function resolveDatabaseMigrationUrl(config: Config): Promise<string | undefined> {
+  if (!config.databaseMigrationUrl) return undefined;
+  return databaseUrlFromSecret(
+    await createSecretResolver({
+      name: "DATABASE_MIGRATION_URL",
+      source: config.databaseMigrationUrl,
+      region: config.region,
+    })(),
   );
 }
 
@@ -249,6 +286,8 @@ async function shareEmbeddedStore(
       shared.handles -= 1;
       if (shared.handles > 0) return;
       if (embeddedStores.get(key) === shared) embeddedStores.delete(key);
+      // In-memory anchors belong to the in-memory database: a new one starts without them.
+      if (key === ":memory:") forgetMemoryAnchors();
       await store.close();
     },
   };
@@ -261,6 +300,7 @@ async function shareEmbeddedStore(
 export async function closeEmbeddedGovernanceStores(): Promise<void> {
   const entries = [...embeddedStores.values()];
   embeddedStores.clear();
+  forgetMemoryAnchors();
   await Promise.all(
     entries.map(async (entry) => {
       const store = await entry.store.catch(() => undefined);
@@ -269,15 +309,51 @@ export async function closeEmbeddedGovernanceStores(): Promise<void> {
   );
 }
 
+/**
+ * Where this configuration's audit anchors are (see src/adapters/anchors/open-audit-anchors.ts). In
+ * memory they belong to one database: the in-memory PGlite, or the configured server.
+ */
+export function auditAnchorSource(config: Config): AuditAnchorSource {
+  return {
+    ...config.auditAnchor,
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    local: config.local,
+    region: config.region,
+    memoryKey: config.databaseUrl ? `server:${JSON.stringify(config.databaseUrl)}` : ":memory:",
+  };
+}
+
+/** Anchoring and anchored verification of the audit chain over one store. */
+export function buildAuditAnchoring(config: Config, store: GovernanceStore) {
+  const source = auditAnchorSource(config);
+  const anchors = lazily(() => openAnchorStore(source));
+  const lazyStore = {
+    location: "",
+    put: async (anchor: Parameters<Awaited<ReturnType<typeof openAnchorStore>>["put"]>[0]) =>
+      (await anchors()).put(anchor),
+    latest: async () => (await anchors()).latest(),
+  };
+  return createAuditAnchoring({
+    store,
+    anchors: lazyStore,
+    signer: lazily(() => openAnchorSigner(source)),
+    verifier: lazily(() => openAnchorVerifier(source)),
+    minIntervalMs: config.auditAnchor.minIntervalSeconds * 1000,
+  });
+}
+
 /** Governance services over one store (opened by the caller). */
 export function buildGovernanceServices(config: Config, store: GovernanceStore, logger: Logger) {
   // DynamoDB clients only for the services that use them: audit verify and the escrow sweeper need
   // Postgres alone.
   const repositories = lazySync(() => buildRepositories(config));
   const escrows = createEscrowService({ store, timeoutMs: config.escrowTimeoutMs, logger });
+  const anchoring = lazySync(() => buildAuditAnchoring(config, store));
   return {
     store,
     escrows,
+    /** Signed checkpoints of the audit chain outside the database, and verification against them. */
+    anchoring,
     projector: () => createGovernanceProjector({ store, agents: repositories().agents, logger }),
     /** Approvals need the award service (re-award on rejection, notices on approval). */
     approvals: () =>
@@ -316,11 +392,83 @@ function lazySync<T>(build: () => T): () => T {
  */
 export function buildProjector(config: Config) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "governance-projector" } });
-  const open = lazily(async () =>
-    buildGovernanceServices(config, await openGovernance(config), logger).projector(),
-  );
-  const projector: GovernanceProjector = { apply: async (event) => (await open()).apply(event) };
-  return { logger, handle: createGovernanceStreamHandler({ projector, logger, metrics }) };
+  const open = lazily(async () => buildGovernanceServices(config, await openGovernance(config), logger));
+  const opened = lazily(async () => (await open()).projector());
+  const projector: GovernanceProjector = {
+    apply: async (event) => (await opened()).apply(event),
+    skip: async (skipped) => (await opened()).skip(skipped),
+  };
+  return {
+    logger,
+    handle: createGovernanceStreamHandler({
+      projector,
+      logger,
+      metrics,
+      // Records failing for a permanent reason are set aside there, so the stream moves on.
+      ...(() => {
+        const failures = projectorFailures(config);
+        return failures ? { failures } : {};
+      })(),
+      classify: classifyGovernanceError,
+      // A signed checkpoint of the chain head after every batch that applied something (at most one
+      // per AUDIT_ANCHOR_MIN_INTERVAL_SECONDS); a failure is logged and counted, never fails the batch.
+      afterBatch: async () => {
+        await (await open()).anchoring().anchor();
+      },
+    }),
+  };
+}
+
+/** Permanent or transient, for the projector and the replay: domain errors first, then Postgres's SQLSTATEs. */
+export const classifyGovernanceError = (error: unknown) => classifyProjectionError(error, [pgFailureClass]);
+
+/** The projector's failure store (its stream failure queue), when configured. */
+function projectorFailures(config: Config) {
+  if (!config.projectorFailuresQueueUrl) return undefined;
+  return createSqsProjectionFailureQueue({ client: sqsClient(config), queueUrl: config.projectorFailuresQueueUrl });
+}
+
+/**
+ * Replay of the projector's failure store over opened governance services: Lambda's on-failure
+ * messages are read back from the table stream. Undefined without PROJECTOR_FAILURES_QUEUE_URL.
+ */
+export function buildReplayService(
+  config: Config,
+  services: Pick<ReturnType<typeof buildGovernanceServices>, "store" | "projector">,
+  logger: Logger,
+) {
+  const failures = projectorFailures(config);
+  if (!failures) return undefined;
+  const streams = new DynamoDBStreamsClient({
+    region: config.region,
+    ...(config.dynamoEndpoint
+      ? { endpoint: config.dynamoEndpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }
+      : {}),
+  });
+  return createReplayService({
+    failures,
+    stream: createStreamRecordReader(streams),
+    projector: services.projector(),
+    store: services.store,
+    eventsOf: eventsOfRecord,
+    classify: classifyGovernanceError,
+    logger,
+  });
+}
+
+/** The on-demand replay function: the projector's failed records, once their cause is fixed. */
+export function buildGovernanceReplay(config: Config) {
+  const { logger } = createObservability({ persistentKeys: { function: "governance-replay" } });
+  const open = lazily(async () => {
+    const replay = buildReplayService(
+      config,
+      buildGovernanceServices(config, await openGovernance(config), logger),
+      logger,
+    );
+    if (!replay) throw new Error("PROJECTOR_FAILURES_QUEUE_URL is not configured");
+    return replay;
+  });
+  return { logger, replay: async (input: { actor: string; limit?: number }) => (await open()).replay(input) };
 }
 
 /** Scheduled jobs on the governance store: health probes, the escrow timeout sweeper, audit verify. */
@@ -332,8 +480,21 @@ export function buildGovernanceJobs(config: Config) {
     probeHealth: async (hasTime?: () => boolean) =>
       (await open()).health().probeAll(hasTime ? { hasTime } : {}),
     refundExpiredEscrows: async () => (await open()).escrows.refundExpired(),
-    /** The whole chain from seq 1, without a time budget (the API's `GET /audit/verify` is incremental). */
-    verifyAudit: async () => (await open()).store.verifyAudit({ full: true }),
+    /**
+     * The whole chain from seq 1 without a time budget, checked against the newest anchor
+     * (`incremental`: only from that anchor on); an intact chain is then anchored, as a writer.
+     */
+    verifyAudit: async (mode: Extract<AuditVerifyMode, "full" | "incremental"> = "full") => {
+      const { anchoring } = await open();
+      const result = await anchoring().verify({ mode });
+      if (result.ok && result.complete) {
+        // The verdict stands either way; a failed anchor is an error for the alarm, not a failed walk.
+        await anchoring()
+          .anchor()
+          .catch((error: unknown) => logger.error("Audit anchor not written", { error }));
+      }
+      return result;
+    },
     /** Closes the store (for one-shot commands; a Lambda keeps it for the container's life). */
     close: async () => (await open()).store.close(),
   };
@@ -455,7 +616,14 @@ export function buildRestApi(config: Config) {
     return {
       approvals: services.approvals(),
       escrows: services.escrows,
-      verifyAudit: () => services.store.verifyAudit(),
+      // Onward from the saved checkpoint (or from the newest anchor), and against that anchor.
+      verifyAudit: (options?: { fromAnchor?: boolean }) =>
+        services.anchoring().verify({ mode: options?.fromAnchor ? "incremental" : "checkpoint" }),
+      // Only where the failure store is configured (locally; on AWS the governance-replay function).
+      ...(() => {
+        const replay = buildReplayService(config, services, logger);
+        return replay ? { replay: replay.replay } : {};
+      })(),
     };
   });
   const handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> = createRestApi(
@@ -496,3 +664,4 @@ export const getBidWorker = lazily(() => buildBidWorker(loadConfig()));
 export const getAwardSweeper = lazily(() => buildAwardSweeper(loadConfig()));
 export const getProjector = lazily(() => buildProjector(loadConfig()));
 export const getGovernanceJobs = lazily(() => buildGovernanceJobs(loadConfig()));
+export const getGovernanceReplay = lazily(() => buildGovernanceReplay(loadConfig()));

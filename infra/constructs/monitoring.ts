@@ -42,7 +42,8 @@ export type AlarmKind =
   | "throttles"
   | "iterator-age"
   | "audit-chain"
-  | "forged-messages";
+  | "forged-messages"
+  | "projection-skipped";
 
 /**
  * Unauthenticated agent messages (unsigned, forged, unknown agent) in five minutes that raise the
@@ -183,6 +184,20 @@ export class Monitoring extends Construct {
       `at least ${FORGED_MESSAGE_ALARM_THRESHOLD} unsigned or forged messages reached the bids queue in 5 minutes`,
     );
 
+    alarm(
+      "projection-skipped",
+      "projector",
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: "GovernanceRecordsSkipped",
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: "Sum",
+        period: FIVE_MINUTES,
+      }),
+      1,
+      "the governance projector set a stream record aside (permanent failure): fix its cause, then replay it (docs/deploy.md)",
+    );
+
     this.dashboard = this.buildDashboard(props);
   }
 
@@ -264,6 +279,7 @@ export class Monitoring extends Construct {
         app("GovernanceEventsDuplicate"),
         app("GovernanceRecordsFailed"),
         app("GovernanceRecordsMalformed"),
+        app("GovernanceRecordsSkipped"),
       ]),
       graph("Award sweep lag (s)", [
         new Metric({
@@ -279,6 +295,25 @@ export class Monitoring extends Construct {
         props.api.metricClientError({ period: FIVE_MINUTES }),
         props.api.metricServerError({ period: FIVE_MINUTES }),
       ]),
+    );
+    const projectorFailures = props.streamFailureQueues.projector;
+    dashboard.addWidgets(
+      graph(
+        "Governance records set aside (permanent failures) and the projector's failure store",
+        [
+          app("GovernanceRecordsSkipped", "skipped (permanent)"),
+          app("GovernanceRecordsFailed", "failed (retried)"),
+          ...(projectorFailures
+            ? [
+                projectorFailures.metricApproximateNumberOfMessagesVisible({
+                  statistic: "Maximum",
+                  label: "in the failure store (awaiting replay)",
+                }),
+              ]
+            : []),
+        ],
+        24,
+      ),
     );
     const queues = Object.entries(props.queues) as Array<[QueueName, WorkQueue]>;
     dashboard.addWidgets(

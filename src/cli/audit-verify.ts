@@ -1,23 +1,22 @@
 import { getGovernanceJobs } from "../../functions/shared/container.js";
+import { auditText } from "./format.js";
 
 /**
  * `npm run audit:verify`: walks the audit log's hash chain of the configured governance store
- * (DATABASE_URL, else PGlite in AGENTFORGE_DATA_DIR) and prints "ok" or the first bad row.
+ * (DATABASE_URL, else PGlite in AGENTFORGE_DATA_DIR) from seq 1, checks it against the newest audit
+ * anchor, and prints "ok" or the first bad row, with the anchor and the rows after it. An intact chain
+ * is then anchored. `--from-anchor` walks only the rows since the newest anchor.
  * Exit code 0 when the chain verifies, 1 when it does not, 2 when it could not be checked.
  */
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => arg !== "--from-anchor");
 let jobs: Awaited<ReturnType<typeof getGovernanceJobs>> | undefined;
 try {
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown[0]} (only --from-anchor)`);
   jobs = await getGovernanceJobs();
-  const result = await jobs.verifyAudit();
-  if (result.ok) {
-    console.log(`ok: ${result.rows} audit rows verified`);
-    process.exitCode = 0;
-  } else {
-    console.log(
-      `BROKEN at seq ${result.first_bad_seq}: ${result.reason} (${result.rows_checked} rows verified before it)`,
-    );
-    process.exitCode = 1;
-  }
+  const result = await jobs.verifyAudit(args.includes("--from-anchor") ? "incremental" : "full");
+  console.log(auditText(result));
+  process.exitCode = result.ok ? 0 : 1;
 } catch (error) {
   console.error(`audit verify: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 2;

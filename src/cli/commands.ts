@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AGENT_STATUSES, COST_MODELS } from "../domain/agents/agent.schema.js";
 import { escrowResolutionSchema } from "../domain/governance/escrow.service.js";
 import { APPROVAL_STATUSES, ESCROW_STATUSES } from "../domain/governance/governance.types.js";
+import type { ReplayResult } from "../domain/governance/replay.js";
 import { type ApiAnswer, type ApiClient, apiPath, jsonBody } from "./api-client.js";
 import type { CommandInput, CommandLine, OptionSpec, OptionSpecs } from "./args.js";
 import { parseJsonInput, readInputFile, readJsonInput } from "./files.js";
@@ -26,7 +27,7 @@ import type {
   AgentPage,
   AgentView,
   ApprovalRequest,
-  AuditVerification,
+  AuditVerifyAnswer,
   Escrow,
   EscrowPage,
   Page,
@@ -135,6 +136,20 @@ function decision(name: "approve" | "reject", summary: string): Command {
       return shown(answer, (body) => ("request" in body ? rejectionText(body) : approvalText(body)));
     },
   };
+}
+
+/** A replay run in a few lines: what applied, and each record that still fails with its error. */
+export function replayText(result: ReplayResult): string {
+  const lines = [
+    `replayed ${result.replayed}, already applied ${result.already_applied}, still failing ${result.still_failing.length} (${result.messages} failure messages)`,
+  ];
+  if (result.stopped) lines.push(`stopped early: ${result.stopped} (the rest stay in the failure store)`);
+  for (const failing of result.still_failing) {
+    const what = failing.event_key ?? `stream record ${failing.sequence_number ?? "?"}`;
+    const state = failing.sqlstate ? ` [SQLSTATE ${failing.sqlstate}]` : "";
+    lines.push(`  ${what}: ${failing.reason}${state}: ${failing.error}`);
+  }
+  return lines.join("\n");
 }
 
 /** Every command, in the order the usage lists them. */
@@ -382,11 +397,40 @@ export const COMMANDS: readonly Command[] = [
   {
     group: "audit",
     name: "verify",
-    summary: "Walk the audit log's hash chain; exits 1 when it is broken",
+    summary:
+      "Walk the audit log's hash chain and check it against the newest anchor; exits 1 when it is broken",
     access: "operator",
-    async run(_input, { api }) {
-      const answer = await api.get<AuditVerification>("/audit/verify");
+    options: {
+      from: {
+        type: "string",
+        choices: ["checkpoint", "anchor"],
+        description:
+          "checkpoint (default): onward from the last verified row; anchor: only the rows since the newest anchor",
+      },
+    },
+    async run(input, { api }) {
+      const from = input.option("from");
+      const answer = await api.get<AuditVerifyAnswer>(
+        from === "anchor" ? "/audit/verify?from=anchor" : "/audit/verify",
+      );
       return { ...shown(answer, auditText), exitCode: answer.body.ok ? 0 : 1 };
+    },
+  },
+  {
+    group: "governance",
+    name: "replay",
+    summary:
+      "Re-apply records the governance projector set aside, once their cause is fixed (exactly once); exits 1 while some still fail",
+    access: "operator",
+    options: {
+      limit: { type: "string", value: "n", description: "at most n failure messages (1-100, default 10)" },
+    },
+    async run(input, { api }) {
+      const limit = input.option("limit");
+      const answer = await api.post<ReplayResult>(
+        limit === undefined ? "/governance/replay" : `/governance/replay?limit=${encodeURIComponent(limit)}`,
+      );
+      return { ...shown(answer, replayText), exitCode: answer.body.still_failing.length > 0 ? 1 : 0 };
     },
   },
   {

@@ -3,7 +3,7 @@ import type {
   AgentPage,
   AgentView,
   ApprovalRequest,
-  AuditVerification,
+  AuditVerifyAnswer,
   Escrow,
   EscrowPage,
   LedgerEntry,
@@ -293,11 +293,25 @@ export function escrowText(escrow: Escrow): string {
   ]);
 }
 
-export function auditText(verification: AuditVerification): string {
-  if (!verification.ok) {
-    return `BROKEN at seq ${verification.first_bad_seq}: ${verification.reason} (${verification.rows_checked} rows verified before it)`;
-  }
-  return verification.complete
-    ? `ok: ${verification.rows} audit rows verified`
-    : `ok so far: ${verification.rows} audit rows verified (through seq ${verification.verified_through}); the walk stopped before the head: run it again to go on`;
+export function auditText(verification: AuditVerifyAnswer): string {
+  const verdict = !verification.ok
+    ? `BROKEN at seq ${verification.first_bad_seq}: ${verification.reason} (${verification.rows_checked} rows verified before it)`
+    : verification.complete
+      ? `ok: ${verification.rows} audit rows verified`
+      : `ok so far: ${verification.rows} audit rows verified (through seq ${verification.verified_through}); the walk stopped before the head: run it again to go on`;
+  // An older server answers without the anchor fields.
+  if (verification.anchor === undefined) return verdict;
+  const { anchor } = verification;
+  return [
+    verdict,
+    fields([
+      [
+        "anchor",
+        anchor
+          ? `seq ${anchor.seq} of ${anchor.anchored_at} (key ${anchor.key_id})`
+          : `none yet (${verification.anchor_note ?? "no anchor written yet"})`,
+      ],
+      ["unanchored rows", String(verification.unanchored_rows ?? 0)],
+    ]),
+  ].join("\n");
 }

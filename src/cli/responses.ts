@@ -1,6 +1,7 @@
 import type { AgentListing } from "../domain/agents/agent.types.js";
 import type { BidRejection } from "../domain/bidding/bidding.types.js";
 import type { RejectionResult } from "../domain/governance/approval.service.js";
+import type { AnchoredAuditVerification } from "../domain/governance/audit-anchor.js";
 import type { ApprovalRequest, AuditVerification, Escrow } from "../domain/governance/governance.types.js";
 import type { LedgerEntry } from "../domain/ledger/ledger.schema.js";
 import type { Award, Bid, Task } from "../domain/tasks/task.types.js";
@@ -69,6 +70,10 @@ export interface TaskLedger {
 }
 
 export type { ApprovalRequest, AuditVerification, Escrow, LedgerEntry, RejectionResult };
+
+/** `GET /audit/verify`: the chain walk, with the newest anchor it was checked against (absent from older servers). */
+export type AuditVerifyAnswer = AuditVerification &
+  Partial<Pick<AnchoredAuditVerification, "anchor" | "unanchored_rows" | "anchor_note">>;
 
 /** `POST /webhooks/github`: 202 for a queued delivery, 200 for a ping. */
 export interface WebhookAnswer {

@@ -4,6 +4,7 @@ import { ForbiddenError, NotFoundError } from "../domain/errors.js";
 import type { ApprovalService } from "../domain/governance/approval.service.js";
 import type { EscrowService } from "../domain/governance/escrow.service.js";
 import type { AuditVerification } from "../domain/governance/governance.types.js";
+import { type ReplayResult, replayLimitOf } from "../domain/governance/replay.js";
 import { actorOf, type Principal } from "../domain/identity/principal.js";
 import type { LedgerService } from "../domain/ledger/ledger.service.js";
 import type { TaskService } from "../domain/tasks/task.service.js";
@@ -22,7 +23,16 @@ export type Access = "operator" | "self" | "agent";
 export interface GovernanceApi {
   approvals: ApprovalService;
   escrows: EscrowService;
-  verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Walks the chain onward from the saved checkpoint (`fromAnchor`: from the newest anchor) and
+   * checks it against the newest anchor; the answer also names that anchor and the unanchored rows.
+   */
+  verifyAudit(options?: { fromAnchor?: boolean }): Promise<AuditVerification>;
+  /**
+   * Re-applies records from the projector's failure store (exactly once, by event key); absent
+   * where this function may not read that store (on AWS the `governance-replay` function does it).
+   */
+  replay?(input: { actor: string; limit?: number }): Promise<ReplayResult>;
 }
 
 export interface RestDeps {
@@ -388,12 +398,39 @@ export const REST_ROUTES: readonly RestRoute[] = [
     path: "/audit/verify",
     permission: "audit:verify",
     access: "operator",
-    query: [],
+    query: ["from"],
     body: "none",
     governance: true,
-    summary: "walk the audit chain onward from the last verified row",
-    async handle({ deps }) {
-      return ok(await (await governanceOf(deps)).verifyAudit());
+    summary:
+      "walk the audit chain onward from the last verified row (`?from=anchor`: from the newest anchor) and check it against the newest anchor",
+    async handle({ query, deps }) {
+      if (query.from !== undefined && query.from !== "anchor") {
+        throw new RequestError(400, "VALIDATION_FAILED", "Query parameter 'from' must be 'anchor'");
+      }
+      return ok(await (await governanceOf(deps)).verifyAudit({ fromAnchor: query.from === "anchor" }));
+    },
+  },
+  {
+    method: "POST",
+    path: "/governance/replay",
+    permission: "governance:replay",
+    access: "operator",
+    query: ["limit"],
+    body: "none",
+    governance: true,
+    summary:
+      "re-apply up to `limit` (default 10) records from the projector's failure store, exactly once; audited with the calling operator",
+    async handle({ principal, query, deps }) {
+      const limit = replayLimitOf(query.limit);
+      const governance = await governanceOf(deps);
+      if (!governance.replay) {
+        throw new RequestError(
+          503,
+          "REPLAY_UNAVAILABLE",
+          "Replay is not served here: on AWS invoke the governance-replay function (see docs/deploy.md)",
+        );
+      }
+      return ok(await governance.replay({ actor: actorOf(principal), limit }));
     },
   },
 ];

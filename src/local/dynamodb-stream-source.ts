@@ -53,6 +53,13 @@ export interface CheckpointStore {
 /** A record the source gave up on after its retries. */
 export interface StreamRecordFailure {
   record: DynamoDBRecord;
+  /** The shard the record was read from. */
+  shardId: string;
+  /**
+   * Why it was given up on, as Lambda's on-failure condition says: `RetryAttemptsExhausted` or
+   * `RecordAgeExceeded` (older than `maxRecordAgeSeconds` when its batch failed).
+   */
+  condition: "RetryAttemptsExhausted" | "RecordAgeExceeded";
   /** What the last attempt threw, or an `Error` saying the handler reported the record as failed. */
   error: unknown;
   /**
@@ -100,6 +107,13 @@ export interface DynamoStreamSourceOptions {
   filter?: (record: DynamoDBRecord) => boolean;
   /** Retries of a failing batch before its records are given up on: default 10; -1 retries forever. */
   maxRetryAttempts?: number;
+  /**
+   * Lambda's MaximumRecordAgeInSeconds: a failing batch whose oldest record is older than this is
+   * given up on at once instead of retried (default: no limit). Checked when a batch fails: a stack
+   * restarted after a long stop still processes old records once (Lambda would drop them unread).
+   * DynamoDB Local stamps records to the minute, so the age is up to a minute high.
+   */
+  maxRecordAgeSeconds?: number;
   /** Split a failing batch in halves and retry each (default true); splitting uses no retry. */
   bisectBatchOnFunctionError?: boolean;
   /**
@@ -384,6 +398,15 @@ interface Segment {
 
 const sequenceOf = (record: DynamoDBRecord): string => record.dynamodb?.SequenceNumber ?? "";
 
+/** Age in seconds of the oldest record (ApproximateCreationDateTime); 0 when none says. */
+function oldestAgeSeconds(records: readonly DynamoDBRecord[], nowMs = Date.now()): number {
+  const stamps = records.flatMap((r) => {
+    const created = r.dynamodb?.ApproximateCreationDateTime;
+    return typeof created === "number" ? [created] : [];
+  });
+  return stamps.length === 0 ? 0 : nowMs / 1000 - Math.min(...stamps);
+}
+
 const consoleLogger: StreamSourceLogger = {
   info: (message, details) => console.info(`[dynamodb-stream-source] ${message}`, details ?? ""),
   warn: (message, details) => console.warn(`[dynamodb-stream-source] ${message}`, details ?? ""),
@@ -416,6 +439,7 @@ export function createDynamoStreamSource(options: DynamoStreamSourceOptions): Dy
     onFailure,
     startingPosition = "TRIM_HORIZON",
     maxRetryAttempts = DEFAULT_MAX_RETRY_ATTEMPTS,
+    maxRecordAgeSeconds,
     bisectBatchOnFunctionError = true,
     checkpoints: store = createMemoryCheckpointStore(),
     pollIntervalMs = DEFAULT_POLL_INTERVAL_MS,
@@ -430,6 +454,12 @@ export function createDynamoStreamSource(options: DynamoStreamSourceOptions): Dy
   }
   if (!Number.isInteger(maxRetryAttempts) || maxRetryAttempts < -1) {
     throw new Error(`maxRetryAttempts must be -1 (forever) or a whole number, got ${maxRetryAttempts}`);
+  }
+  if (
+    maxRecordAgeSeconds !== undefined &&
+    !(Number.isInteger(maxRecordAgeSeconds) && maxRecordAgeSeconds > 0)
+  ) {
+    throw new Error(`maxRecordAgeSeconds must be a positive whole number, got ${maxRecordAgeSeconds}`);
   }
   if (!isLoopbackEndpoint(endpoint)) {
     throw new Error(`Refusing non-local DynamoDB endpoint ${endpoint}: only loopback is allowed here`);
@@ -643,17 +673,30 @@ export function createDynamoStreamSource(options: DynamoStreamSourceOptions): Dy
     };
   };
 
-  const giveUp = async (shard: ShardState, record: DynamoDBRecord, error: unknown, attempts: number) => {
+  const giveUp = async (
+    shard: ShardState,
+    record: DynamoDBRecord,
+    error: unknown,
+    attempts: number,
+    condition: StreamRecordFailure["condition"],
+  ) => {
     const details = {
       shardId: shard.shardId,
       sequenceNumber: sequenceOf(record),
       keys: record.dynamodb?.Keys,
       attempts,
+      condition,
       error: describeError(error),
     };
     if (onFailure) {
       logger.warn("Giving up on stream record; handing it to onFailure", details);
-      await onFailure({ record: structuredClone(record), error, attempts });
+      await onFailure({
+        record: structuredClone(record),
+        shardId: shard.shardId,
+        condition,
+        error,
+        attempts,
+      });
     } else {
       logger.error("Giving up on stream record (no onFailure destination): it was not processed", details);
     }
@@ -749,10 +792,18 @@ export function createDynamoStreamSource(options: DynamoStreamSourceOptions): Dy
         continue;
       }
       segment.attempts++;
-      if (maxRetryAttempts === -1 || segment.attempts <= maxRetryAttempts) continue;
+      const tooOld =
+        maxRecordAgeSeconds !== undefined && oldestAgeSeconds(segment.records) > maxRecordAgeSeconds;
+      if (!tooOld && (maxRetryAttempts === -1 || segment.attempts <= maxRetryAttempts)) continue;
       for (const record of segment.records) {
         try {
-          await giveUp(shard, record, outcome.error, segment.attempts);
+          await giveUp(
+            shard,
+            record,
+            outcome.error,
+            segment.attempts,
+            tooOld ? "RecordAgeExceeded" : "RetryAttemptsExhausted",
+          );
         } catch (error) {
           logger.error("onFailure failed; the record stays unprocessed and is retried at the next poll", {
             shardId: shard.shardId,

@@ -291,6 +291,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     cleanups.push(async () => sqsClient.destroy());
     const table = await ensureTable(dynamoClient, tableName, dataDir, inMemory);
     const queueUrls = await createWorkQueues(sqsClient);
+    // Each stream consumer's on-failure queue, as in the data stack; the projector's is also its
+    // failure store (PROJECTOR_FAILURES_QUEUE_URL), which `agentforge governance replay` reads.
+    const failureQueues = new Map<string, { url: string; arn: string }>();
+    for (const { fn } of streamConsumers()) {
+      failureQueues.set(
+        fn.id,
+        await createQueue(sqsClient, `${NAME_PREFIX}-${fn.id}-failures`, {
+          MessageRetentionPeriod: String(14 * 86_400),
+        }),
+      );
+    }
 
     // The functions' environment: what CDK sets, with plain secret values instead of Secrets Manager ARNs.
     for (const [key, value] of Object.entries(options.env ?? {})) {
@@ -314,6 +325,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AGENTFORGE_OPERATORS_FILE: env.AGENTFORGE_OPERATORS_FILE || join(dataDir, OPERATORS_FILE),
       AUDIT_HMAC_KEY: secrets.audit_hmac_key,
       BID_SECRET_KEY_FILE: bidSecretKeyFile,
+      PROJECTOR_FAILURES_QUEUE_URL: failureQueues.get("projector")?.url ?? "",
       POWERTOOLS_LOG_LEVEL: env.POWERTOOLS_LOG_LEVEL || env.LOG_LEVEL || "WARN",
       POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED || "true",
       POWERTOOLS_METRICS_NAMESPACE: env.POWERTOOLS_METRICS_NAMESPACE || "AgentForge",
@@ -360,9 +372,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     for (const { fn, trigger } of streamConsumers()) {
-      const failures = await createQueue(sqsClient, `${NAME_PREFIX}-${fn.id}-failures`, {
-        MessageRetentionPeriod: String(14 * 86_400),
-      });
+      const failures = failureQueues.get(fn.id) as { url: string; arn: string };
       const source: DynamoStreamSource = createDynamoStreamSource({
         endpoint: dynamo.endpoint,
         region,
@@ -372,12 +382,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         startingPosition: trigger.startingPosition,
         filter: (record) => matchesStreamFilters(trigger.filters, record),
         maxRetryAttempts: trigger.retryAttempts,
+        maxRecordAgeSeconds: trigger.maxRecordAgeSeconds,
         bisectBatchOnFunctionError: trigger.bisectBatchOnError,
         checkpoints: inMemory
           ? createMemoryCheckpointStore()
           : createFileCheckpointStore(join(dataDir, "checkpoints", `${fn.id}.json`)),
         // Lambda's on-failure destination: the record's coordinates, never its images.
-        onFailure: async ({ record, error, attempts }) => {
+        onFailure: async ({ record, shardId, condition, error, attempts }) => {
           log(
             `${fn.id} gave up on stream record ${record.dynamodb?.SequenceNumber}: ${(error as Error).message}`,
           );
@@ -387,10 +398,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
               MessageBody: JSON.stringify({
                 requestContext: {
                   functionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${fnOf(fn).name}`,
-                  condition: "RetryAttemptsExhausted",
+                  condition,
                   approximateInvokeCount: attempts,
                 },
                 DDBStreamBatchInfo: {
+                  shardId,
                   batchSize: 1,
                   streamArn: record.eventSourceARN,
                   startSequenceNumber: record.dynamodb?.SequenceNumber,

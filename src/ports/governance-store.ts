@@ -95,12 +95,48 @@ export interface GovernanceTx {
   };
 }
 
+/** Whose governance work a transaction does. */
+export interface GovernanceScope {
+  /**
+   * The agent principal the work is done for. The transaction then runs with this id set
+   * (`set_config('agentforge.agent_id', id, true)`, i.e. SET LOCAL), and the database's row-level
+   * security lets it read and change only that agent's escrows, trust row, health metrics, approval
+   * requests and audit rows (it may append audit rows for itself; the chain head is shared).
+   * Another agent's rows are simply not there: reads miss them, updates change nothing. Absent (or
+   * empty): operator or system work, which sees every row.
+   */
+  agentId?: string;
+}
+
+/**
+ * The part of the store that works for one agent principal ({@link GovernanceStore.forAgent}): every
+ * call runs in a transaction scoped to that agent (see {@link GovernanceScope}), so whatever filter
+ * is passed, rows of other agents are neither returned nor changed.
+ */
+export interface AgentGovernanceStore {
+  readonly agentId: string;
+  transaction<T>(fn: (tx: GovernanceTx) => Promise<T>): Promise<T>;
+  /** This agent's audit rows in `seq` order (an `agentId` filter naming another agent finds none). */
+  listAudit(options?: { agentId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
+  listApprovals(status: ApprovalStatus | undefined, page?: PageRequest): Promise<Page<ApprovalRequest>>;
+  listEscrows(
+    filter: { taskId?: string; agentId?: string; status?: EscrowStatus },
+    page?: PageRequest,
+  ): Promise<Page<Escrow>>;
+}
+
 /**
  * The PostgreSQL side of the marketplace: audit log, escrow, health metrics, trust and approvals.
  * Implemented once over a small SQL client, with PGlite (embedded) and `pg` (server) clients.
  */
 export interface GovernanceStore {
-  transaction<T>(fn: (tx: GovernanceTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one database transaction. With `scope.agentId`, the transaction works for that
+   * agent and row-level security confines it to the agent's rows (see {@link GovernanceScope}).
+   */
+  transaction<T>(fn: (tx: GovernanceTx) => Promise<T>, scope?: GovernanceScope): Promise<T>;
+  /** The store as seen by one agent principal: every call scoped to `agentId` (a ValidationError if it is not plain text). */
+  forAgent(agentId: string): AgentGovernanceStore;
   /**
    * Runs `fn` in a transaction that also records `eventKey` as applied. A key seen before is not
    * applied again: returns false without calling `fn`. This is what makes stream projection exactly

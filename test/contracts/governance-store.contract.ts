@@ -114,8 +114,8 @@ export function describeGovernanceStoreContract(
           (row): Array<[string, unknown[]]> => [
             ["DELETE FROM audit_logs WHERE seq = $1", [row.seq]],
             [
-              `INSERT INTO audit_logs (seq, agent_id, action, resource, actor, success, cost, details, occurred_at, prev_hash, signature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
+              `INSERT INTO audit_logs (seq, agent_id, action, resource, actor, success, cost, details, occurred_at, prev_hash, signature, key_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)`,
               [
                 row.seq,
                 row.agent_id,
@@ -128,6 +128,7 @@ export function describeGovernanceStoreContract(
                 row.occurred_at,
                 row.prev_hash,
                 row.signature,
+                row.key_id ?? null,
               ],
             ],
           ],

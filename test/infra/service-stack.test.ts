@@ -4,6 +4,7 @@ import { AGENT_ACCESS_ROLE_PATH, TABLE_ACTIONS } from "../../infra/service-stack
 import { FUNCTION_ENV_CONTEXT_KEYS } from "../../infra/settings.js";
 import {
   FUNCTIONS,
+  functionById,
   type FunctionSpec,
   httpRoutes,
   SECRETS,
@@ -305,12 +306,32 @@ describe("ServiceStack: least privilege", () => {
     }
   });
 
-  it("lets only the stream consumers read the table stream", () => {
+  it("lets only the stream consumers and the replayer read the table stream", () => {
     const { service } = synthApp();
 
     for (const spec of FUNCTIONS) {
       const readsStream = actionsOf(roleStatements(service, spec)).includes("dynamodb:GetShardIterator");
-      expect(readsStream, spec.id).toBe(spec.trigger.kind === "stream");
+      expect(readsStream, spec.id).toBe(spec.grants.some((g) => g.kind === "tableStream"));
+    }
+    expect(functionById("governance-replay").trigger.kind).toBe("invoke");
+  });
+
+  it("lets the projector only send to its failure queue and the replayer only receive, delete and release there", () => {
+    const { service } = synthApp();
+    const sqsActions = (id: string) =>
+      roleStatements(service, functionById(id))
+        .filter((s) => json(s.Resource).includes("ProjectorStreamFailures"))
+        .flatMap((s) => asArray(s.Action))
+        .sort();
+
+    expect(sqsActions("projector")).toEqual(["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]);
+    expect(sqsActions("governance-replay")).toEqual([
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:ReceiveMessage",
+    ]);
+    for (const spec of FUNCTIONS.filter((f) => !["projector", "governance-replay"].includes(f.id))) {
+      expect(sqsActions(spec.id), spec.id).toEqual([]);
     }
   });
 
@@ -487,6 +508,9 @@ describe("ServiceStack: observability", () => {
     expect(count("ApproximateAgeOfOldestMessage")).toBe(3);
     expect(count("IteratorAge")).toBe(2);
     expect(count("AuditChainBroken")).toBe(1);
+    expect(alarms.filter((a) => a.MetricName === "GovernanceRecordsSkipped")).toEqual([
+      expect.objectContaining({ Threshold: 1, Period: 300, Statistic: "Sum", Namespace: "AgentForge" }),
+    ]);
     expect(alarms.filter((a) => a.MetricName === "AgentMessagesUnauthenticated")).toEqual([
       expect.objectContaining({ Threshold: 100, Period: 300, Statistic: "Sum", Namespace: "AgentForge" }),
     ]);

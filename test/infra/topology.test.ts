@@ -7,6 +7,7 @@ import { FUNCTION_ENV_CONTEXT_KEYS } from "../../infra/settings.js";
 import {
   FUNCTIONS,
   functionById,
+  invokeOnly,
   matchesStreamFilters,
   QUEUES,
   type QueueName,
@@ -103,6 +104,45 @@ describe("topology: the one declaration", () => {
       "health-prober": "rate(5 minutes)",
       "audit-verify": "rate(1 day)",
     });
+  });
+});
+
+describe("topology: governance failures", () => {
+  it("retries the projector's transient failures for minutes, not a day, and sets permanent ones aside", () => {
+    const { trigger, grants, environment } = functionById("projector");
+    if (trigger.kind !== "stream") throw new Error("the projector is a stream consumer");
+
+    expect(trigger.maxRecordAgeSeconds).toBe(900);
+    expect(trigger.reportBatchItemFailures).toBe(true);
+    expect(trigger.onFailure).toBe("queue");
+    expect(grants).toContainEqual({ kind: "streamFailures", of: "projector", access: "send" });
+    expect(environment).toContain("PROJECTOR_FAILURES_QUEUE_URL");
+  });
+
+  it("declares the replayer as invoke-only, consuming the projector's failure queue", () => {
+    const replay = functionById("governance-replay");
+
+    expect(invokeOnly().map(({ fn }) => fn.id)).toEqual(["governance-replay"]);
+    expect(replay.grants).toContainEqual({ kind: "streamFailures", of: "projector", access: "consume" });
+    expect(replay.grants).toContainEqual({ kind: "tableStream" });
+    expect(replay.postgres).toBe(true);
+  });
+
+  it("reports a failure-queue grant without its variable or on a function that is no stream consumer", () => {
+    const replay = functionById("governance-replay");
+    const broken = {
+      ...replay,
+      environment: replay.environment.filter((key) => key !== "PROJECTOR_FAILURES_QUEUE_URL"),
+      grants: [...replay.grants, { kind: "streamFailures", of: "rest-api", access: "send" } as const],
+    };
+
+    const problems = topologyProblems(FUNCTIONS.map((fn) => (fn.id === replay.id ? broken : fn)));
+
+    expect(problems).toEqual([
+      "governance-replay uses projector's failure queue but lacks PROJECTOR_FAILURES_QUEUE_URL",
+      "governance-replay uses rest-api's failure queue but lacks PROJECTOR_FAILURES_QUEUE_URL",
+      "governance-replay uses the failure queue of rest-api, which is not a stream consumer",
+    ]);
   });
 });
 

@@ -2,17 +2,25 @@ import { randomUUID } from "node:crypto";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { createApiKeyReader } from "../../src/adapters/dynamo/api-key-reader.js";
+import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
+import { pgFailureClass } from "../../src/adapters/postgres/pg-errors.js";
+import { createSqsProjectionFailureQueue } from "../../src/adapters/sqs/projection-failure-queue.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
 import { createApprovalService } from "../../src/domain/governance/approval.service.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
 import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
+import { classifyProjectionError } from "../../src/domain/governance/projection-failure.js";
+import { createGovernanceProjector } from "../../src/domain/governance/projector.js";
+import { createReplayService } from "../../src/domain/governance/replay.js";
 import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
 import { createRestApi, REST_ROUTES } from "../../src/http/rest-api.js";
 import type { RestRoute } from "../../src/http/rest-routes.js";
 import { createObservability } from "../../src/observability.js";
+import { eventsOfRecord } from "../../src/workers/governance-stream.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { TEST_API_TOKEN } from "../helpers/http.js";
@@ -74,6 +82,7 @@ const REQUESTS: Record<string, (subject: Subject) => { path: string; body?: unkn
     body: { resolution: "release" },
   }),
   "GET /audit/verify": () => ({ path: "/audit/verify" }),
+  "POST /governance/replay": () => ({ path: "/governance/replay", query: "limit=5" }),
 };
 
 const keyOf = (route: RestRoute) => `${route.method} ${route.path}`;
@@ -156,6 +165,22 @@ describe("authorization matrix: every route × every principal", () => {
     const bidding = createBiddingRepository({ service: table.service });
     const { logger } = createObservability({ logLevel: "SILENT" });
     const queue = await useTestQueue("matrix");
+    // The projector's failure store, empty: an operator's replay applies nothing and is audited.
+    const failureQueue = await useTestQueue("matrix-failures");
+    const replay = createReplayService({
+      failures: createSqsProjectionFailureQueue({ client: failureQueue.client, queueUrl: failureQueue.queueUrl }),
+      stream: createStreamRecordReader(
+        new DynamoDBStreamsClient({
+          endpoint: table.endpoint,
+          region: "local",
+          credentials: { accessKeyId: "local", secretAccessKey: "local" },
+        }),
+      ),
+      projector: createGovernanceProjector({ store: gov.store, agents: services.agentRepo }),
+      store: gov.store,
+      eventsOf: eventsOfRecord,
+      classify: (error) => classifyProjectionError(error, [pgFailureClass]),
+    });
     const awards = createAwardService({
       tasks: services.taskRepo,
       bidding,
@@ -179,6 +204,7 @@ describe("authorization matrix: every route × every principal", () => {
       governance: async () => ({
         approvals: createApprovalService({ store: gov.store, tasks: services.taskRepo, awards, logger }),
         escrows: createEscrowService({ store: gov.store }),
+        replay: (input) => replay.replay(input),
         verifyAudit: () => gov.store.verifyAudit(),
       }),
     });

@@ -388,6 +388,32 @@ describe("DynamoDB stream source over DynamoDB Local", () => {
     expect(source.stats().shards[0]?.checkpoint).toBe(seqOf(processed.at(-1) as DynamoDBRecord));
   });
 
+  it("gives a failing record up at once when it is older than maxRecordAgeSeconds, as Lambda does", async () => {
+    const tableName = await freshTable();
+    await put(tableName, "item-old", { n: { N: "1" } });
+    const failures: StreamRecordFailure[] = [];
+    const { handler, calls } = recordingHandler(async () => {
+      // DynamoDB Local stamps records to the minute (older, never younger): after this it is > 1 s old.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      throw new Error("Postgres is unavailable");
+    });
+    const source = sourceFor(tableName, handler, {
+      maxRetryAttempts: -1,
+      maxRecordAgeSeconds: 1,
+      onFailure: async (info) => {
+        failures.push(info);
+      },
+    });
+
+    await source.drain();
+
+    expect(calls).toHaveLength(1);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ condition: "RecordAgeExceeded", attempts: 1 });
+    expect(failures[0]?.shardId).toBe(source.stats().shards[0]?.shardId);
+    expect(source.stats()).toMatchObject({ delivered: 0, givenUp: 1 });
+  });
+
   it("without bisection gives an exhausted batch up whole, in order; without onFailure it logs each record", async () => {
     const tableName = await freshTable();
     await putMany(tableName, 3);

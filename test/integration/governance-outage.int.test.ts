@@ -70,7 +70,8 @@ interface OutageBackend {
 function forwardingStore(initial: GovernanceStore) {
   let target = initial;
   const store: GovernanceStore = {
-    transaction: (fn) => target.transaction(fn),
+    transaction: (fn, scope) => target.transaction(fn, scope),
+    forAgent: (agentId) => target.forAgent(agentId),
     applyOnce: (eventKey, fn) => target.applyOnce(eventKey, fn),
     verifyAudit: (options) => target.verifyAudit(options),
     auditHead: () => target.auditHead(),

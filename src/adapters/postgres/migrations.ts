@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { SqlClient } from "./sql-client.js";
+import { type SqlClient, sqlState } from "./sql-client.js";
 
 /** SQLSTATE of a refused UPDATE, DELETE or TRUNCATE on `audit_logs`. */
 export const SQLSTATE_APPEND_ONLY = "AF001";
@@ -186,11 +186,74 @@ CREATE INDEX escrows_agent_created ON escrows (agent_id, created_at, id);
 DROP INDEX escrows_agent;
 `;
 
+/**
+ * The group role the application works as: it may read and append the audit log but not change or
+ * delete a row, not rewind the chain head, and not disable a trigger (only a table's owner can), and
+ * row-level security binds it. NOLOGIN: a server's login user for the app is granted it (README,
+ * "Two database roles"); PGlite switches its session to it after migrating.
+ */
+export const APP_ROLE = "agentforge_app";
+
+// The app role, created once per cluster (roles are cluster-wide, so two migrators in different
+// schemas may race to create it: the loser's duplicate is fine), and its grants on this schema.
+// Row-level security keys on the transaction's agentforge.agent_id (set by the store for work done
+// for an agent): unset or empty = operator/system work, which sees every row; set = only that
+// agent's rows. ENABLE, not FORCE: the owner (migrations, repairs) is not bound.
+const AGENT_SCOPE = "coalesce(current_setting('agentforge.agent_id', true), '') IN ('', agent_id)";
+const APP_ROLE_AND_ROW_SECURITY = `
+ALTER TABLE audit_logs ADD COLUMN key_id text NULL CHECK (key_id ~ '^[A-Za-z0-9._-]{1,64}$');
+ALTER TABLE audit_verification_checkpoint ADD COLUMN key_id text NULL;
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+    BEGIN
+      CREATE ROLE ${APP_ROLE} NOLOGIN;
+    EXCEPTION
+      WHEN duplicate_object OR unique_violation THEN NULL;
+      WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'the migrating role % may not create the role ${APP_ROLE}', current_user
+          USING ERRCODE = 'insufficient_privilege',
+                HINT = 'Create it once as a role that may (CREATE ROLE ${APP_ROLE} NOLOGIN), then migrate again.';
+    END;
+  END IF;
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO ${APP_ROLE}', current_schema());
+END
+$$;
+
+GRANT SELECT ON schema_migrations TO ${APP_ROLE};
+GRANT SELECT, INSERT ON audit_logs TO ${APP_ROLE};
+GRANT SELECT, UPDATE ON audit_chain_head TO ${APP_ROLE};
+GRANT SELECT, INSERT, UPDATE ON audit_verification_checkpoint TO ${APP_ROLE};
+GRANT SELECT, INSERT, UPDATE ON escrows, agent_trust, approval_requests TO ${APP_ROLE};
+GRANT SELECT, INSERT ON health_metrics, projected_events TO ${APP_ROLE};
+GRANT USAGE ON SEQUENCE health_metrics_id_seq TO ${APP_ROLE};
+
+ALTER TABLE escrows ENABLE ROW LEVEL SECURITY;
+CREATE POLICY escrows_agent_scope ON escrows FOR ALL TO ${APP_ROLE}
+  USING (${AGENT_SCOPE}) WITH CHECK (${AGENT_SCOPE});
+ALTER TABLE agent_trust ENABLE ROW LEVEL SECURITY;
+CREATE POLICY agent_trust_agent_scope ON agent_trust FOR ALL TO ${APP_ROLE}
+  USING (${AGENT_SCOPE}) WITH CHECK (${AGENT_SCOPE});
+ALTER TABLE health_metrics ENABLE ROW LEVEL SECURITY;
+CREATE POLICY health_metrics_agent_scope ON health_metrics FOR ALL TO ${APP_ROLE}
+  USING (${AGENT_SCOPE}) WITH CHECK (${AGENT_SCOPE});
+ALTER TABLE approval_requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY approval_requests_agent_scope ON approval_requests FOR ALL TO ${APP_ROLE}
+  USING (${AGENT_SCOPE}) WITH CHECK (${AGENT_SCOPE});
+-- Work for an agent reads and appends only that agent's audit rows (rows without an agent are
+-- operator/system rows); there is no UPDATE or DELETE to allow.
+ALTER TABLE audit_logs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_logs_agent_read ON audit_logs FOR SELECT TO ${APP_ROLE} USING (${AGENT_SCOPE});
+CREATE POLICY audit_logs_agent_append ON audit_logs FOR INSERT TO ${APP_ROLE} WITH CHECK (${AGENT_SCOPE});
+`;
+
 /** Every migration, oldest first. Append new ones; never reorder or edit applied ones. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { id: "0001_governance", sql: GOVERNANCE },
   { id: "0002_audit_verification_checkpoint", sql: AUDIT_VERIFICATION_CHECKPOINT },
   { id: "0003_escrow_pages", sql: ESCROW_PAGES },
+  { id: "0004_app_role_and_row_security", sql: APP_ROLE_AND_ROW_SECURITY },
 ]);
 
 // Advisory lock class for migrations; the object id is the schema, so test schemas do not queue.
@@ -220,7 +283,7 @@ export async function migrate(
 
   const applied: string[] = [];
   for (const migration of migrations) {
-    const checksum = createHash("sha256").update(migration.sql).digest("hex");
+    const checksum = checksumOf(migration);
     const ran = await client.transaction(async (tx) => {
       await tx.query(LOCK);
       const [existing] = await tx.query<{ checksum: string }>(
@@ -245,4 +308,52 @@ export async function migrate(
     if (ran) applied.push(migration.id);
   }
   return applied;
+}
+
+/** The database is not at the migrations this code expects, and this connection may not migrate it. */
+export class MigrationsPendingError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MigrationsPendingError";
+  }
+}
+
+/**
+ * The ids of migrations not applied yet, read without DDL (all of them when `schema_migrations`
+ * does not exist). An applied migration whose text changed since is a {@link MigrationsPendingError}.
+ */
+export async function pendingMigrations(
+  client: SqlClient,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<string[]> {
+  let rows: Array<{ id: string; checksum: string }>;
+  try {
+    rows = await client.query<{ id: string; checksum: string }>("SELECT id, checksum FROM schema_migrations");
+  } catch (error) {
+    if (sqlState(error) !== "42P01") throw error;
+    rows = [];
+  }
+  const applied = new Map(rows.map((row) => [row.id, row.checksum]));
+  for (const migration of migrations) {
+    const checksum = applied.get(migration.id);
+    if (checksum !== undefined && checksum !== checksumOf(migration)) {
+      throw new MigrationsPendingError(
+        `Migration ${migration.id} was changed after it was applied; add a new migration instead`,
+      );
+    }
+  }
+  return migrations.filter((m) => !applied.has(m.id)).map((m) => m.id);
+}
+
+/**
+ * Switches a PGlite session to {@link APP_ROLE} once migrations ran as its built-in superuser, so
+ * the grants and row-level security bind the store as on a server. PGlite is single-user: the same
+ * process could RESET ROLE, so this guards against mistakes, not against the process itself.
+ */
+export async function useAppRole(client: SqlClient): Promise<void> {
+  await client.exec(`SET ROLE ${APP_ROLE}`);
+}
+
+function checksumOf(migration: Migration): string {
+  return createHash("sha256").update(migration.sql).digest("hex");
 }

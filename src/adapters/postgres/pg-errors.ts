@@ -1,4 +1,5 @@
 import { StoreUnavailableError } from "../../domain/errors.js";
+import { SQLSTATE_APPEND_ONLY, SQLSTATE_ILLEGAL_TRANSITION } from "./migrations.js";
 import { sqlState } from "./sql-client.js";
 
 /**
@@ -56,4 +57,43 @@ export function classifyPgError(error: unknown): unknown {
   // The driver's own words stay in the message: what an operator greps the logs for.
   const detail = error instanceof Error ? error.message : String(error);
   return new StoreUnavailableError("postgres", `Postgres is unavailable: ${detail}`, { cause: error });
+}
+
+/** Serialization failure and deadlock: the transaction lost a race and may simply be run again. */
+const RETRY_STATES = new Set(["40001", "40P01"]);
+/** The store's own refusals: an escrow move outside the state machine, a change to the audit log. */
+const REFUSAL_STATES = new Set([SQLSTATE_ILLEGAL_TRANSITION, SQLSTATE_APPEND_ONLY]);
+
+/**
+ * Whether a Postgres failure is worth retrying, for workers that must tell a bad row from an outage:
+ * `permanent` for data the database refuses however often it is sent (class 22 data exceptions such
+ * as a numeric overflow, class 23 integrity violations, the store's AF00x refusals), `transient` for
+ * outages and lost races (see {@link isPgUnavailableError}, class 53, 40001, 40P01). Undefined when
+ * `error` (or an error it wraps as `cause`) carries no SQLSTATE or network code: not a Postgres
+ * verdict, so the caller decides.
+ */
+export function pgFailureClass(
+  error: unknown,
+): { kind: "permanent" | "transient"; sqlstate: string | null } | undefined {
+  if (isPgUnavailableError(error)) return { kind: "transient", sqlstate: firstSqlState(error) ?? null };
+  const state = firstSqlState(error);
+  if (!state) return undefined;
+  if (RETRY_STATES.has(state) || state.startsWith("53") || state.startsWith("57")) {
+    return { kind: "transient", sqlstate: state };
+  }
+  if (state.startsWith("22") || state.startsWith("23") || REFUSAL_STATES.has(state)) {
+    return { kind: "permanent", sqlstate: state };
+  }
+  return undefined;
+}
+
+/** The SQLSTATE of `error` or of the first error it wraps (`cause`) that has one. */
+export function firstSqlState(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== "object") return undefined;
+    const state = sqlState(current);
+    if (state) return state;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

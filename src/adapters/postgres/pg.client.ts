@@ -10,6 +10,11 @@ export interface PgClientOptions {
    * first use. Tests give each file its own. A plain lowercase identifier.
    */
   schema?: string;
+  /**
+   * Whether to create `schema` on first use (default true). False for the app role, which may not
+   * create schemas: the migrations' owner connection made it.
+   */
+  createSchema?: boolean;
   /** Pool size; 10 when omitted. Keep it small in a Lambda, which runs one request at a time. */
   max?: number;
   /** How long to wait for a connection (a free pool slot, or a new one to be ready); unbounded when omitted. */
@@ -59,17 +64,21 @@ export function createPgClient(options: PgClientOptions): SqlClient {
 
   let ready: Promise<void> | undefined;
   const ensureSchema = (): Promise<void> => {
-    if (!schema) return Promise.resolve();
-    ready ??= pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).then(
-      () => undefined,
-      (error: unknown) => {
-        // Two processes creating the same schema at once: the loser sees a duplicate, which is fine.
-        const code = (error as { code?: string }).code;
-        if (code === "42P06" || code === "23505") return;
-        ready = undefined;
-        throw error;
-      },
-    );
+    if (!schema || options.createSchema === false) return Promise.resolve();
+    // Looked up first: a role that may not create schemas (the app role) must still start.
+    ready ??= pool
+      .query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema])
+      .then((found) => (found.rowCount ? undefined : pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // Two processes creating the same schema at once: the loser sees a duplicate, which is fine.
+          const code = (error as { code?: string }).code;
+          if (code === "42P06" || code === "23505") return;
+          ready = undefined;
+          throw error;
+        },
+      );
     return ready;
   };
 

@@ -1,5 +1,11 @@
-import { ConflictError } from "../errors.js";
-import type { EscrowResolver, EscrowStatus } from "./governance.types.js";
+import { ConflictError, ValidationError } from "../errors.js";
+import {
+  ESCROW_RESOLVERS,
+  ESCROW_STATUSES,
+  type Escrow,
+  type EscrowResolver,
+  type EscrowStatus,
+} from "./governance.types.js";
 
 /**
  * The escrow state machine. `released` and `refunded` are final.
@@ -52,4 +58,43 @@ export function assertEscrowTransition(from: EscrowStatus, to: EscrowStatus, by:
       by,
     });
   }
+}
+
+/** The columns an escrow move writes. */
+export interface EscrowMove {
+  status: EscrowStatus;
+  updated_at: string;
+  settled_at: string | null;
+  resolved_by: EscrowResolver | null;
+}
+
+/**
+ * What moving `current` to `to` by `by` at `at` writes: the new status, and for a final state
+ * `settled_at` = `at` and `resolved_by` = `by` (a move to disputed keeps them). An unknown status or
+ * resolver is a ValidationError; a move the table above does not allow is a ConflictError.
+ */
+export function planEscrowMove(
+  current: Pick<Escrow, "status" | "settled_at" | "resolved_by">,
+  to: EscrowStatus,
+  by: EscrowResolver,
+  at: string,
+): EscrowMove {
+  if (!ESCROW_STATUSES.includes(to)) {
+    throw new ValidationError("Invalid escrow status", [
+      { path: "to", message: `is not one of ${ESCROW_STATUSES.join(", ")}` },
+    ]);
+  }
+  if (!ESCROW_RESOLVERS.includes(by)) {
+    throw new ValidationError("Invalid escrow resolver", [
+      { path: "resolvedBy", message: `is not one of ${ESCROW_RESOLVERS.join(", ")}` },
+    ]);
+  }
+  assertEscrowTransition(current.status, to, by);
+  const final = isFinalEscrowStatus(to);
+  return {
+    status: to,
+    updated_at: at,
+    settled_at: final ? at : current.settled_at,
+    resolved_by: final ? by : current.resolved_by,
+  };
 }

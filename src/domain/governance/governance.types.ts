@@ -64,8 +64,13 @@ export interface AuditEntry extends AuditEntryInput {
   seq: number;
   /** `signature` of the previous row; 64 zeros for the first row. */
   prev_hash: string;
-  /** Hex HMAC-SHA256 over the row's canonical content and `prev_hash`. */
+  /** Hex HMAC-SHA256 over the row's canonical content (key_id included) and `prev_hash`. */
   signature: string;
+  /**
+   * Id of the audit key that signed the row (see AuditKeyring in audit-chain.ts); the store always
+   * returns it, null for rows written before key ids existed (verified with the legacy key).
+   */
+  key_id?: string | null;
 }
 
 /**

@@ -25,12 +25,37 @@ export interface GovernanceProjectorOptions {
 
 export type ProjectionResult = "APPLIED" | "DUPLICATE";
 
+/** A stream record the projector gave up on for a permanent reason (it went to the failure store). */
+export interface SkippedRecord {
+  /** The event that failed; null when the image could not be read at all. */
+  event_key: string | null;
+  /** Its kind (`AWARD`...), or null. */
+  event_kind: string | null;
+  sequence_number: string | null;
+  /** FailureClass.reason: `invalid-data`, `validation`, `conflict`, `malformed`. */
+  reason: string;
+  error_name: string;
+  sqlstate: string | null;
+  message: string;
+  at: string;
+}
+
+/** The applyOnce key of a skip's audit row: one row per failed event (or unreadable record). */
+export function skipKeyOf(record: Pick<SkippedRecord, "event_key" | "sequence_number">): string {
+  return `skipped:${record.event_key ?? `record:${record.sequence_number ?? "unknown"}`}`;
+}
+
 export interface GovernanceProjector {
   /**
    * Applies one event exactly once (keyed by `event.key`): audit rows, escrow, approval request and
    * trust, in one Postgres transaction. Throws when Postgres is unreachable, so the stream retries.
    */
   apply(event: GovernanceEvent): Promise<ProjectionResult>;
+  /**
+   * Notes in the audit log, exactly once per failed event ({@link skipKeyOf}), that a record was
+   * skipped: action `projection_skipped`, success false.
+   */
+  skip(record: SkippedRecord): Promise<ProjectionResult>;
 }
 
 function audit(
@@ -318,6 +343,37 @@ export function createGovernanceProjector({
   }
 
   return {
+    async skip(record) {
+      const applied = await store.applyOnce(skipKeyOf(record), async (tx) => {
+        await tx.audit.append(
+          audit(
+            {
+              action: "projection_skipped",
+              resource: record.event_key ?? `stream-record:${record.sequence_number ?? "unknown"}`,
+              success: false,
+              details: {
+                event_key: record.event_key,
+                kind: record.event_kind,
+                reason: record.reason,
+                error: record.error_name,
+                sqlstate: record.sqlstate,
+                message: record.message,
+                sequence_number: record.sequence_number,
+              },
+            },
+            record.at,
+          ),
+        );
+      });
+      logger?.warn(applied ? "Governance record skipped" : "Governance record skip already noted", {
+        key: record.event_key,
+        kind: record.event_kind,
+        sequence_number: record.sequence_number,
+        sqlstate: record.sqlstate,
+      });
+      return applied ? "APPLIED" : "DUPLICATE";
+    },
+
     async apply(event) {
       const applied = await store.applyOnce(event.key, (tx) => applyEvent(tx, event));
       if (event.kind === "AGENT") {
