@@ -260,10 +260,10 @@ export class ServiceStack extends Stack {
                 : key === "AUDIT_ANCHOR_BUCKET"
                   ? this.data.auditAnchorBucketName
                   : key === "PROJECTOR_FAILURES_QUEUE_URL"
-                ? this.data.streamFailureQueues.projector?.queueUrl
-                : (queueUrl[key] ??
-                secretId[key] ??
-                this.settings.functionEnv[key as keyof Settings["functionEnv"]]);
+                    ? this.data.streamFailureQueues.projector?.queueUrl
+                    : (queueUrl[key] ??
+                      secretId[key] ??
+                      this.settings.functionEnv[key as keyof Settings["functionEnv"]]);
       if (value !== undefined) env[key] = value;
     }
     if (this.settings.secretsEpoch && secretsOf(spec).length > 0) {

@@ -538,7 +538,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     ],
     trigger: {
       kind: "invoke",
-      description: "aws lambda invoke --function-name <GovernanceReplayFunctionName> --payload '{\"limit\":10}'",
+      description:
+        "aws lambda invoke --function-name <GovernanceReplayFunctionName> --payload '{\"limit\":10}'",
     },
     postgres: true,
   },

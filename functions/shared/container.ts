@@ -13,9 +13,9 @@ import { deferredCipher, sharedBidSecretCipher } from "../../src/adapters/crypto
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
-import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
+import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
 import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
 import { createEndpointProber } from "../../src/adapters/endpoints/endpoint-prober.js";
@@ -45,6 +45,7 @@ import {
   createGovernanceProjector,
   type GovernanceProjector,
 } from "../../src/domain/governance/projector.js";
+import { createReplayService } from "../../src/domain/governance/replay.js";
 import { createLedgerService } from "../../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../../src/domain/tasks/task.service.js";
 import { createWebhookService } from "../../src/domain/webhooks/webhook.service.js";
@@ -60,7 +61,6 @@ import {
   createTaskStreamEnqueuer,
 } from "../../src/workers/dispatch-queue.js";
 import { createDispatchStreamHandler } from "../../src/workers/dispatch-stream.js";
-import { createReplayService } from "../../src/domain/governance/replay.js";
 import { createGovernanceStreamHandler, eventsOfRecord } from "../../src/workers/governance-stream.js";
 import { createIntakeBatchHandler } from "../../src/workers/intake-worker.js";
 import { buildAuthenticator } from "./authentication.js";
@@ -328,7 +328,11 @@ export function buildAuditAnchoring(config: Config, store: GovernanceStore) {
   const source = auditAnchorSource(config);
   const anchors = lazily(() => openAnchorStore(source));
   const lazyStore = {
-    location: "",
+    location: source.bucket
+      ? `s3://${source.bucket}/anchors/`
+      : source.dataDir
+        ? join(source.dataDir, "audit-anchors")
+        : "memory",
     put: async (anchor: Parameters<Awaited<ReturnType<typeof openAnchorStore>>["put"]>[0]) =>
       (await anchors()).put(anchor),
     latest: async () => (await anchors()).latest(),
@@ -425,7 +429,10 @@ export const classifyGovernanceError = (error: unknown) => classifyProjectionErr
 /** The projector's failure store (its stream failure queue), when configured. */
 function projectorFailures(config: Config) {
   if (!config.projectorFailuresQueueUrl) return undefined;
-  return createSqsProjectionFailureQueue({ client: sqsClient(config), queueUrl: config.projectorFailuresQueueUrl });
+  return createSqsProjectionFailureQueue({
+    client: sqsClient(config),
+    queueUrl: config.projectorFailuresQueueUrl,
+  });
 }
 
 /**

@@ -4,8 +4,8 @@ import { AGENT_ACCESS_ROLE_PATH, TABLE_ACTIONS } from "../../infra/service-stack
 import { FUNCTION_ENV_CONTEXT_KEYS } from "../../infra/settings.js";
 import {
   FUNCTIONS,
-  functionById,
   type FunctionSpec,
+  functionById,
   httpRoutes,
   SECRETS,
   type SecretName,

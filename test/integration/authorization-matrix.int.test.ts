@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { createApiKeyReader } from "../../src/adapters/dynamo/api-key-reader.js";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
+import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { pgFailureClass } from "../../src/adapters/postgres/pg-errors.js";
 import { createSqsProjectionFailureQueue } from "../../src/adapters/sqs/projection-failure-queue.js";
-import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
-import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
 import { createApprovalService } from "../../src/domain/governance/approval.service.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
@@ -168,7 +168,10 @@ describe("authorization matrix: every route × every principal", () => {
     // The projector's failure store, empty: an operator's replay applies nothing and is audited.
     const failureQueue = await useTestQueue("matrix-failures");
     const replay = createReplayService({
-      failures: createSqsProjectionFailureQueue({ client: failureQueue.client, queueUrl: failureQueue.queueUrl }),
+      failures: createSqsProjectionFailureQueue({
+        client: failureQueue.client,
+        queueUrl: failureQueue.queueUrl,
+      }),
       stream: createStreamRecordReader(
         new DynamoDBStreamsClient({
           endpoint: table.endpoint,

@@ -365,7 +365,10 @@ describe("agentforge CLI against the local stack", () => {
 
     const verified = await cli(["audit", "verify"]);
     expect(verified.code).toBe(0);
-    expect(verified.stdout).toMatch(/^ok: \d+ audit rows verified\n$/);
+    // With the anchor it was checked against (the projector anchors after each batch) and the rows after it.
+    expect(verified.stdout).toMatch(
+      /^ok: \d+ audit rows verified\nanchor: +(seq \d+ of \S+ \(key ed25519:[0-9a-f]{32}\)|none yet \(.+\))\nunanchored rows: +\d+\n$/,
+    );
   });
 
   it("fails with one line and exit 1 when the API refuses the token", async () => {

@@ -18,6 +18,7 @@ import {
   createKmsAnchorVerifier,
   type KmsSignClientLike,
 } from "../../src/adapters/anchors/kms-anchor-key.js";
+import { auditText } from "../../src/cli/format.js";
 import {
   type AnchorEvidence,
   type AuditAnchor,
@@ -315,6 +316,57 @@ describe("KMS anchor key (ECDSA P-256)", () => {
 
     await expect(verifier.verify(new Uint8Array(1), new Uint8Array(1))).rejects.toThrow(
       /is not an ECC_NIST_P256 SIGN_VERIFY key/,
+    );
+  });
+});
+
+describe("auditText: what `agentforge audit verify` prints", () => {
+  const summary = { seq: 12, anchored_at: "2031-06-01T12:00:00.000Z", key_id: "ed25519:key" };
+
+  it("prints the anchor and the unanchored rows under the verdict", () => {
+    expect(
+      auditText({
+        ok: true,
+        rows: 14,
+        verified_through: 14,
+        complete: true,
+        anchor: summary,
+        unanchored_rows: 2,
+      }),
+    ).toBe(
+      "ok: 14 audit rows verified\nanchor:          seq 12 of 2031-06-01T12:00:00.000Z (key ed25519:key)\nunanchored rows: 2",
+    );
+  });
+
+  it("names the anchor on failure, and says when there is none yet", () => {
+    const broken = auditText({
+      ok: false,
+      rows_checked: 9,
+      first_bad_seq: 10,
+      reason:
+        "rows deleted after seq 9: the chain head 9 is behind anchor seq 12 of 2031-06-01T12:00:00.000Z",
+      verified_through: 9,
+      complete: true,
+      anchor: summary,
+      unanchored_rows: 0,
+    });
+    expect(broken.split("\n")[0]).toBe(
+      "BROKEN at seq 10: rows deleted after seq 9: the chain head 9 is behind anchor seq 12 of 2031-06-01T12:00:00.000Z (9 rows verified before it)",
+    );
+    expect(
+      auditText({
+        ok: true,
+        rows: 3,
+        verified_through: 3,
+        complete: true,
+        anchor: null,
+        unanchored_rows: 3,
+        anchor_note: NO_ANCHOR_NOTE,
+      }),
+    ).toContain(`anchor:          none yet (${NO_ANCHOR_NOTE})`);
+    // An older server answers without the anchor fields: the verdict alone.
+    expect(auditText({ ok: true, rows: 3, verified_through: 3, complete: true })).toBe(
+      "ok: 3 audit rows verified",
     );
   });
 });

@@ -1,4 +1,4 @@
-import type { AuditKey, AuditKeyring } from "../../domain/governance/audit-chain.js";
+import { type AuditKey, type AuditKeyring, auditKeyring } from "../../domain/governance/audit-chain.js";
 import type { GovernanceStore } from "../../ports/governance-store.js";
 import { createPostgresGovernanceStore } from "./governance.store.js";
 import { APP_ROLE, MigrationsPendingError, migrate, pendingMigrations, useAppRole } from "./migrations.js";
@@ -65,6 +65,8 @@ export function pgPoolBounds(bounds: PgPoolBounds): Partial<PgClientOptions> {
  * Closing the store closes its client.
  */
 export async function openGovernanceStore(options: OpenGovernanceStoreOptions): Promise<GovernanceStore> {
+  // A malformed keyring fails here, before anything connects or migrates.
+  const auditKey = auditKeyring(options.auditKey);
   const client: SqlClient = options.databaseUrl
     ? createPgClient({
         connectionString: options.databaseUrl,
@@ -82,7 +84,7 @@ export async function openGovernanceStore(options: OpenGovernanceStoreOptions): 
     }
     return createPostgresGovernanceStore({
       client,
-      auditKey: options.auditKey,
+      auditKey,
       ...(options.now ? { now: options.now } : {}),
     });
   } catch (error) {
