@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { TABLE } from "./adapters/dynamo/table-definition.js";
 import { parseAllowedRepositories, parseTrustedCheckApps } from "./domain/webhooks/trust.js";
 import { DEFAULT_WEBHOOK_MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES } from "./http/webhook-request.js";

@@ -1,7 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import type { AwardService, SweepSummary } from "../domain/bidding/award.service.js";
 import { isoTimestampSchema } from "../domain/common.schema.js";
 

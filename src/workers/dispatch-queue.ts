@@ -2,7 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBStreamEvent, SQSRecord } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import type { DispatchService } from "../domain/bidding/dispatch.service.js";
 import { issueUrlSchema } from "../domain/common.schema.js";
 import { DISPATCH_METRICS, dispatchAndReport, dispatchDecision, tasksToDispatch } from "./dispatch-stream.js";

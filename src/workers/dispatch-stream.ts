@@ -4,7 +4,7 @@ import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import type { DispatchService } from "../domain/bidding/dispatch.service.js";
 import { issueUrlSchema } from "../domain/common.schema.js";
 import { isDomainError } from "../domain/errors.js";

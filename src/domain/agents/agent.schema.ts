@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { agentIdSchema, plainTextSchema } from "../common.schema.js";
 
 export const COST_MODELS = ["green", "yellow", "orange"] as const;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import { generateAgentSecret } from "../bidding/signing.js";

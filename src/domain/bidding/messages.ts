@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { agentIdSchema, amountSchema, issueUrlSchema } from "../common.schema.js";
 
 /**

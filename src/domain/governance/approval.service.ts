@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { GovernanceStore } from "../../ports/governance-store.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import type { TaskRepository } from "../../ports/task-repository.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { plainTextSchema } from "../common.schema.js";
 import type { AgentSnapshot } from "./governance.types.js";
 

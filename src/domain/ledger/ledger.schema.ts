@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { agentIdSchema, amountSchema, isoTimestampSchema, issueUrlSchema } from "../common.schema.js";
 
 export const OUTCOME_STATUSES = ["SUCCESS", "FAILURE", "HUMAN_INTERVENTION"] as const;

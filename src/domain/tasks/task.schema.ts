@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { capabilitiesSchema } from "../agents/agent.schema.js";
 import { amountSchema, isoTimestampSchema, issueUrlSchema, plainTextSchema } from "../common.schema.js";
 
