@@ -1,160 +1,218 @@
-import * as z from "zod";
 import { TABLE } from "./adapters/dynamo/table-definition.js";
 import { parseAllowedRepositories, parseTrustedCheckApps } from "./domain/webhooks/trust.js";
 import { DEFAULT_WEBHOOK_MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES } from "./http/webhook-request.js";
 
-const optionalUrl = z
-  .string()
-  .url()
-  .optional()
-  .or(z.literal("").transform(() => undefined));
+/**
+ * Reads environment variables and collects every problem, so one start-up error names them all.
+ * Deliberately free of a schema library: every function loads its configuration at cold start, and
+ * the authorizer and the SQS-only functions carry no zod at all this way. An unset or blank
+ * variable takes its default.
+ */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Record<string, string | undefined>) {}
 
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+  private raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === "" ? undefined : value;
+  }
 
-/** A comma-separated list checked by `parse`; unset or blank = undefined; a bad entry is named. */
-const commaList = (parse: (value: string) => string[]) =>
-  z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value.trim() === "") return undefined;
-      try {
-        return parse(value);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: (error as Error).message });
-        return z.NEVER;
-      }
-    });
+  private fail(name: string, message: string): undefined {
+    this.problems.push(`${name}: ${message}`);
+    return undefined;
+  }
 
-const envSchema = z.object({
-  AWS_REGION: z.string().default("us-east-1"),
-  TABLE_NAME: z.string().min(3).default(TABLE.defaultName),
-  /** DynamoDB Local endpoint; unset on AWS. */
-  DYNAMODB_ENDPOINT: optionalUrl,
-  /** SQS emulator endpoint; unset on AWS. */
-  SQS_ENDPOINT: optionalUrl,
-  INTAKE_QUEUE_URL: optionalUrl,
-  /** New tasks' ids, queued by the table stream consumer for the dispatch worker. */
-  DISPATCH_QUEUE_URL: optionalUrl,
-  /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
-  BIDS_QUEUE_URL: optionalUrl,
-  /** The projector's failure store (its stream failure queue): permanently failing records, for replay. */
-  PROJECTOR_FAILURES_QUEUE_URL: optionalUrl,
-  /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
-  MARKETPLACE_ACCOUNT_ID: z
-    .string()
-    .regex(/^\d{12}$/, "must be a 12-digit AWS account id")
-    .optional()
-    .or(z.literal("").transform(() => undefined)),
-  /** Issues with this label become marketplace tasks. */
-  MARKETPLACE_LABEL: z.string().min(1).default("agentforge"),
-  HUMAN_INTERVENTION_LABEL: z.string().min(1).default("human-intervention"),
-  /**
-   * `owner/name` or `owner/*` entries, comma-separated, case-insensitive: the only repositories whose
-   * deliveries create tasks and give evidence. Unset = every repository (the intake worker warns).
-   */
-  GITHUB_ALLOWED_REPOSITORIES: commaList(parseAllowedRepositories),
-  /** GitHub App slugs, comma-separated: when set, check suites and runs count only from these apps. */
-  GITHUB_TRUSTED_CHECK_APPS: commaList(parseTrustedCheckApps),
-  /**
-   * Webhook bodies above this many decoded bytes get 413. Default 1 MiB, enough for every delivery of
-   * the events the worker handles (GitHub does not redeliver a refused one). At most 4 MiB: a larger
-   * body cannot reach the Lambda reliably (6 MB invoke payload, base64 adds a third). It does not bound
-   * the queued message, which holds only the fields the worker reads (at most 256 KiB).
-   */
-  WEBHOOK_MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(
-      MAX_WEBHOOK_BODY_BYTES,
-      `must be at most ${MAX_WEBHOOK_BODY_BYTES} (4 MiB), the most the receiver can take`,
-    )
-    .default(DEFAULT_WEBHOOK_MAX_BODY_BYTES),
-  /** How long a delivery id is remembered for dedupe (GitHub redelivers for up to 3 days). */
-  DELIVERY_TTL_SECONDS: positiveInt(7 * 24 * 3600),
-  BID_WINDOW_SECONDS: positiveInt(300),
-  /**
-   * Protocol v2: how far a message's signed `sent_at` may be from the time SQS accepted it, either
-   * way, before it is STALE. Nonces are kept a while longer than this window.
-   */
-  MESSAGE_MAX_SKEW_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
-  /** Plain secrets are for local runs; on AWS the *_SECRET_ARN variables name Secrets Manager secrets. */
-  GITHUB_WEBHOOK_SECRET: z.string().optional(),
-  GITHUB_WEBHOOK_SECRET_ARN: z.string().optional(),
-  AGENTFORGE_API_TOKEN: z.string().optional(),
-  AGENTFORGE_API_TOKEN_ARN: z.string().optional(),
-  /** Named operators: a JSON object `{ "<name>": "<token>" }` (value, Secrets Manager id, or a file locally). */
-  AGENTFORGE_OPERATORS: z.string().optional(),
-  AGENTFORGE_OPERATORS_ARN: z.string().optional(),
-  AGENTFORGE_OPERATORS_FILE: z.string().optional(),
-  /** How long a rotated-out agent API key keeps working. */
-  API_KEY_OVERLAP_SECONDS: z.coerce
-    .number()
-    .int()
-    .nonnegative()
-    .max(7 * 24 * 3600)
-    .default(600),
-  /**
-   * The key that encrypts agents' bid-signing secrets at rest (envelope encryption): a KMS key id or
-   * ARN on AWS, a 32-byte key file locally. One of them is required by every function that signs or
-   * verifies agent messages, except in local mode, where unset means a key held in memory.
-   */
-  BID_SECRET_KMS_KEY_ID: z.string().optional(),
-  BID_SECRET_KEY_FILE: z.string().optional(),
-  /** How long an agent's previous bid-signing secret keeps verifying after a rotation. */
-  SECRET_ROTATION_OVERLAP_SECONDS: z.coerce
-    .number()
-    .int()
-    .nonnegative()
-    .max(7 * 24 * 3600)
-    .default(600),
-  /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
-  DATABASE_URL: z.string().optional(),
-  DATABASE_URL_SECRET_ARN: z.string().optional(),
-  /**
-   * The owner role's connection, for migrations (`npm run db:migrate`; the app too, at start-up,
-   * when it is set). DATABASE_URL is then the app role, which may not change the schema, disable a
-   * trigger or rewrite the audit log. Unset: DATABASE_URL migrates (one role: weaker, warned about).
-   */
-  DATABASE_MIGRATION_URL: z.string().optional(),
-  DATABASE_MIGRATION_URL_SECRET_ARN: z.string().optional(),
-  /**
-   * Bounded Postgres waits: a connection (a pool slot, or a new one ready) within this long, every
-   * statement within the statement timeout (the client gives up 1 s later if the server says
-   * nothing), so an unreachable database costs a governance route seconds, not the Lambda timeout.
-   */
-  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(2000),
-  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().max(300_000).default(5000),
-  /** `pg` pool size per container: a Lambda serves one request at a time, so 2 is plenty. */
-  DATABASE_POOL_MAX: z.coerce.number().int().positive().max(100).default(2),
-  /** HMAC key of the audit log's hash chain (at least 32 characters). */
-  AUDIT_HMAC_KEY: z.string().min(32, "must be at least 32 characters").optional(),
-  AUDIT_HMAC_KEY_ARN: z.string().optional(),
-  /**
-   * Audit anchors (signed checkpoints of the chain head, outside the database): the asymmetric KMS key
-   * (ECC_NIST_P256, its ARN) that signs them and the Object Lock bucket that keeps them. Required on
-   * AWS by the functions that anchor or verify; locally unset = a key file and a folder in
-   * AGENTFORGE_DATA_DIR (memory without one).
-   */
-  AUDIT_ANCHOR_KMS_KEY_ID: z.string().optional(),
-  AUDIT_ANCHOR_BUCKET: z.string().optional(),
-  /** Least time between two anchors; 0 = after every projector batch that moved the chain. */
-  AUDIT_ANCHOR_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().max(86_400).default(0),
-  /** Local state (PGlite's database lives in `<dir>/pglite`). */
-  AGENTFORGE_DATA_DIR: z.string().optional(),
-  /** Awards above this bid amount wait for a human; unset = no amount rule (Bronze agents still wait). */
-  APPROVAL_THRESHOLD: z.coerce.number().finite().nonnegative().optional(),
-  /** Pending escrows older than this are refunded by the sweeper. */
-  ESCROW_TIMEOUT_HOURS: positiveInt(14 * 24),
-  /** Set by the local stack: accepts loopback queue URLs as agent endpoints. */
-  AGENTFORGE_LOCAL: z
-    .enum(["true", "false", "1", "0", ""])
-    .default("false")
-    .transform((v) => v === "true" || v === "1"),
-});
+  string(name: string): string | undefined;
+  string(name: string, options: { fallback: string; minLength?: number }): string;
+  string(name: string, options: { minLength?: number; pattern?: [RegExp, string] }): string | undefined;
+  string(
+    name: string,
+    options: { fallback?: string; minLength?: number; pattern?: [RegExp, string] } = {},
+  ): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return options.fallback;
+    if (options.minLength !== undefined && value.length < options.minLength) {
+      return this.fail(name, `must be at least ${options.minLength} characters`) ?? options.fallback;
+    }
+    if (options.pattern && !options.pattern[0].test(value)) return this.fail(name, options.pattern[1]);
+    return value;
+  }
 
-export type Env = z.output<typeof envSchema>;
+  url(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      new URL(value);
+      return value;
+    } catch {
+      return this.fail(name, "must be a URL");
+    }
+  }
+
+  number(name: string, options: { min?: number; max?: number; integer?: boolean; maxMessage?: string }) {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    const parsed = Number(value.trim());
+    if (!Number.isFinite(parsed)) return this.fail(name, "must be a number");
+    if (options.integer && !Number.isInteger(parsed)) return this.fail(name, "must be a whole number");
+    if (options.min !== undefined && parsed < options.min) {
+      return this.fail(name, options.min === 1 ? "must be positive" : `must be at least ${options.min}`);
+    }
+    if (options.max !== undefined && parsed > options.max) {
+      return this.fail(name, options.maxMessage ?? `must be at most ${options.max}`);
+    }
+    return parsed;
+  }
+
+  /** A whole number in [min, max] (min 1 by default), else the fallback. */
+  int(
+    name: string,
+    fallback: number,
+    bounds: { min?: number; max?: number; maxMessage?: string } = {},
+  ): number {
+    return this.number(name, { integer: true, min: bounds.min ?? 1, ...bounds }) ?? fallback;
+  }
+
+  /** A comma-separated list checked by `parse`; a bad entry is named. */
+  list(name: string, parse: (value: string) => string[]): string[] | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      return parse(value);
+    } catch (error) {
+      return this.fail(name, (error as Error).message);
+    }
+  }
+
+  flag(name: string): boolean {
+    const value = this.raw(name);
+    if (value === undefined || value === "false" || value === "0") return false;
+    if (value === "true" || value === "1") return true;
+    this.fail(name, "must be true, false, 1 or 0");
+    return false;
+  }
+}
+
+const WEEK_SECONDS = 7 * 24 * 3600;
+
+/**
+ * The environment variables, read. Each is documented where it is read; `src/topology.ts` says
+ * which function gets which.
+ */
+function readEnv(r: EnvReader) {
+  return {
+    AWS_REGION: r.string("AWS_REGION", { fallback: "us-east-1" }),
+    TABLE_NAME: r.string("TABLE_NAME", { fallback: TABLE.defaultName, minLength: 3 }),
+    /** DynamoDB Local endpoint; unset on AWS. */
+    DYNAMODB_ENDPOINT: r.url("DYNAMODB_ENDPOINT"),
+    /** SQS emulator endpoint; unset on AWS. */
+    SQS_ENDPOINT: r.url("SQS_ENDPOINT"),
+    INTAKE_QUEUE_URL: r.url("INTAKE_QUEUE_URL"),
+    /** New tasks' ids, queued by the table stream consumer for the dispatch worker. */
+    DISPATCH_QUEUE_URL: r.url("DISPATCH_QUEUE_URL"),
+    /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
+    BIDS_QUEUE_URL: r.url("BIDS_QUEUE_URL"),
+    /** The projector's failure store (its stream failure queue): permanently failing records, for replay. */
+    PROJECTOR_FAILURES_QUEUE_URL: r.url("PROJECTOR_FAILURES_QUEUE_URL"),
+    /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
+    MARKETPLACE_ACCOUNT_ID: r.string("MARKETPLACE_ACCOUNT_ID", {
+      pattern: [/^\d{12}$/, "must be a 12-digit AWS account id"],
+    }),
+    /** Issues with this label become marketplace tasks. */
+    MARKETPLACE_LABEL: r.string("MARKETPLACE_LABEL", { fallback: "agentforge" }),
+    HUMAN_INTERVENTION_LABEL: r.string("HUMAN_INTERVENTION_LABEL", { fallback: "human-intervention" }),
+    /**
+     * `owner/name` or `owner/*` entries, comma-separated, case-insensitive: the only repositories whose
+     * deliveries create tasks and give evidence. Unset = every repository (the intake worker warns).
+     */
+    GITHUB_ALLOWED_REPOSITORIES: r.list("GITHUB_ALLOWED_REPOSITORIES", parseAllowedRepositories),
+    /** GitHub App slugs, comma-separated: when set, check suites and runs count only from these apps. */
+    GITHUB_TRUSTED_CHECK_APPS: r.list("GITHUB_TRUSTED_CHECK_APPS", parseTrustedCheckApps),
+    /**
+     * Webhook bodies above this many decoded bytes get 413. Default 1 MiB, enough for every delivery of
+     * the events the worker handles (GitHub does not redeliver a refused one). At most 4 MiB: a larger
+     * body cannot reach the Lambda reliably (6 MB invoke payload, base64 adds a third). It does not bound
+     * the queued message, which holds only the fields the worker reads (at most 256 KiB).
+     */
+    WEBHOOK_MAX_BODY_BYTES: r.int("WEBHOOK_MAX_BODY_BYTES", DEFAULT_WEBHOOK_MAX_BODY_BYTES, {
+      max: MAX_WEBHOOK_BODY_BYTES,
+      maxMessage: `must be at most ${MAX_WEBHOOK_BODY_BYTES} (4 MiB), the most the receiver can take`,
+    }),
+    /** How long a delivery id is remembered for dedupe (GitHub redelivers for up to 3 days). */
+    DELIVERY_TTL_SECONDS: r.int("DELIVERY_TTL_SECONDS", WEEK_SECONDS),
+    BID_WINDOW_SECONDS: r.int("BID_WINDOW_SECONDS", 300),
+    /**
+     * Protocol v2: how far a message's signed `sent_at` may be from the time SQS accepted it, either
+     * way, before it is STALE. Nonces are kept a while longer than this window.
+     */
+    MESSAGE_MAX_SKEW_SECONDS: r.int("MESSAGE_MAX_SKEW_SECONDS", 300, { min: 30, max: 3600 }),
+    /** Plain secrets are for local runs; on AWS the *_SECRET_ARN variables name Secrets Manager secrets. */
+    GITHUB_WEBHOOK_SECRET: r.string("GITHUB_WEBHOOK_SECRET"),
+    GITHUB_WEBHOOK_SECRET_ARN: r.string("GITHUB_WEBHOOK_SECRET_ARN"),
+    AGENTFORGE_API_TOKEN: r.string("AGENTFORGE_API_TOKEN"),
+    AGENTFORGE_API_TOKEN_ARN: r.string("AGENTFORGE_API_TOKEN_ARN"),
+    /** Named operators: a JSON object `{ "<name>": "<token>" }` (value, Secrets Manager id, or a file locally). */
+    AGENTFORGE_OPERATORS: r.string("AGENTFORGE_OPERATORS"),
+    AGENTFORGE_OPERATORS_ARN: r.string("AGENTFORGE_OPERATORS_ARN"),
+    AGENTFORGE_OPERATORS_FILE: r.string("AGENTFORGE_OPERATORS_FILE"),
+    /** How long a rotated-out agent API key keeps working. */
+    API_KEY_OVERLAP_SECONDS: r.int("API_KEY_OVERLAP_SECONDS", 600, { min: 0, max: WEEK_SECONDS }),
+    /**
+     * The key that encrypts agents' bid-signing secrets at rest (envelope encryption): a KMS key id or
+     * ARN on AWS, a 32-byte key file locally. One of them is required by every function that signs or
+     * verifies agent messages, except in local mode, where unset means a key held in memory.
+     */
+    BID_SECRET_KMS_KEY_ID: r.string("BID_SECRET_KMS_KEY_ID"),
+    BID_SECRET_KEY_FILE: r.string("BID_SECRET_KEY_FILE"),
+    /** How long an agent's previous bid-signing secret keeps verifying after a rotation. */
+    SECRET_ROTATION_OVERLAP_SECONDS: r.int("SECRET_ROTATION_OVERLAP_SECONDS", 600, {
+      min: 0,
+      max: WEEK_SECONDS,
+    }),
+    /** Postgres for governance; unset locally means embedded PGlite (in AGENTFORGE_DATA_DIR, else memory). */
+    DATABASE_URL: r.string("DATABASE_URL"),
+    DATABASE_URL_SECRET_ARN: r.string("DATABASE_URL_SECRET_ARN"),
+    /**
+     * The owner role's connection, for migrations (`npm run db:migrate`; the app too, at start-up,
+     * when it is set). DATABASE_URL is then the app role, which may not change the schema, disable a
+     * trigger or rewrite the audit log. Unset: DATABASE_URL migrates (one role: weaker, warned about).
+     */
+    DATABASE_MIGRATION_URL: r.string("DATABASE_MIGRATION_URL"),
+    DATABASE_MIGRATION_URL_SECRET_ARN: r.string("DATABASE_MIGRATION_URL_SECRET_ARN"),
+    /**
+     * Bounded Postgres waits: a connection (a pool slot, or a new one ready) within this long, every
+     * statement within the statement timeout (the client gives up 1 s later if the server says
+     * nothing), so an unreachable database costs a governance route seconds, not the Lambda timeout.
+     */
+    DATABASE_CONNECT_TIMEOUT_MS: r.int("DATABASE_CONNECT_TIMEOUT_MS", 2000, { max: 60_000 }),
+    DATABASE_STATEMENT_TIMEOUT_MS: r.int("DATABASE_STATEMENT_TIMEOUT_MS", 5000, { max: 300_000 }),
+    /** `pg` pool size per container: a Lambda serves one request at a time, so 2 is plenty. */
+    DATABASE_POOL_MAX: r.int("DATABASE_POOL_MAX", 2, { max: 100 }),
+    /** HMAC key of the audit log's hash chain (at least 32 characters). */
+    AUDIT_HMAC_KEY: r.string("AUDIT_HMAC_KEY", { minLength: 32 }),
+    AUDIT_HMAC_KEY_ARN: r.string("AUDIT_HMAC_KEY_ARN"),
+    /**
+     * Audit anchors (signed checkpoints of the chain head, outside the database): the asymmetric KMS key
+     * (ECC_NIST_P256, its ARN) that signs them and the Object Lock bucket that keeps them. Required on
+     * AWS by the functions that anchor or verify; locally unset = a key file and a folder in
+     * AGENTFORGE_DATA_DIR (memory without one).
+     */
+    AUDIT_ANCHOR_KMS_KEY_ID: r.string("AUDIT_ANCHOR_KMS_KEY_ID"),
+    AUDIT_ANCHOR_BUCKET: r.string("AUDIT_ANCHOR_BUCKET"),
+    /** Least time between two anchors; 0 = after every projector batch that moved the chain. */
+    AUDIT_ANCHOR_MIN_INTERVAL_SECONDS: r.int("AUDIT_ANCHOR_MIN_INTERVAL_SECONDS", 0, { min: 0, max: 86_400 }),
+    /** Local state (PGlite's database lives in `<dir>/pglite`). */
+    AGENTFORGE_DATA_DIR: r.string("AGENTFORGE_DATA_DIR"),
+    /** Awards above this bid amount wait for a human; unset = no amount rule (Bronze agents still wait). */
+    APPROVAL_THRESHOLD: r.number("APPROVAL_THRESHOLD", { min: 0 }),
+    /** Pending escrows older than this are refunded by the sweeper. */
+    ESCROW_TIMEOUT_HOURS: r.int("ESCROW_TIMEOUT_HOURS", 14 * 24),
+    /** Set by the local stack: accepts loopback queue URLs as agent endpoints. */
+    AGENTFORGE_LOCAL: r.flag("AGENTFORGE_LOCAL"),
+  };
+}
+
+export type Env = ReturnType<typeof readEnv>;
 
 /** A secret given either as a value (local) or as a Secrets Manager ARN or name (AWS). */
 export type SecretSource = { value: string } | { secretId: string };
@@ -213,12 +271,9 @@ function secretSource(value: string | undefined, secretId: string | undefined): 
 
 /** Parses the environment once; the only place below which nothing reads `process.env`. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const result = envSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`Invalid configuration: ${problems}`);
-  }
-  const e = result.data;
+  const reader = new EnvReader(env);
+  const e = readEnv(reader);
+  if (reader.problems.length > 0) throw new Error(`Invalid configuration: ${reader.problems.join("; ")}`);
   const webhookSecret = secretSource(e.GITHUB_WEBHOOK_SECRET, e.GITHUB_WEBHOOK_SECRET_ARN);
   const apiToken = secretSource(e.AGENTFORGE_API_TOKEN, e.AGENTFORGE_API_TOKEN_ARN);
   const operators: OperatorSource | undefined = e.AGENTFORGE_OPERATORS_FILE

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyHandlerV2 } from "aws-lambda";
-import { getRestApi } from "../shared/container.js";
+import { getRestApi } from "./rest-api.container.js";
 
 /** Bearer-token read API: tasks, ledgers and agents. */
 export const handler: APIGatewayProxyHandlerV2 = async (event, context) => {
@@ -7,3 +7,6 @@ export const handler: APIGatewayProxyHandlerV2 = async (event, context) => {
   api.logger.addContext(context);
   return api.handle(event);
 };
+
+/** Builds this function's container (no network call): Lambda's init phase, and the cold-start bench. */
+export const init = getRestApi;

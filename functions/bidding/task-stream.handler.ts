@@ -1,5 +1,5 @@
 import type { DynamoDBStreamHandler } from "aws-lambda";
-import { getTaskStreamEnqueuer } from "../shared/container.js";
+import { getTaskStreamEnqueuer } from "./task-stream.container.js";
 
 /** Table stream consumer (filtered to INSERTs of TASK items): enqueues each new task for dispatch. */
 export const handler: DynamoDBStreamHandler = async (event, context) => {
@@ -7,3 +7,6 @@ export const handler: DynamoDBStreamHandler = async (event, context) => {
   enqueuer.logger.addContext(context);
   await enqueuer.handle(event);
 };
+
+/** Builds this function's container (no network call): Lambda's init phase, and the cold-start bench. */
+export const init = getTaskStreamEnqueuer;

@@ -1,6 +1,6 @@
 import type { Handler } from "aws-lambda";
 import type { AnchoredAuditVerification } from "../../src/domain/governance/audit-anchor.js";
-import { getGovernanceJobs } from "../shared/container.js";
+import { getAuditVerifier } from "./audit-verify.container.js";
 
 /**
  * Walks the audit log's whole hash chain (from seq 1, no time budget: about 45 s per million rows),
@@ -15,7 +15,7 @@ export const handler: Handler<{ mode?: unknown } | null | undefined, AnchoredAud
   event,
   context,
 ) => {
-  const jobs = await getGovernanceJobs();
+  const jobs = await getAuditVerifier();
   jobs.logger.addContext(context);
   const result = await jobs.verifyAudit(event?.mode === "incremental" ? "incremental" : "full");
   if (result.ok) {
@@ -27,3 +27,6 @@ export const handler: Handler<{ mode?: unknown } | null | undefined, AnchoredAud
   } else jobs.logger.error("Audit chain broken", { ...result });
   return result;
 };
+
+/** Builds this function's container (no network call): Lambda's init phase, and the cold-start bench. */
+export const init = getAuditVerifier;

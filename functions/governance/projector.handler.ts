@@ -1,5 +1,5 @@
 import type { DynamoDBStreamHandler } from "aws-lambda";
-import { getProjector } from "../shared/container.js";
+import { getProjector } from "./projector.container.js";
 
 /** Table stream consumer: applies governance events to Postgres in order, exactly once each. */
 export const handler: DynamoDBStreamHandler = async (event, context) => {
@@ -7,3 +7,6 @@ export const handler: DynamoDBStreamHandler = async (event, context) => {
   projector.logger.addContext(context);
   return projector.handle(event);
 };
+
+/** Builds this function's container (no network call): Lambda's init phase, and the cold-start bench. */
+export const init = getProjector;

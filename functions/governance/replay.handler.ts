@@ -1,6 +1,6 @@
 import type { Handler } from "aws-lambda";
 import type { ReplayResult } from "../../src/domain/governance/replay.js";
-import { getGovernanceReplay } from "../shared/container.js";
+import { getGovernanceReplay } from "./replay.container.js";
 
 /** What ops pass to `aws lambda invoke`: at most `limit` messages, and who is replaying. */
 interface ReplayInvocation {
@@ -19,3 +19,6 @@ export const handler: Handler<ReplayInvocation | undefined, ReplayResult> = asyn
   const actor = operator && OPERATOR_NAME.test(operator) ? `ops:${operator}` : "ops:lambda-invoke";
   return replay.replay({ actor, ...(event?.limit !== undefined ? { limit: event.limit } : {}) });
 };
+
+/** Builds this function's container (no network call): Lambda's init phase, and the cold-start bench. */
+export const init = getGovernanceReplay;

@@ -1,11 +1,11 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { createApiKeyReader } from "../../src/adapters/dynamo/api-key-reader.js";
-import { createDocumentClient, createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createOperatorCredentials } from "../../src/adapters/operator-credentials.js";
 import type { Config } from "../../src/config.js";
 import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
 import { createObservability } from "../../src/observability.js";
 import type { StoredApiKey } from "../../src/ports/agent-repository.js";
+import { createCore } from "./core.js";
 
 export interface AuthenticatorDeps {
   /** Where agent API keys are read; defaults to one plain `GetItem` per key (no ElectroDB). */
@@ -27,17 +27,7 @@ export function buildAuthenticator(config: Config, deps: AuthenticatorDeps = {})
   }
   const logger = deps.logger ?? createObservability({ persistentKeys: { function: "authenticator" } }).logger;
   const apiKeys =
-    deps.apiKeys ??
-    createApiKeyReader({
-      client: createDocumentClient(
-        createDynamoClient({
-          region: config.region,
-          requireLocal: config.local,
-          ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
-        }),
-      ),
-      table: config.tableName,
-    });
+    deps.apiKeys ?? createApiKeyReader({ client: createCore(config).dynamo(), table: config.tableName });
   const operators = createOperatorCredentials({
     ...(config.apiToken ? { defaultToken: config.apiToken } : {}),
     ...(config.operators ? { operators: config.operators } : {}),

@@ -1,4 +1,4 @@
-import { getGovernanceJobs } from "../../functions/shared/container.js";
+import { getAuditVerifier } from "../../functions/governance/audit-verify.container.js";
 import { auditText } from "./format.js";
 
 /**
@@ -10,10 +10,10 @@ import { auditText } from "./format.js";
  */
 const args = process.argv.slice(2);
 const unknown = args.filter((arg) => arg !== "--from-anchor");
-let jobs: Awaited<ReturnType<typeof getGovernanceJobs>> | undefined;
+let jobs: Awaited<ReturnType<typeof getAuditVerifier>> | undefined;
 try {
   if (unknown.length > 0) throw new Error(`unknown argument ${unknown[0]} (only --from-anchor)`);
-  jobs = await getGovernanceJobs();
+  jobs = await getAuditVerifier();
   const result = await jobs.verifyAudit(args.includes("--from-anchor") ? "incremental" : "full");
   console.log(auditText(result));
   process.exitCode = result.ok ? 0 : 1;

@@ -1,7 +1,6 @@
-import { databaseUrlFromSecret, resolveDatabaseMigrationUrl } from "../../functions/shared/container.js";
+import { resolveDatabaseMigrationUrl, resolveDatabaseUrl } from "../adapters/postgres/database-url.js";
 import { APP_ROLE } from "../adapters/postgres/migrations.js";
 import { migrateAsOwner } from "../adapters/postgres/open-governance-store.js";
-import { createSecretResolver } from "../adapters/secrets.js";
 import { loadConfig } from "../config.js";
 
 /**
@@ -15,16 +14,12 @@ try {
   if (process.argv.length > 2) throw new Error(`unknown argument ${process.argv[2]} (it takes none)`);
   const config = loadConfig();
   let url = await resolveDatabaseMigrationUrl(config);
-  if (!url && config.databaseUrl) {
-    const resolve = createSecretResolver({
-      name: "DATABASE_URL",
-      source: config.databaseUrl,
-      region: config.region,
-    });
-    url = databaseUrlFromSecret(await resolve());
-    console.error(
-      "db migrate: DATABASE_MIGRATION_URL is not set, so DATABASE_URL migrates (one role, weaker)",
-    );
+  if (!url) {
+    url = await resolveDatabaseUrl(config);
+    if (url)
+      console.error(
+        "db migrate: DATABASE_MIGRATION_URL is not set, so DATABASE_URL migrates (one role, weaker)",
+      );
   }
   if (!url) {
     throw new Error(

@@ -1,5 +1,5 @@
 import { signWebhookBody } from "../adapters/github/signature.js";
-import { GITHUB_DELIVERY_ID_PATTERN, GITHUB_EVENT_PATTERN } from "../domain/webhooks/intake-message.js";
+import { GITHUB_DELIVERY_ID_PATTERN, GITHUB_EVENT_PATTERN } from "../domain/webhooks/github-headers.js";
 import { UsageError } from "./errors.js";
 
 /** The webhook receiver's route, under the API's base URL. */

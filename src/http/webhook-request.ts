@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { GITHUB_DELIVERY_ID_PATTERN, GITHUB_EVENT_PATTERN } from "../domain/webhooks/intake-message.js";
+import { GITHUB_DELIVERY_ID_PATTERN, GITHUB_EVENT_PATTERN } from "../domain/webhooks/github-headers.js";
 import { HttpError } from "./http-error.js";
 
 const CONTENT_LENGTH_PATTERN = /^\d{1,15}$/;

@@ -23,7 +23,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { closeEmbeddedGovernanceStores, openGovernance } from "../../functions/shared/container.js";
+import { openGovernance } from "../../functions/shared/governance.js";
 import { ensureLocalKeyFile, readLocalKeyFile } from "../adapters/crypto/local-key-wrapper.js";
 import { createDynamoClient } from "../adapters/dynamo/client.js";
 import { createTableInput, TABLE } from "../adapters/dynamo/table-definition.js";
@@ -55,6 +55,7 @@ import {
   type DynamoStreamSource,
   parseCheckpointFile,
 } from "./dynamodb-stream-source.js";
+import { closeEmbeddedGovernanceStores } from "./embedded-governance.js";
 import { LOCAL_ACCOUNT_ID, type LocalFunction, loadFunction } from "./function-runtime.js";
 import { createHttpGateway } from "./http-gateway.js";
 import { type QueuePoller, startQueuePoller } from "./queue-poller.js";

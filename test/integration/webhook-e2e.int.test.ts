@@ -8,9 +8,9 @@ import type { SQSEvent } from "aws-lambda";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   buildIntakeWorker,
-  buildMarketplaceServices,
   buildReceiverDeps,
   buildRestApi,
+  buildWebhookService,
 } from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
@@ -355,7 +355,7 @@ describe("GitHub webhook → intake queue → worker → ledger (end to end)", (
     const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
     // Fault injection around the real service: one delivery id always throws, as a transient
     // failure that never clears would.
-    const { webhooks } = buildMarketplaceServices(config);
+    const webhooks = buildWebhookService(config);
     const poisonId = "poison-delivery";
     const handle = createIntakeBatchHandler({
       webhooks: {

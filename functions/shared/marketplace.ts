@@ -1,0 +1,116 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { deferredCipher, sharedBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
+import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
+import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
+import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
+import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
+import { createWebhookStateRepository } from "../../src/adapters/dynamo/webhook-state.repository.js";
+import {
+  createEndpointSender,
+  createHttpsEndpointSender,
+} from "../../src/adapters/endpoints/https-endpoint-sender.js";
+import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
+import type { Config } from "../../src/config.js";
+import { createAgentService } from "../../src/domain/agents/agent.service.js";
+import { createAwardService } from "../../src/domain/bidding/award.service.js";
+import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
+import { lazySync } from "../../src/lib/lazy.js";
+import { type Core, createCore, required } from "./core.js";
+
+/**
+ * The marketplace table through ElectroDB, and the services over it that several functions share.
+ * Only builders of functions that use the table through ElectroDB import this module.
+ */
+
+export type Repositories = ReturnType<typeof buildRepositories>;
+
+/** The repositories over the marketplace table; each is built on first use, over the core's client. */
+export function buildRepositories(config: Config, core: Core = createCore(config)) {
+  const service = lazySync(() =>
+    createMarketplaceService({ client: core.dynamo(), table: config.tableName }),
+  );
+  const agents = lazySync(() =>
+    // Built on first use, so functions that never touch bid secrets need no key (see requireBidSecretKey).
+    createAgentRepository({
+      service: service(),
+      secrets: deferredCipher(() => sharedBidSecretCipher(config)),
+    }),
+  );
+  const tasks = lazySync(() => createTaskRepository({ service: service() }));
+  const bidding = lazySync(() => createBiddingRepository({ service: service() }));
+  const nonces = lazySync(() => createNonceRepository({ service: service() }));
+  const webhookState = lazySync(() =>
+    createWebhookStateRepository({ service: service(), deliveryTtlSeconds: config.deliveryTtlSeconds }),
+  );
+  return {
+    get agents() {
+      return agents();
+    },
+    get tasks() {
+      return tasks();
+    },
+    get bidding() {
+      return bidding();
+    },
+    get nonces() {
+      return nonces();
+    },
+    get webhookState() {
+      return webhookState();
+    },
+  };
+}
+
+/**
+ * Functions that sign or verify agent messages build the bid-secret cipher at cold start, so a
+ * missing or unreadable key (BID_SECRET_KMS_KEY_ID / BID_SECRET_KEY_FILE) fails loudly there.
+ */
+export function requireBidSecretKey(config: Config): void {
+  sharedBidSecretCipher(config);
+}
+
+/** Routes marketplace messages to agents: SQS queues, and SSRF-guarded signed HTTPS (loopback only locally). */
+export function buildEndpointSender(core: Core) {
+  return createEndpointSender({
+    sqs: createSqsEndpointSender({
+      client: core.sqs(),
+      ...(core.sqsForRegion ? { clientForRegion: core.sqsForRegion } : {}),
+    }),
+    https: createHttpsEndpointSender({ allowLoopback: core.config.local }),
+  });
+}
+
+/** The agent service (registration, profiles, keys), as the REST API uses it. */
+export function buildAgentService(config: Config, repositories: Repositories) {
+  return createAgentService({
+    agents: repositories.agents,
+    apiKeyOverlapSeconds: config.apiKeyOverlapSeconds,
+    secretRotationOverlapSeconds: config.secretRotationOverlapSeconds,
+    endpointPolicy: {
+      allowLoopback: config.local,
+      forbiddenAccountIds: config.marketplaceAccountId ? [config.marketplaceAccountId] : [],
+    },
+  });
+}
+
+/** The award service; the bid worker uses it for early awards, the sweeper at deadlines, approvals on a decision. */
+export function buildAwardService(
+  config: Config,
+  logger: Logger,
+  core: Core = createCore(config),
+  repositories: Repositories = buildRepositories(config, core),
+) {
+  requireBidSecretKey(config);
+  return createAwardService({
+    tasks: repositories.tasks,
+    bidding: repositories.bidding,
+    agents: repositories.agents,
+    sender: buildEndpointSender(core),
+    bidsQueueUrl: required(config.bidsQueueUrl, "BIDS_QUEUE_URL"),
+    approval: createApprovalPolicy(
+      config.approvalThreshold !== undefined ? { threshold: config.approvalThreshold } : {},
+    ),
+    logger,
+  });
+}
