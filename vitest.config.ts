@@ -21,6 +21,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 export default defineConfig({
   test: {
     env: offlineEnv,
+    // Opt-in: vitest's default on two cores is one worker; VITEST_MAX_WORKERS=3 runs files at once.
+    ...(process.env.VITEST_MAX_WORKERS ? { maxWorkers: Number(process.env.VITEST_MAX_WORKERS) } : {}),
     projects: [
       {
         test: {

@@ -18,7 +18,11 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { type DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from "@aws-sdk/lib-dynamodb";
 import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
 import type { MarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
 import { createNonceRepository } from "../src/adapters/dynamo/nonce.repository.js";
@@ -33,6 +37,7 @@ import {
 import { SIGNATURE_ATTRIBUTE } from "../src/domain/bidding/messages.js";
 import { sealMessage, verifyBodySignature } from "../src/domain/bidding/signing.js";
 import type { TaskService } from "../src/domain/tasks/task.service.js";
+import { forEachConcurrent } from "../src/lib/concurrency.js";
 import { createSqsEventSource } from "../src/local/sqs-event-source.js";
 import { createObservability } from "../src/observability.js";
 import type { AgentRepository } from "../src/ports/agent-repository.js";
@@ -40,7 +45,7 @@ import type { TaskRepository } from "../src/ports/task-repository.js";
 import { createBidBatchHandler } from "../src/workers/bid-worker.js";
 import { TEST_OPERATOR } from "../test/helpers/principals.js";
 import { type CallRecord, type CallRecorder, reportedUnits } from "./capture.js";
-import { forEachConcurrent, issueUrl } from "./fixtures.js";
+import { issueUrl } from "./fixtures.js";
 import { ms, renderTable } from "./report.js";
 
 /** Requests in flight on every path of figure 1 (DynamoDB Local and Node share 2 cores). */
@@ -133,23 +138,62 @@ interface BidFields {
   message_sent_at: string;
 }
 
+/** The nonce claim a protocol v2 message carries into its answer's transaction. */
+interface FloorNonce {
+  agent_id: string;
+  nonce: string;
+  message_id: string;
+  sent_at: string;
+  expires_at: number;
+}
+
 /**
- * The TransactWriteItems `acceptBid` sends, written out by hand: a ConditionCheck that the TASK item
- * is OPEN, and an Update of the BID item that ElectroDB's `patch` guards with attribute_exists on both
- * keys, plus the repository's newest-send-wins condition on the signed `message_sent_at`. The expression strings are
- * ElectroDB's, verbatim (AND binds tighter than OR, so the existence test only guards the first
- * branch; `sent_at <= :v` is false on a missing item anyway). Checked against a recorded request.
+ * The TransactWriteItems `acceptBid` sends for a first answer, written out by hand: an Update of the
+ * TASK item that adds one to `answered_count` on condition that the task is OPEN, the send time not
+ * past `bid_deadline` and the bid within `budget`; an Update of the BID item that ElectroDB's `patch`
+ * guards with attribute_exists on both keys, plus the repository's condition that the item is still
+ * INVITED; the ConditionCheck that the agent is active and not kill-switched; and the Put of the
+ * message's nonce. The expression strings are ElectroDB's, verbatim. Checked against a recorded
+ * request.
  */
-function floorRequest(table: string, taskId: string, agentId: string, bid: BidFields, at: string) {
+function floorRequest(
+  table: string,
+  taskId: string,
+  agentId: string,
+  bid: BidFields,
+  at: string,
+  nonce: FloorNonce,
+): TransactWriteCommandInput & Record<string, unknown> {
   return {
     TransactItems: [
       {
-        ConditionCheck: {
-          Key: { PK: `TASK#${taskId}`, SK: "TASK" },
+        Update: {
+          UpdateExpression:
+            "SET #task_id = :task_id_u0, #__edb_e__ = :__edb_e___u0, #__edb_v__ = :__edb_v___u0 ADD #answered_count :answered_count_u0",
+          ExpressionAttributeNames: {
+            "#PK": "PK",
+            "#SK": "SK",
+            "#status": "status",
+            "#bid_deadline": "bid_deadline",
+            "#budget": "budget",
+            "#answered_count": "answered_count",
+            "#task_id": "task_id",
+            "#__edb_e__": "__edb_e__",
+            "#__edb_v__": "__edb_v__",
+          },
+          ExpressionAttributeValues: {
+            ":status0": "OPEN",
+            ":bid_deadline0": bid.sent_at,
+            ":budget0": bid.bid_amount,
+            ":answered_count_u0": 1,
+            ":task_id_u0": taskId,
+            ":__edb_e___u0": "task",
+            ":__edb_v___u0": "1",
+          },
           TableName: table,
-          ConditionExpression: "#status = :status0",
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: { ":status0": "OPEN" },
+          Key: { PK: `TASK#${taskId}`, SK: "TASK" },
+          ConditionExpression:
+            "attribute_exists(#PK) AND attribute_exists(#SK) AND #status = :status0 AND (attribute_not_exists(#bid_deadline) OR #bid_deadline >= :bid_deadline0) AND (attribute_not_exists(#budget) OR #budget >= :budget0)",
         },
       },
       {
@@ -159,8 +203,8 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
           ExpressionAttributeNames: {
             "#PK": "PK",
             "#SK": "SK",
-            "#message_sent_at": "message_sent_at",
             "#sent_at": "sent_at",
+            "#message_sent_at": "message_sent_at",
             "#status": "status",
             "#bid_amount": "bid_amount",
             "#estimated_completion_sec": "estimated_completion_sec",
@@ -172,7 +216,7 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
             "#__edb_v__": "__edb_v__",
           },
           ExpressionAttributeValues: {
-            ":message_sent_at0": bid.message_sent_at,
+            ":status0": "INVITED",
             ":status_u0": "ACCEPTED",
             ":sent_at_u0": bid.sent_at,
             ":message_sent_at_u0": bid.message_sent_at,
@@ -187,8 +231,32 @@ function floorRequest(table: string, taskId: string, agentId: string, bid: BidFi
           },
           TableName: table,
           Key: { PK: `TASK#${taskId}`, SK: `BID#${agentId}` },
-          ConditionExpression:
-            "attribute_exists(#PK) AND attribute_exists(#SK) AND (attribute_not_exists(#message_sent_at) OR #message_sent_at < :message_sent_at0)",
+          ConditionExpression: "attribute_exists(#PK) AND attribute_exists(#SK) AND #status = :status0",
+        },
+      },
+      {
+        ConditionCheck: {
+          Key: { PK: `AGENT#${agentId}`, SK: "PROFILE" },
+          TableName: table,
+          ConditionExpression: "#status = :status0 AND #kill_switch_active = :kill_switch_active0",
+          ExpressionAttributeNames: { "#status": "status", "#kill_switch_active": "kill_switch_active" },
+          ExpressionAttributeValues: { ":status0": "active", ":kill_switch_active0": false },
+        },
+      },
+      {
+        Put: {
+          Item: {
+            type: "MESSAGE_NONCE",
+            ...nonce,
+            PK: `NONCE#${nonce.agent_id}#${nonce.nonce}`,
+            SK: "NONCE",
+            __edb_e__: "message_nonce",
+            __edb_v__: "1",
+          },
+          TableName: table,
+          ConditionExpression: "(attribute_not_exists(#message_id) OR #message_id = :message_id0)",
+          ExpressionAttributeNames: { "#message_id": "message_id" },
+          ExpressionAttributeValues: { ":message_id0": nonce.message_id },
         },
       },
     ],
@@ -277,7 +345,13 @@ export async function measureBidThroughput(
     agents: agentRepo,
     bidding,
     nonces: createNonceRepository({ service }),
-    awards: { awardIfDue: async () => {} },
+    // The early award's O(1) check as the award service makes it (one consistent GetItem of the
+    // task, its counters), without the award itself: every round's task stays OPEN.
+    awards: {
+      awardIfDue: async (taskId) => {
+        await bidding.getBiddingState(taskId);
+      },
+    },
   });
   let issue = firstIssue;
 
@@ -341,7 +415,7 @@ export async function measureBidThroughput(
   await source.pollOnce(); // resolves the queue ARN once, outside any measurement
 
   let recordedAcceptBid: Record<string, unknown> | undefined;
-  let recordedFor: { taskId: string; agentId: string; bid: BidFields } | undefined;
+  let recordedFor: { taskId: string; agentId: string; bid: BidFields; nonce: FloorNonce } | undefined;
 
   const runWorker = async (round: number, group: Bidder[]): Promise<BidRun> => {
     const taskId = await freshTask(`Bid throughput, worker, round ${round}`, group);
@@ -371,11 +445,27 @@ export async function measureBidThroughput(
       const tx = m.calls.find((c) => c.command === "TransactWriteItems" && c.ok);
       if (tx) {
         recordedAcceptBid = tx.input;
-        const update = (tx.input.TransactItems as Array<{ Update?: { Key?: { SK?: string } } }>)[1]?.Update;
-        const agentId = update?.Key?.SK?.replace(/^BID#/, "") ?? "";
+        const actions = tx.input.TransactItems as Array<{
+          Update?: { Key?: { SK?: string } };
+          Put?: { Item?: FloorNonce };
+        }>;
+        const agentId = actions[1]?.Update?.Key?.SK?.replace(/^BID#/, "") ?? "";
         const i = group.findIndex((b) => b.id === agentId);
         const signedAt = (JSON.parse(inputs[i]?.body ?? "{}") as { sent_at?: string }).sent_at ?? "";
-        recordedFor = { taskId, agentId, bid: { ...bidFor(i), sent_at: sentAt, message_sent_at: signedAt } };
+        const item = actions.at(-1)?.Put?.Item;
+        const nonce: FloorNonce = {
+          agent_id: item?.agent_id ?? "",
+          nonce: item?.nonce ?? "",
+          message_id: item?.message_id ?? "",
+          sent_at: item?.sent_at ?? "",
+          expires_at: item?.expires_at ?? 0,
+        };
+        recordedFor = {
+          taskId,
+          agentId,
+          bid: { ...bidFor(i), sent_at: sentAt, message_sent_at: signedAt },
+          nonce,
+        };
       }
     }
     return summarise(round, "worker", inputs.length, accepted, retried, m, await storedAccepted(taskId));
@@ -433,6 +523,13 @@ export async function measureBidThroughput(
         for (let attempt = 0; ; attempt++) {
           try {
             const at = new Date().toISOString();
+            const nonce: FloorNonce = {
+              agent_id: b.id,
+              nonce: randomUUID(),
+              message_id: randomUUID(),
+              sent_at: sentAt,
+              expires_at: Math.ceil(Date.now() / 1000) + 3900,
+            };
             await doc.send(
               new TransactWriteCommand(
                 floorRequest(
@@ -441,6 +538,7 @@ export async function measureBidThroughput(
                   b.id,
                   { ...bidFor(i), sent_at: sentAt, message_sent_at: sentAt },
                   at,
+                  nonce,
                 ),
               ),
             );
@@ -508,10 +606,10 @@ export async function measureBidThroughput(
   });
 
   if (!recordedAcceptBid || !recordedFor) throw new Error("no committed acceptBid transaction was recorded");
-  const { taskId, agentId, bid } = recordedFor;
+  const { taskId, agentId, bid, nonce } = recordedFor;
   const differences = requestDifferences(
     recordedAcceptBid,
-    floorRequest(tableName, taskId, agentId, bid, new Date().toISOString()),
+    floorRequest(tableName, taskId, agentId, bid, new Date().toISOString(), nonce),
   );
   const actions = recordedAcceptBid.TransactItems as Array<Record<string, { ConditionExpression?: string }>>;
   return {
@@ -524,7 +622,7 @@ export async function measureBidThroughput(
     medianRatio: { worker: median(ratios.map((r) => r.worker)), sqs: median(ratios.map((r) => r.sqs)) },
     floorMatchesAcceptBid: { identical: differences.length === 0, differences },
     acceptBidRequest: {
-      conditionCheck: actions[0]?.ConditionCheck?.ConditionExpression ?? "?",
+      conditionCheck: actions[0]?.Update?.ConditionExpression ?? "?",
       updateCondition: actions[1]?.Update?.ConditionExpression ?? "?",
     },
   };
@@ -745,7 +843,7 @@ export function renderBidding(bid: BidThroughputResult, dispatch: DispatchResult
     }`,
   );
   out.push(
-    `  ConditionCheck TASK: ${bid.acceptBidRequest.conditionCheck}\n  Update BID:          ${bid.acceptBidRequest.updateCondition}`,
+    `  Update TASK: ${bid.acceptBidRequest.conditionCheck}\n  Update BID:  ${bid.acceptBidRequest.updateCondition}`,
   );
 
   out.push(

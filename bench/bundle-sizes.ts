@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
-import { LAMBDA_BUNDLING } from "../infra/bundling/options.js";
+import { build, type Metafile } from "esbuild";
+import { LAMBDA_BUNDLING, RUNTIME_SDK_EXTERNAL } from "../infra/bundling/options.js";
+import { textTableLines } from "../src/lib/text-table.js";
 import { FUNCTIONS } from "../src/topology.js";
 
 /**
@@ -24,11 +25,88 @@ export interface BundleSizeRow {
   largest: Array<{ name: string; bytes: number }>;
 }
 
-const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
-function packageOf(input: string): string {
+/** The npm package an esbuild input path belongs to; `(app)` for this repository's own files. */
+export function packageOf(input: string): string {
   const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
   return match?.[1] ?? "(app)";
+}
+
+/**
+ * How the AWS SDK gets into a bundle: `bundled` is what is deployed today (`LAMBDA_BUNDLING`);
+ * `external` leaves `@aws-sdk/*` and `@smithy/*` out, to be resolved at load time (on Lambda, from the
+ * runtime's own SDK; in the bench, from this repository's node_modules).
+ */
+export type SdkMode = "bundled" | "external";
+
+/** One esbuild output, measured. */
+export interface BuiltBundle {
+  outfile: string;
+  bytes: number;
+  gzipBytes: number;
+  metafile: Metafile;
+}
+
+/**
+ * The one build path of the bench: `entry` (absolute, or relative to the repository) bundled into
+ * `outfile` with the deployed options, the SDK bundled or external per `sdk`. An external SDK is
+ * resolved from the node_modules above `outfile` when the bundle is loaded, so such an outfile must
+ * lie inside this repository for the bundle to run.
+ */
+export async function buildBundle(
+  entry: string,
+  outfile: string,
+  sdk: SdkMode = "bundled",
+): Promise<BuiltBundle> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [resolve(ROOT, entry)],
+    outfile,
+    bundle: true,
+    write: true,
+    metafile: true,
+    logLevel: "silent",
+    format: LAMBDA_BUNDLING.format,
+    platform: LAMBDA_BUNDLING.platform,
+    target: LAMBDA_BUNDLING.target,
+    mainFields: [...LAMBDA_BUNDLING.mainFields],
+    minify: LAMBDA_BUNDLING.minify,
+    keepNames: LAMBDA_BUNDLING.keepNames,
+    sourcemap: LAMBDA_BUNDLING.sourcemap,
+    banner: { js: LAMBDA_BUNDLING.banner },
+    external: [...LAMBDA_BUNDLING.external, ...(sdk === "external" ? RUNTIME_SDK_EXTERNAL : [])],
+    alias: { ...LAMBDA_BUNDLING.alias },
+  });
+  const { size } = await stat(outfile);
+  return {
+    outfile,
+    bytes: size,
+    gzipBytes: gzipSync(await readFile(outfile)).length,
+    metafile: result.metafile,
+  };
+}
+
+/** The bundle-size row of a built function. */
+export function bundleSizeRow(fn: { id: string; entry: string }, built: BuiltBundle): BundleSizeRow {
+  const byPackage = new Map<string, number>();
+  for (const output of Object.values(built.metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = packageOf(input);
+      byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+    }
+  }
+  return {
+    id: fn.id,
+    entry: fn.entry,
+    bytes: built.bytes,
+    kib: Math.round((built.bytes / 1024) * 10) / 10,
+    gzipBytes: built.gzipBytes,
+    largest: [...byPackage]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([name, bytes]) => ({ name, bytes })),
+  };
 }
 
 /** Builds every topology function and measures its bundle. */
@@ -37,45 +115,7 @@ export async function measureBundleSizes(): Promise<BundleSizeRow[]> {
   try {
     const rows: BundleSizeRow[] = [];
     for (const fn of FUNCTIONS) {
-      const outfile = join(outdir, fn.id, "index.mjs");
-      const result = await build({
-        absWorkingDir: ROOT,
-        entryPoints: [join(ROOT, fn.entry)],
-        outfile,
-        bundle: true,
-        write: true,
-        metafile: true,
-        logLevel: "silent",
-        format: LAMBDA_BUNDLING.format,
-        platform: LAMBDA_BUNDLING.platform,
-        target: LAMBDA_BUNDLING.target,
-        mainFields: [...LAMBDA_BUNDLING.mainFields],
-        minify: LAMBDA_BUNDLING.minify,
-        keepNames: LAMBDA_BUNDLING.keepNames,
-        sourcemap: LAMBDA_BUNDLING.sourcemap,
-        banner: { js: LAMBDA_BUNDLING.banner },
-        external: [...LAMBDA_BUNDLING.external],
-        alias: { ...LAMBDA_BUNDLING.alias },
-      });
-      const { size } = await stat(outfile);
-      const byPackage = new Map<string, number>();
-      for (const output of Object.values(result.metafile.outputs)) {
-        for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-          const name = packageOf(input);
-          byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
-        }
-      }
-      rows.push({
-        id: fn.id,
-        entry: fn.entry,
-        bytes: size,
-        kib: Math.round((size / 1024) * 10) / 10,
-        gzipBytes: gzipSync(await readFile(outfile)).length,
-        largest: [...byPackage]
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 3)
-          .map(([name, bytes]) => ({ name, bytes })),
-      });
+      rows.push(bundleSizeRow(fn, await buildBundle(fn.entry, join(outdir, fn.id, "index.mjs"))));
     }
     return rows;
   } finally {
@@ -96,17 +136,9 @@ export function renderBundleSizes(rows: BundleSizeRow[]): string {
   ]);
   const total = rows.reduce((sum, r) => sum + r.bytes, 0);
   body.push(["total", String(total), (total / 1024).toFixed(1), "", ""]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === 1 || i === 2 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
   return [
     "Lambda bundle sizes (esbuild, ESM node24, minified, no source map; @aws-sdk bundled, PGlite stubbed)",
-    line(header),
-    line(widths.map((w) => "-".repeat(w))),
-    ...body.map(line),
+    ...textTableLines(header, body, { align: ["left", "right", "right"], rule: true }),
   ].join("\n");
 }
 

@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { AttributeValue, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { MarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
 import { agentRegistrationSchema } from "../src/domain/agents/agent.schema.js";
 import { deriveHistory, ZERO_TOTALS } from "../src/domain/agents/performance.js";
+import { forEachConcurrent } from "../src/lib/concurrency.js";
+import { backoffDelay } from "../src/lib/retry.js";
 import { itemSize } from "./capacity.js";
 
 export const CAPABILITY_POOL = [
@@ -146,22 +149,6 @@ export class ItemSizer {
   }
 }
 
-/** Runs `fn` over `items` with at most `concurrency` in flight. */
-export async function forEachConcurrent<T>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      await fn(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
 /**
  * The exact items `saveRegistration` writes for a new agent (profile + one edge per capability),
  * produced by the same ElectroDB entities and the same domain validation, for BatchWriteItem
@@ -218,7 +205,8 @@ export async function batchPut(
   await forEachConcurrent(chunks, concurrency, async (chunk) => {
     let pending: Record<string, unknown>[] | undefined = chunk.map((Item) => ({ PutRequest: { Item } }));
     for (let attempt = 0; pending && pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200, 5 * 2 ** attempt)));
+      if (attempt > 0)
+        await sleep(backoffDelay(attempt + 1, { baseDelayMs: 5, maxDelayMs: 200, jitter: "none" }));
       requests += 1;
       const { UnprocessedItems }: { UnprocessedItems?: Record<string, Record<string, unknown>[]> } =
         await doc.send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));

@@ -11,6 +11,7 @@ import { createAgentService } from "../src/domain/agents/agent.service.js";
 import type { LedgerEntry } from "../src/domain/ledger/ledger.schema.js";
 import { createLedgerService } from "../src/domain/ledger/ledger.service.js";
 import { createTaskService } from "../src/domain/tasks/task.service.js";
+import { forEachConcurrent } from "../src/lib/concurrency.js";
 import { startDynamoDbLocal } from "../src/local/dynamodb-local.js";
 import { type SqsLocal, startSqsLocal } from "../src/local/sqs-local.js";
 import { TEST_OPERATOR } from "../test/helpers/principals.js";
@@ -34,7 +35,6 @@ import { type CallRecord, CallRecorder, reportedUnits, summarizeCalls } from "./
 import {
   batchPut,
   capabilityMix,
-  forEachConcurrent,
   ItemSizer,
   issueUrl,
   keys,
@@ -394,9 +394,13 @@ export async function main(options: BenchOptions): Promise<number> {
       await ledger.recordOutcome(outcome(url, fixture, "2025-07-03T00:00:00Z", 3), {
         supersedes: first.entry.completion_timestamp,
       });
-      const m = await recorder.measure(() => tasks.get(url));
+      // The task record as the award, dispatch and webhook paths read it: one Query of the task's
+      // partition. Rejection records are in REJECTIONS#url; GET /tasks/{id} adds one Query of that
+      // partition (newest 100).
+      const m = await recorder.measure(() => taskRepo.getTaskRecord(url, { rejections: 0 }));
       const sizes = await sizer.partition(`TASK#${url}`);
       const got = m.result;
+      if (!got) throw new Error(`no task record for ${url}`);
       record(
         "get task record (Query TASK#url)",
         m,
@@ -579,7 +583,7 @@ export async function main(options: BenchOptions): Promise<number> {
       "GSI minimums assume index propagation is billed as standard writes (1 WCU per KB per index entry), not doubled for transactions.",
       "DynamoDB Local reports table and per-GSI capacity; GetItem and Query match the minimum exactly (so do PutItem and strongly consistent queries, in a separate probe). TransactWriteItems does not: Local doubles per-item units (GSI entries included) but counts items with identical per-item capacity once (probed: 4 puts of 300 B report 2 WCU where AWS bills 8), so multi-item transactions report less than the AWS minimum here.",
       "A cancelled transaction returns an error without ConsumedCapacity, so retried attempts in the contention runs are counted but their cost is not reported. 5 of the PutItem requests are the bid seeding for pattern 8; the rest are bid invitations.",
-      `Bid throughput: ${BIDDERS} signed BIDs per path per round, ${bidThroughput.concurrency} in flight, each path on fresh INVITED bid items of its own task, paths rotated per round, after an unreported warm-up of ${Math.ceil(BIDDERS / 4)} bids per path. "worker" calls the bid service's receive() (early award stubbed); "worker via SQS" drains a bids queue on the in-process SQS emulator with ${bidThroughput.sqsPollers} pollers running the Lambda batch handler (batches of ${bidThroughput.sqsBatchSize}, records in order), timed from the first poll (messages enqueued beforehand); "floor" sends acceptBid's TransactWriteItems straight through the DocumentClient. Retried = worker messages that threw and were handed over again / floor transactions cancelled by TransactionConflict and resent.`,
+      `Bid throughput: ${BIDDERS} signed BIDs per path per round, ${bidThroughput.concurrency} in flight, each path on fresh INVITED bid items of its own task, paths rotated per round, after an unreported warm-up of ${Math.ceil(BIDDERS / 4)} bids per path. "worker" calls the bid service's receive() (early award reduced to its O(1) check: one consistent GetItem of the task's counters, no award); "worker via SQS" drains a bids queue on the in-process SQS emulator with ${bidThroughput.sqsPollers} pollers running the Lambda batch handler (batches of ${bidThroughput.sqsBatchSize}, records in order), timed from the first poll (messages enqueued beforehand); "floor" sends acceptBid's TransactWriteItems straight through the DocumentClient. Retried = worker messages that threw and were handed over again / floor transactions cancelled by TransactionConflict and resent.`,
       'Dispatch: t0 is just before tasks.create(); dispatch() is called directly (on AWS the table stream invokes it). "Last enqueued" is the newest BID_REQUEST\'s SentTimestamp after t0; "All confirmed" is when ReceiveMessage had found every queue\'s message (type, task and signature checked), after dispatch() returned. The emulator runs in this process and shares its CPU; its ApproximateNumberOfMessages counts in-flight messages, so receipt is checked by ReceiveMessage instead.',
     ];
     const result = {

@@ -1,13 +1,10 @@
+import { textTable } from "../src/lib/text-table.js";
 /** Plain-text table with aligned columns; numeric-looking cells are right-aligned. */
 export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => rows.every((r) => /^[-\d.,×%s ]*$/.test(r[i] ?? "")));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  const align = headers.map((_, i) =>
+    rows.every((r) => /^[-\d.,×%s ]*$/.test(r[i] ?? "")) ? ("right" as const) : ("left" as const),
+  );
+  return textTable(headers, rows, { align, rule: true });
 }
 
 /** Capacity units: whole numbers as-is, halves with one decimal; `-` when nothing was reported. */

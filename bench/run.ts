@@ -34,6 +34,10 @@
  * Last, it prints the esbuild bundle size of every deployed function (bench/bundle-sizes.ts);
  * `--bundles` prints only that.
  *
+ * Then the cold start of every function's bundle in fresh `node` processes, SDK bundled and
+ * external, beside a floor bundle of the same SDK clients (bench/cold-start.ts); `--cold-start`
+ * runs only that section (`--json`: its report on stdout; `--cold-start-runs=N`, at least 10).
+ *
  * `--audit-verify` runs only the audit chain verification section (bench/audit-verify.ts, PGlite, no
  * DynamoDB): `--audit-rows=N` (1,000,000), `--audit-budget-ms=B`, `--audit-page=P`, `--audit-disk`.
  *
@@ -88,6 +92,9 @@ if (process.argv.includes("--audit-verify")) {
   process.stdout.write(
     json ? `${JSON.stringify(result, null, 2)}\n` : `${renderAuditVerify(result).join("\n")}\n`,
   );
+} else if (process.argv.includes("--cold-start")) {
+  // Only the cold-start section: bundles built and loaded, nothing else started.
+  process.stdout.write(await coldStartSection(true));
 } else {
   // `--bundles` alone: only the Lambda bundle sizes (seconds instead of minutes).
   if (!process.argv.includes("--bundles")) {
@@ -99,4 +106,22 @@ if (process.argv.includes("--audit-verify")) {
   const { measureBundleSizes, renderBundleSizes } = await import("./bundle-sizes.js");
   const bundles = renderBundleSizes(await measureBundleSizes());
   (json ? process.stderr : process.stdout).write(`\n${bundles}\n`);
+
+  if (!process.argv.includes("--bundles")) {
+    // On stdout with the capacity report; on stderr with --json, as the bundle table.
+    (json ? process.stderr : process.stdout).write(`\n${await coldStartSection(false)}`);
+  }
+}
+
+/** Cold start per function (bench/cold-start.ts): the table, or with `--json` alone the report. */
+async function coldStartSection(alone: boolean): Promise<string> {
+  const { measureColdStart, renderColdStart } = await import("./cold-start.js");
+  const runs = Number(option("cold-start-runs") ?? 10);
+  if (!(Number.isInteger(runs) && runs >= 10))
+    throw new Error("--cold-start-runs must be a whole number >= 10");
+  const started = performance.now();
+  const log = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  const report = await measureColdStart({ runs, log });
+  return json && alone ? `${JSON.stringify(report, null, 2)}\n` : `${renderColdStart(report)}\n`;
 }

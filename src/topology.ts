@@ -598,10 +598,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
  * Handlers in `functions/` that are deliberately not deployed, with the reason. Every other
  * `*.handler.ts` must appear in {@link FUNCTIONS}.
  */
-export const UNDEPLOYED_HANDLERS: Readonly<Record<string, string>> = {
-  "functions/bidding/dispatcher.handler.ts":
-    "dispatch runs from the dispatch queue (task-stream + dispatch-worker); the direct stream dispatcher stays for tests",
-};
+export const UNDEPLOYED_HANDLERS: Readonly<Record<string, string>> = {};
 
 /** SQS visibility timeout must be at least this many times the consumer's timeout (AWS guidance). */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;

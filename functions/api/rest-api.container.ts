@@ -6,18 +6,17 @@ import { createRestApi } from "../../src/http/rest-api.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import { buildAuthenticator } from "../shared/authentication.js";
-import { createCore } from "../shared/core.js";
+
 import { buildAgentService, buildRepositories, requireBidSecretKey } from "../shared/marketplace.js";
 
 /** The REST API for operators and agents over the marketplace services; governance on first use. */
 export function buildRestApi(config: Config) {
   const { logger } = createObservability({ persistentKeys: { function: "rest-api" } });
   requireBidSecretKey(config);
-  const core = createCore(config);
-  const repositories = buildRepositories(config, core);
+  const repositories = buildRepositories(config);
   const governance = lazily(async () => {
     const { openRestGovernance } = await import("./rest-governance.js");
-    return openRestGovernance(core, repositories, logger);
+    return openRestGovernance(config, repositories, logger);
   });
   const handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> = createRestApi(
     {

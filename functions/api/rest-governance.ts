@@ -1,24 +1,25 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Config } from "../../src/config.js";
 import { createApprovalService } from "../../src/domain/governance/approval.service.js";
 import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
 import { buildGovernanceProjector } from "../governance/projector.container.js";
-import type { Core } from "../shared/core.js";
-import { buildAuditAnchoring, buildReplayService, openGovernance } from "../shared/governance.js";
+import { buildAuditAnchoring } from "../shared/anchoring.js";
+import { openGovernance } from "../shared/governance.js";
 import { buildAwardService, type Repositories } from "../shared/marketplace.js";
+import { buildReplayService } from "../shared/replay.js";
 
 /**
  * The REST API's governance routes (approvals, escrows, audit verify, replay), loaded with a dynamic
  * import on the first governance request: the marketplace routes never initialise Postgres, the
  * anchors or the replay's clients.
  */
-export async function openRestGovernance(core: Core, repositories: Repositories, logger: Logger) {
-  const { config } = core;
+export async function openRestGovernance(config: Config, repositories: Repositories, logger: Logger) {
   const store = await openGovernance(config);
   const anchoring = buildAuditAnchoring(config, store);
   // Only where the failure store is configured (locally; on AWS the governance-replay function).
   const replay = await buildReplayService(
-    core,
-    { store, projector: buildGovernanceProjector(core, store, logger) },
+    config,
+    { store, projector: buildGovernanceProjector(config, store, logger) },
     logger,
   );
   return {
@@ -26,7 +27,7 @@ export async function openRestGovernance(core: Core, repositories: Repositories,
       store,
       tasks: repositories.tasks,
       // Re-award on rejection, notices on approval.
-      awards: buildAwardService(config, logger, core, repositories),
+      awards: buildAwardService(config, logger, repositories),
       logger,
     }),
     escrows: createEscrowService({ store, timeoutMs: config.escrowTimeoutMs, logger }),

@@ -4,7 +4,7 @@ import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import type { AwardTrigger } from "../../src/ports/award-trigger.js";
 import { createBidBatchHandler } from "../../src/workers/bid-worker.js";
-import { createCore } from "../shared/core.js";
+
 import { buildAwardService, buildRepositories, requireBidSecretKey } from "../shared/marketplace.js";
 
 /**
@@ -14,13 +14,12 @@ import { buildAwardService, buildRepositories, requireBidSecretKey } from "../sh
 export function buildBidWorker(config: Config, awards?: AwardTrigger) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "bid-worker" } });
   requireBidSecretKey(config);
-  const core = createCore(config);
-  const repositories = buildRepositories(config, core);
+  const repositories = buildRepositories(config);
   const bids = createBidService({
     agents: repositories.agents,
     bidding: repositories.bidding,
     nonces: repositories.nonces,
-    awards: awards ?? buildAwardService(config, logger, core, repositories),
+    awards: awards ?? buildAwardService(config, logger, repositories),
     maxSkewSeconds: config.messageMaxSkewSeconds,
   });
   return { logger, handle: createBidBatchHandler({ bids, logger, metrics }) };

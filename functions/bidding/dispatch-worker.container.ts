@@ -3,20 +3,19 @@ import { createDispatchService } from "../../src/domain/bidding/dispatch.service
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import { createDispatchQueueBatchHandler } from "../../src/workers/dispatch-queue.js";
-import { createCore, required } from "../shared/core.js";
+import { required } from "../shared/core.js";
 import { buildEndpointSender, buildRepositories, requireBidSecretKey } from "../shared/marketplace.js";
 
 /** Dispatch queue consumer: sends each task's bid requests; a failed task is retried alone, then DLQ'd. */
 export function buildDispatchWorker(config: Config) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "dispatch-worker" } });
   requireBidSecretKey(config);
-  const core = createCore(config);
-  const repositories = buildRepositories(config, core);
+  const repositories = buildRepositories(config);
   const dispatcher = createDispatchService({
     agents: repositories.agents,
     bidding: repositories.bidding,
     tasks: repositories.tasks,
-    sender: buildEndpointSender(core),
+    sender: buildEndpointSender(config),
     bidsQueueUrl: required(config.bidsQueueUrl, "BIDS_QUEUE_URL"),
   });
   return { logger, handle: createDispatchQueueBatchHandler({ dispatcher, logger, metrics }) };

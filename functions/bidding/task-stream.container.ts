@@ -1,8 +1,9 @@
 import { type Config, loadConfig } from "../../src/config.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
-import { createTaskStreamEnqueuer } from "../../src/workers/dispatch-queue.js";
-import { createCore, required } from "../shared/core.js";
+import { createTaskStreamEnqueuer } from "../../src/workers/task-stream.js";
+import { required } from "../shared/core.js";
+import { sqsClient } from "../shared/sqs.js";
 
 /** Table stream consumer: new TASK items → `{ task_id }` messages on the dispatch queue (SQS only). */
 export function buildTaskStreamEnqueuer(config: Config, queueUrl = config.dispatchQueueUrl) {
@@ -10,7 +11,7 @@ export function buildTaskStreamEnqueuer(config: Config, queueUrl = config.dispat
   const { logger, metrics } = createObservability({ persistentKeys: { function: "task-stream" } });
   return {
     logger,
-    handle: createTaskStreamEnqueuer({ client: createCore(config).sqs(), queueUrl: url, logger, metrics }),
+    handle: createTaskStreamEnqueuer({ client: sqsClient(config), queueUrl: url, logger, metrics }),
   };
 }
 

@@ -2,7 +2,8 @@ import { type Config, loadConfig } from "../../src/config.js";
 import type { AuditVerifyMode } from "../../src/domain/governance/audit-anchoring.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
-import { buildAuditAnchoring, openGovernance } from "../shared/governance.js";
+import { buildAuditAnchoring } from "../shared/anchoring.js";
+import { openGovernance } from "../shared/governance.js";
 
 /** The scheduled audit chain verification (also `npm run audit:verify`): Postgres and the anchors. */
 export function buildAuditVerifier(config: Config) {

@@ -7,22 +7,19 @@ import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { createGovernanceStreamHandler } from "../../src/workers/governance-stream.js";
-import { type Core, createCore } from "../shared/core.js";
-import {
-  buildAuditAnchoring,
-  classifyGovernanceError,
-  openGovernance,
-  projectorFailures,
-} from "../shared/governance.js";
+
+import { buildAuditAnchoring } from "../shared/anchoring.js";
+import { openGovernance } from "../shared/governance.js";
 import { buildRepositories } from "../shared/marketplace.js";
+import { classifyGovernanceError, projectorFailures } from "../shared/replay.js";
 
 /** The governance projector over an opened store (agents' profiles for trust, through the table). */
 export function buildGovernanceProjector(
-  core: Core,
+  config: Config,
   store: GovernanceStore,
   logger: Parameters<typeof createGovernanceProjector>[0]["logger"],
 ): GovernanceProjector {
-  return createGovernanceProjector({ store, agents: buildRepositories(core.config, core).agents, logger });
+  return createGovernanceProjector({ store, agents: buildRepositories(config).agents, logger });
 }
 
 /**
@@ -32,11 +29,10 @@ export function buildGovernanceProjector(
  */
 export function buildProjector(config: Config) {
   const { logger, metrics } = createObservability({ persistentKeys: { function: "governance-projector" } });
-  const core = createCore(config);
   const open = lazily(async () => {
     const store = await openGovernance(config);
     return {
-      projector: buildGovernanceProjector(core, store, logger),
+      projector: buildGovernanceProjector(config, store, logger),
       anchoring: buildAuditAnchoring(config, store),
     };
   });
@@ -44,7 +40,7 @@ export function buildProjector(config: Config) {
     apply: async (event) => (await open()).projector.apply(event),
     skip: async (skipped) => (await open()).projector.skip(skipped),
   };
-  const failures = projectorFailures(core);
+  const failures = projectorFailures(config);
   return {
     logger,
     handle: createGovernanceStreamHandler({

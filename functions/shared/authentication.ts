@@ -5,7 +5,7 @@ import type { Config } from "../../src/config.js";
 import { createAuthenticator } from "../../src/domain/identity/authenticator.js";
 import { createObservability } from "../../src/observability.js";
 import type { StoredApiKey } from "../../src/ports/agent-repository.js";
-import { createCore } from "./core.js";
+import { dynamoClient } from "./dynamo.js";
 
 export interface AuthenticatorDeps {
   /** Where agent API keys are read; defaults to one plain `GetItem` per key (no ElectroDB). */
@@ -27,7 +27,7 @@ export function buildAuthenticator(config: Config, deps: AuthenticatorDeps = {})
   }
   const logger = deps.logger ?? createObservability({ persistentKeys: { function: "authenticator" } }).logger;
   const apiKeys =
-    deps.apiKeys ?? createApiKeyReader({ client: createCore(config).dynamo(), table: config.tableName });
+    deps.apiKeys ?? createApiKeyReader({ client: dynamoClient(config), table: config.tableName });
   const operators = createOperatorCredentials({
     ...(config.apiToken ? { defaultToken: config.apiToken } : {}),
     ...(config.operators ? { operators: config.operators } : {}),

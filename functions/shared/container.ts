@@ -30,11 +30,7 @@ export {
   buildWebhookService,
   getIntakeWorker,
 } from "../webhooks/intake-worker.container.js";
-export { type Core, createCore } from "./core.js";
-export {
-  auditAnchorSource,
-  buildAuditAnchoring,
-  classifyGovernanceError,
-  openGovernance,
-} from "./governance.js";
+export { auditAnchorSource, buildAuditAnchoring } from "./anchoring.js";
+export { openGovernance } from "./governance.js";
 export { buildAwardService, buildRepositories, type Repositories } from "./marketplace.js";
+export { classifyGovernanceError } from "./replay.js";

@@ -16,7 +16,9 @@ import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
 import { lazySync } from "../../src/lib/lazy.js";
-import { type Core, createCore, required } from "./core.js";
+import { required } from "./core.js";
+import { dynamoClient } from "./dynamo.js";
+import { sqsClient, sqsClientForRegion } from "./sqs.js";
 
 /**
  * The marketplace table through ElectroDB, and the services over it that several functions share.
@@ -26,9 +28,9 @@ import { type Core, createCore, required } from "./core.js";
 export type Repositories = ReturnType<typeof buildRepositories>;
 
 /** The repositories over the marketplace table; each is built on first use, over the core's client. */
-export function buildRepositories(config: Config, core: Core = createCore(config)) {
+export function buildRepositories(config: Config) {
   const service = lazySync(() =>
-    createMarketplaceService({ client: core.dynamo(), table: config.tableName }),
+    createMarketplaceService({ client: dynamoClient(config), table: config.tableName }),
   );
   const agents = lazySync(() =>
     // Built on first use, so functions that never touch bid secrets need no key (see requireBidSecretKey).
@@ -71,13 +73,16 @@ export function requireBidSecretKey(config: Config): void {
 }
 
 /** Routes marketplace messages to agents: SQS queues, and SSRF-guarded signed HTTPS (loopback only locally). */
-export function buildEndpointSender(core: Core) {
+export function buildEndpointSender(config: Config) {
   return createEndpointSender({
     sqs: createSqsEndpointSender({
-      client: core.sqs(),
-      ...(core.sqsForRegion ? { clientForRegion: core.sqsForRegion } : {}),
+      client: sqsClient(config),
+      ...(() => {
+        const forRegion = sqsClientForRegion(config);
+        return forRegion ? { clientForRegion: forRegion } : {};
+      })(),
     }),
-    https: createHttpsEndpointSender({ allowLoopback: core.config.local }),
+    https: createHttpsEndpointSender({ allowLoopback: config.local }),
   });
 }
 
@@ -98,15 +103,14 @@ export function buildAgentService(config: Config, repositories: Repositories) {
 export function buildAwardService(
   config: Config,
   logger: Logger,
-  core: Core = createCore(config),
-  repositories: Repositories = buildRepositories(config, core),
+  repositories: Repositories = buildRepositories(config),
 ) {
   requireBidSecretKey(config);
   return createAwardService({
     tasks: repositories.tasks,
     bidding: repositories.bidding,
     agents: repositories.agents,
-    sender: buildEndpointSender(core),
+    sender: buildEndpointSender(config),
     bidsQueueUrl: required(config.bidsQueueUrl, "BIDS_QUEUE_URL"),
     approval: createApprovalPolicy(
       config.approvalThreshold !== undefined ? { threshold: config.approvalThreshold } : {},

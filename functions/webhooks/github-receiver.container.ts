@@ -5,7 +5,8 @@ import { type Config, loadConfig } from "../../src/config.js";
 import { createWebhookReceiver } from "../../src/http/webhook-receiver.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
-import { createCore, required } from "../shared/core.js";
+import { required } from "../shared/core.js";
+import { sqsClient } from "../shared/sqs.js";
 
 /** Everything the webhook receiver's handler needs. */
 export interface ReceiverDeps {
@@ -29,7 +30,7 @@ export function buildReceiverDeps(config: Config): ReceiverDeps {
       source: config.webhookSecret,
       region: config.region,
     }),
-    queue: createSqsIntakeQueue({ client: createCore(config).sqs(), queueUrl }),
+    queue: createSqsIntakeQueue({ client: sqsClient(config), queueUrl }),
     maxBodyBytes: config.webhookMaxBodyBytes,
     logger,
     metrics,

@@ -12,7 +12,9 @@ import { fileURLToPath } from "node:url";
  * - Everything is bundled, `@aws-sdk/*` included: the deployed code runs the SDK version the tests
  *   ran, not whatever version the runtime ships that month. It costs bundle size, which
  *   `npm run bench` prints per function.
- * - `@electric-sql/pglite` is replaced by a stub: see `pglite-stub.ts`.
+ * - `@electric-sql/pglite` is replaced by a stub: see `pglite-stub.ts`; so is `jsonschema`, which
+ *   ElectroDB uses only to check our constant entity models at every cold start: see
+ *   `jsonschema-stub.ts`.
  */
 export const LAMBDA_BUNDLING = {
   format: "esm",
@@ -27,5 +29,14 @@ export const LAMBDA_BUNDLING = {
   external: [] as string[],
   alias: {
     "@electric-sql/pglite": fileURLToPath(new URL("./pglite-stub.ts", import.meta.url)),
+    // ElectroDB's model check of our constant models, done by every test run instead: see the stub.
+    jsonschema: fileURLToPath(new URL("./jsonschema-stub.ts", import.meta.url)),
   } as Readonly<Record<string, string>>,
 } as const;
+
+/**
+ * What `external` would hold for the runtime-provided AWS SDK (the `nodejs24.x` runtime ships
+ * `@aws-sdk/*` v3 and its `@smithy/*` dependencies). Not deployed: `npm run bench -- --cold-start`
+ * measures both ways, so the choice is made by measurement.
+ */
+export const RUNTIME_SDK_EXTERNAL: readonly string[] = ["@aws-sdk/*", "@smithy/*"];

@@ -1,3 +1,4 @@
+import { textTable } from "../lib/text-table.js";
 import type {
   AgentLedger,
   AgentPage,
@@ -23,16 +24,10 @@ const text = (value: Cell): string => (value === null || value === undefined ? "
 
 /** Columns padded to their widest cell, headers in capitals, trailing spaces trimmed. */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly Cell[]>): string {
-  const lines = [headers.map((header) => header.toUpperCase()), ...rows.map((row) => row.map(text))];
-  const widths = headers.map((_, column) => Math.max(...lines.map((line) => line[column]?.length ?? 0)));
-  return lines
-    .map((line) =>
-      line
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+  return textTable(
+    headers.map((header) => header.toUpperCase()),
+    rows.map((row) => row.map(text)),
+  );
 }
 
 /** `key: value` lines with the values aligned; pairs without a value are left out. */

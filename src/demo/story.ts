@@ -9,6 +9,7 @@ import { WEBHOOK_PATH, webhookHeaders } from "../cli/webhook-delivery.js";
 import type { CostModel } from "../domain/agents/agent.schema.js";
 import type { PerformanceHistory } from "../domain/agents/performance.js";
 import { qualityScore } from "../domain/ledger/quality.js";
+import { textTableLines } from "../lib/text-table.js";
 import type { LocalEndpoints, LocalSecrets } from "../local/stack-files.js";
 import {
   checkSuiteCompletedPayload,
@@ -534,15 +535,7 @@ function duration(seconds: number | undefined): string {
 }
 
 /** Left-aligned text columns separated by two spaces, under a header and a rule. */
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)];
-}
+const table = (header: string[], rows: string[][]): string[] => textTableLines(header, rows, { rule: true });
 
 /** The summary as printed at the end of `npm run demo`: one row per agent, then the task's record. */
 export function formatSummary(summary: DemoSummary): string {

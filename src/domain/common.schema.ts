@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { MAX_PAGE_SIZE } from "../ports/pagination.js";
+import { ISSUE_URL_MAX_LENGTH, ISSUE_URL_MESSAGE, ISSUE_URL_PATTERN } from "./tasks/issue-url.js";
 
 /**
  * Amounts are finite, non-negative and bounded. Performance sums are kept in integer micro-units,
@@ -24,11 +25,8 @@ export const agentIdSchema = z
 /** A GitHub issue html_url (github.com or GitHub Enterprise): https://host/owner/repo/issues/N. */
 export const issueUrlSchema = z
   .string({ error: "must be a string" })
-  .max(512, "must be at most 512 characters")
-  .regex(
-    /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/issues\/[1-9]\d*$/,
-    "must be a GitHub issue URL like https://github.com/owner/repo/issues/42",
-  );
+  .max(ISSUE_URL_MAX_LENGTH, `must be at most ${ISSUE_URL_MAX_LENGTH} characters`)
+  .regex(ISSUE_URL_PATTERN, ISSUE_URL_MESSAGE);
 
 /**
  * ISO-8601 instant, normalised to `Date.prototype.toISOString()` (UTC, millisecond precision) so that

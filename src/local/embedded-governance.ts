@@ -1,4 +1,4 @@
-import { forgetMemoryAnchors } from "../adapters/anchors/open-audit-anchors.js";
+import { forgetMemoryAnchors } from "../adapters/anchors/memory-anchors.js";
 import type { GovernanceStore } from "../ports/governance-store.js";
 
 /**

@@ -1,5 +1,6 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { backoffDelay } from "../lib/retry.js";
 import { createSqsEventSource } from "./sqs-event-source.js";
 
 /**
@@ -54,7 +55,13 @@ export function startQueuePoller(options: QueuePollerOptions): QueuePoller {
         if (stopping) return;
         options.onError(error);
         failures += 1;
-        await sleep(Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.base * 2 ** failures));
+        await sleep(
+          backoffDelay(failures + 1, {
+            baseDelayMs: ERROR_BACKOFF_MS.base,
+            maxDelayMs: ERROR_BACKOFF_MS.max,
+            jitter: "none",
+          }),
+        );
       }
     }
   };

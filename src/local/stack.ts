@@ -239,7 +239,7 @@ function logged<E, R>(fn: LocalFunction, log: (line: string) => void) {
  * (from the bundled jar), the SQS emulator, PGlite (or `DATABASE_URL`), the table and queues from
  * their shared definitions, every deployed function behind its trigger (SQS pollers, table stream
  * consumers, schedules, the HTTP API with its authorizer). One stack per process: the functions'
- * composition root caches its clients at module scope, as a Lambda container does.
+ * containers cache their clients at module scope, as Lambda containers do.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   if (running) throw new Error("A local stack is already running in this process");

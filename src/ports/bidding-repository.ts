@@ -18,8 +18,9 @@ export interface BiddingRepository {
   getBiddingState(taskId: string, agentId?: string): Promise<BiddingState | undefined>;
 
   /**
-   * Creates an INVITED bid item for each agent not invited yet (one conditional write each, so a
-   * re-run of dispatch never resets an answer). Returns the ids that were newly invited.
+   * Creates an INVITED bid item for each agent not invited yet (conditional writes, so a re-run of
+   * dispatch never resets an answer), adding each to the task's `invited_count` in the same
+   * transaction. Returns the ids that were newly invited. NotFoundError when the task does not exist.
    */
   invite(taskId: string, agentIds: string[]): Promise<string[]>;
 
@@ -28,7 +29,10 @@ export interface BiddingRepository {
 
   /**
    * Stores the agent's bid, replacing its earlier answer, in one transaction that checks the task is
-   * still OPEN. Answers are ordered by `message_sent_at` (the message's own signed `sent_at`) when
+   * still OPEN. The first answer of an INVITED item also adds one to the task's `answered_count` in
+   * that transaction (a revision or a redelivery does not), so the early award reads one counter.
+   * No read precedes the write; a refused write reads the task and the bid item and passes them on
+   * the ConflictError as `details.state` ({@link BiddingState}), so the caller can say why. Answers are ordered by `message_sent_at` (the message's own signed `sent_at`) when
    * given, else by `sent_at` (when the queue accepted it): an answer not newer than the stored one is
    * refused with ConflictError("SUPERSEDED"). Throws ConflictError("BIDDING_CLOSED") when the task is
    * not OPEN, ConflictError("NOT_INVITED") when the agent has no bid item. With `nonce`, the message's
@@ -43,6 +47,12 @@ export interface BiddingRepository {
       sent_at: string;
       message_sent_at?: string;
       nonce?: NonceClaim;
+      /**
+       * Also refuse, in the same conditional write, an answer whose `sent_at` is past the task's
+       * `bid_deadline` (ConflictError("LATE")) or a bid over its `budget` (ConflictError("OVER_BUDGET")),
+       * so no read of the task is needed before the write.
+       */
+      enforce_limits?: boolean;
     },
   ): Promise<void>;
 
@@ -51,7 +61,7 @@ export interface BiddingRepository {
     taskId: string,
     agentId: string,
     sentAt: string,
-    signed?: { message_sent_at: string; nonce?: NonceClaim },
+    signed?: { message_sent_at: string; nonce?: NonceClaim; enforce_limits?: boolean },
   ): Promise<void>;
 
   /** Records a refused agent message on the task (expires with TTL). */

@@ -4,6 +4,7 @@ import type { Context } from "aws-lambda";
 import * as z from "zod";
 import type { AwardService, SweepSummary } from "../domain/bidding/award.service.js";
 import { isoTimestampSchema } from "../domain/common.schema.js";
+import { runWithinInvocation } from "../lib/deadline.js";
 
 export const SWEEPER_METRICS = {
   awarded: "AwardsMade",
@@ -65,10 +66,13 @@ export function createAwardSweeper({
         const lagSec = Math.max(0, (startedAt.getTime() - Date.parse(scheduled)) / 1000);
         metrics.addMetric(SWEEPER_METRICS.lag, MetricUnit.Seconds, lagSec);
       }
-      const summary = await awards.sweep(startedAt, {
-        maxTasks,
-        hasTime: () => !context || context.getRemainingTimeInMillis() > reserveMs,
-      });
+      // Notice retries (and every other retry loop beneath) also stop at the invocation's deadline.
+      const summary = await runWithinInvocation(context, () =>
+        awards.sweep(startedAt, {
+          maxTasks,
+          hasTime: () => !context || context.getRemainingTimeInMillis() > reserveMs,
+        }),
+      );
       metrics.addMetric(SWEEPER_METRICS.awarded, MetricUnit.Count, summary.awarded);
       metrics.addMetric(SWEEPER_METRICS.pendingApproval, MetricUnit.Count, summary.pendingApproval);
       metrics.addMetric(SWEEPER_METRICS.noBids, MetricUnit.Count, summary.noBids);

@@ -1,12 +1,12 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { DynamoDBStreamEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import type { DispatchService } from "../domain/bidding/dispatch.service.js";
 import { issueUrlSchema } from "../domain/common.schema.js";
-import { DISPATCH_METRICS, dispatchAndReport, dispatchDecision, tasksToDispatch } from "./dispatch-stream.js";
+import { isDomainError } from "../domain/errors.js";
 import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
+import { DISPATCH_METRICS, type DispatchMessage } from "./task-stream.js";
 
 /**
  * The dispatch queue decouples "a task was created" (the table stream) from "send its bid requests"
@@ -14,91 +14,59 @@ import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
  * queue worker dispatches them, one task per message, with SQS retries and a DLQ.
  */
 
-export const DISPATCH_QUEUE_METRICS = {
-  enqueued: "TasksEnqueuedForDispatch",
-} as const;
-
-/** SendMessageBatch takes at most 10 entries. */
-export const SEND_BATCH_SIZE = 10;
+export {
+  createTaskStreamEnqueuer,
+  DISPATCH_METRICS,
+  DISPATCH_QUEUE_METRICS,
+  DispatchEnqueueError,
+  type DispatchMessage,
+  dispatchDecision,
+  SEND_BATCH_SIZE,
+  type StreamDecision,
+  type TaskStreamEnqueuerOptions,
+  tasksToDispatch,
+} from "./task-stream.js";
 
 /** The dispatch queue's message body. */
 export const dispatchMessageSchema = z.looseObject({ task_id: issueUrlSchema });
-export type DispatchMessage = z.output<typeof dispatchMessageSchema>;
-
-/** Some entries of a SendMessageBatch were refused; the stream retries the batch. */
-export class DispatchEnqueueError extends Error {
-  override name = "DispatchEnqueueError";
-  constructor(readonly failed: Array<{ task_id: string; code: string; sender_fault: boolean }>) {
-    super(
-      `${failed.length} task(s) could not be enqueued for dispatch: ${failed
-        .map((f) => `${f.task_id} (${f.code})`)
-        .join(", ")}`,
-    );
-  }
-}
-
-export interface TaskStreamEnqueuerOptions {
-  client: SQSClient;
-  queueUrl: string;
-  logger: Logger;
-  metrics: Metrics;
-}
-
-/**
- * The table stream's consumer for new tasks: sends one `{ "task_id" }` message per new TASK item (each
- * task once per batch, in stream order) to the dispatch queue with SendMessageBatch, 10 at a time. A
- * task insert whose image cannot be read is logged and dropped. If any entry fails (or the call
- * throws) the whole invocation throws, so Lambda retries the batch (bisecting it on repeated
- * failures): tasks already sent are sent again, which is harmless because dispatch only sends what is
- * not yet delivered.
- */
-export function createTaskStreamEnqueuer({ client, queueUrl, logger, metrics }: TaskStreamEnqueuerOptions) {
-  return async (event: DynamoDBStreamEvent): Promise<void> => {
-    try {
-      for (const record of event.Records) {
-        const decision = dispatchDecision(record);
-        if (decision.action !== "reject") continue;
-        logger.error("Dropping unreadable task stream record", {
-          sequence_number: record.dynamodb?.SequenceNumber,
-          reason: decision.reason,
-        });
-        metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
-      }
-      const taskIds = tasksToDispatch(event.Records);
-      for (let start = 0; start < taskIds.length; start += SEND_BATCH_SIZE) {
-        const chunk = taskIds.slice(start, start + SEND_BATCH_SIZE);
-        const { Failed = [] } = await client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: chunk.map((taskId, index) => ({
-              Id: String(index),
-              MessageBody: JSON.stringify({ task_id: taskId } satisfies DispatchMessage),
-            })),
-          }),
-        );
-        const sent = chunk.length - Failed.length;
-        if (sent > 0) metrics.addMetric(DISPATCH_QUEUE_METRICS.enqueued, MetricUnit.Count, sent);
-        if (Failed.length > 0) {
-          throw new DispatchEnqueueError(
-            Failed.map((f) => ({
-              task_id: chunk[Number(f.Id)] ?? `entry ${f.Id}`,
-              code: f.Code ?? "Unknown",
-              sender_fault: f.SenderFault ?? false,
-            })),
-          );
-        }
-      }
-      if (taskIds.length > 0) logger.info("Tasks enqueued for dispatch", { task_ids: taskIds });
-    } finally {
-      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-    }
-  };
-}
 
 export interface DispatchQueueWorkerOptions {
   dispatcher: Pick<DispatchService, "dispatch">;
   logger: Logger;
   metrics: Metrics;
+}
+
+/**
+ * Dispatches one task and reports it (logs and metrics). Domain errors (the task is gone or not
+ * dispatchable) are logged and swallowed, since retrying cannot fix them; anything else is transient
+ * and rethrown.
+ */
+export async function dispatchAndReport(
+  taskId: string,
+  { dispatcher, logger, metrics }: DispatchQueueWorkerOptions,
+): Promise<void> {
+  let summary: Awaited<ReturnType<DispatchService["dispatch"]>>;
+  try {
+    summary = await dispatcher.dispatch(taskId);
+  } catch (error) {
+    if (!isDomainError(error)) throw error;
+    logger.warn("Task not dispatched", { task_id: taskId, code: error.code, reason: error.message });
+    metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
+    return;
+  }
+  const { failures, ...counts } = summary;
+  if (summary.skipped) {
+    logger.info("Task not dispatched", counts);
+    metrics.addMetric(DISPATCH_METRICS.skipped, MetricUnit.Count, 1);
+    return;
+  }
+  logger.info("Bid requests sent", counts);
+  for (const failure of failures) {
+    logger.warn("Bid request not delivered", { task_id: summary.task_id, ...failure });
+  }
+  metrics.addMetric(DISPATCH_METRICS.dispatched, MetricUnit.Count, 1);
+  metrics.addMetric(DISPATCH_METRICS.delivered, MetricUnit.Count, summary.delivered);
+  metrics.addMetric(DISPATCH_METRICS.failed, MetricUnit.Count, summary.failed);
 }
 
 function parseMessage(body: string): DispatchMessage | string {
@@ -114,7 +82,7 @@ function parseMessage(body: string): DispatchMessage | string {
 }
 
 /**
- * Handles one dispatch queue record with the same logging and metrics as the stream dispatcher. A
+ * Handles one dispatch queue record (logs and metrics: {@link dispatchAndReport}). A
  * malformed message and any domain error (the task no longer exists) are permanent: logged, counted
  * and acknowledged. Anything else thrown is transient (a DynamoDB outage) and fails only this record,
  * so SQS redelivers it and, after maxReceiveCount, moves it to the DLQ. Redelivery resends nothing

@@ -190,17 +190,21 @@ describe("bids queue → bid worker → DynamoDB", () => {
     expect(messageId).toBeTypeOf("string");
   });
 
-  /** Every item under the task's partition, read without ElectroDB. */
+  /** Every item under the task's partition and its rejection partition, read without ElectroDB. */
   async function partitionItems(url: string) {
-    const { Items = [] } = await table.raw.send(
-      new QueryCommand({
-        TableName: table.tableName,
-        KeyConditionExpression: "PK = :pk",
-        ExpressionAttributeValues: { ":pk": { S: `TASK#${url}` } },
-        ConsistentRead: true,
-      }),
-    );
-    return Items;
+    const items = [];
+    for (const pk of [`TASK#${url}`, `REJECTIONS#${url}`]) {
+      const { Items = [] } = await table.raw.send(
+        new QueryCommand({
+          TableName: table.tableName,
+          KeyConditionExpression: "PK = :pk",
+          ExpressionAttributeValues: { ":pk": { S: pk } },
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...Items);
+    }
+    return items;
   }
 
   /** Nonce items the agent has claimed, read without ElectroDB. */

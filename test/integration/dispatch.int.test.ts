@@ -6,7 +6,7 @@ import { CreateQueueCommand, DeleteQueueCommand, type Message } from "@aws-sdk/c
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { NonceMemory, verifyMarketplaceMessage } from "../../examples/agent/src/protocol.js";
-import { buildDispatcher } from "../../functions/shared/container.js";
+import { buildTaskStreamEnqueuer } from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import {
   createEndpointSender,
@@ -19,6 +19,7 @@ import { type BidRequest, SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/m
 import { generateAgentSecret, verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import { NotFoundError } from "../../src/domain/errors.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
+import { runDispatchWorker } from "../helpers/dispatch-worker.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
@@ -307,19 +308,19 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     await expect(dispatcher.dispatch(issueUrl())).rejects.toThrow(NotFoundError);
   });
 
-  it("the Lambda handler's wiring dispatches a new task from its stream record and ignores the rest", async () => {
+  it("the deployed wiring (task stream → dispatch queue → dispatch worker) dispatches a new task from its stream record and ignores the rest", async () => {
     const cap = uniqueCap("kotlin");
     const agent = await sqsAgent("via-stream", [cap]);
     const task = await openTask([cap]);
-    const { handle } = buildDispatcher(
-      loadConfig({
-        AGENTFORGE_LOCAL: "true",
-        TABLE_NAME: table.tableName,
-        DYNAMODB_ENDPOINT: table.endpoint,
-        SQS_ENDPOINT: bids.endpoint,
-        BIDS_QUEUE_URL: bids.queueUrl,
-      }),
-    );
+    const dispatchQueue = await useTestQueue("dispatch");
+    const config = loadConfig({
+      AGENTFORGE_LOCAL: "true",
+      TABLE_NAME: table.tableName,
+      DYNAMODB_ENDPOINT: table.endpoint,
+      SQS_ENDPOINT: bids.endpoint,
+      BIDS_QUEUE_URL: bids.queueUrl,
+      DISPATCH_QUEUE_URL: dispatchQueue.queueUrl,
+    });
     // The stream carries the stored items as written; read them back raw to build the records.
     const image = async (SK: string) => {
       const { Item } = await table.raw.send(
@@ -343,15 +344,23 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
       }) as DynamoDBRecord;
     const taskImage = await image("TASK");
 
-    const response = await handle({
+    await buildTaskStreamEnqueuer(config).handle({
       Records: [
         record("100", "INSERT", taskImage),
         record("101", "INSERT", await image("BID_WINDOW")),
         record("102", "MODIFY", taskImage),
       ],
     });
+    // The dispatch worker as its event source mapping runs it; what it was given and answered is kept.
+    const { batches, polled } = await runDispatchWorker(config, dispatchQueue);
 
-    expect(response).toEqual({ batchItemFailures: [] });
+    // Exactly one dispatch message (the task insert), handled without a failure, nothing left over.
+    expect(batches).toEqual([{ bodies: [{ task_id: task.task_id }], response: { batchItemFailures: [] } }]);
+    expect(polled).toEqual([
+      { received: 1, failed: 0 },
+      { received: 0, failed: 0 },
+    ]);
+    expect(await drainQueue(dispatchQueue.client, dispatchQueue.dlqUrl)).toEqual([]);
     const messages = await consume(agent.queueUrl);
     expect(messages.map((m) => JSON.parse(m.Body ?? "{}").type)).toEqual(["BID_REQUEST"]);
     expect(

@@ -166,10 +166,14 @@ describe("npm start --in-memory, end to end", () => {
     });
 
     // PR merged (closing the issue) and the issue closed → one SUCCESS ledger entry.
-    const pr: Payload = pullRequestMergedPayload("2099-01-01T00:50:00Z");
+    // GitHub's times a little after the award: the ledger entry's completion_time_sec (award → close)
+    // must be a valid one (at most ten years), or the outcome is rejected.
+    const mergedAt = new Date(Date.now() + 50 * 60_000).toISOString();
+    const closedAt = new Date(Date.now() + 60 * 60_000).toISOString();
+    const pr: Payload = pullRequestMergedPayload(mergedAt);
     pr.pull_request.body = "Fixes #7001";
     await webhook("pull_request", pr);
-    const closed: Payload = issuesClosedPayload("completed", "2099-01-01T01:00:00Z");
+    const closed: Payload = issuesClosedPayload("completed", closedAt);
     closed.issue.number = 7001;
     closed.issue.html_url = url;
     await webhook("issues", closed);

@@ -267,7 +267,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       const bid = await bidItem(a.id);
       return bid?.status?.S === "ACCEPTED" ? bid : undefined;
     });
-    expect(await query(`TASK#${taskUrl}`, "REJECTION#")).toEqual([]);
+    expect(await query(`REJECTIONS#${taskUrl}`, "REJECTION#")).toEqual([]);
     expect((await bidItem(b.id))?.status?.S).toBe("INVITED");
 
     // B's first bid is over the budget: B sealed it, so its rejection is recorded on the task.
@@ -279,7 +279,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
       estimated_completion_sec: 3600,
     });
     const [overBudget] = await eventually("B's over-budget bid's rejection", async () => {
-      const items = await query(`TASK#${taskUrl}`, "REJECTION#");
+      const items = await query(`REJECTIONS#${taskUrl}`, "REJECTION#");
       return items.length > 0 ? items : undefined;
     });
     expect(overBudget).toMatchObject({

@@ -231,10 +231,13 @@ describe("npm start: a poison record is set aside, governance goes on, replay ap
       cheap.secret,
     );
     await nextSignedMessage<Payload>(sqs, cheap, "the AWARD");
-    const pr: Payload = pullRequestMergedPayload("2099-01-01T00:50:00Z");
+    // GitHub's times a little after the award, so the entry's completion_time_sec is a valid one.
+    const mergedAt = new Date(Date.now() + 50 * 60_000).toISOString();
+    const closedAt = new Date(Date.now() + 60 * 60_000).toISOString();
+    const pr: Payload = pullRequestMergedPayload(mergedAt);
     pr.pull_request.body = "Fixes #8101";
     await webhook("pull_request", pr);
-    const closed: Payload = issuesClosedPayload("completed", "2099-01-01T01:00:00Z");
+    const closed: Payload = issuesClosedPayload("completed", closedAt);
     closed.issue.number = 8101;
     closed.issue.html_url = url;
     const outcomeAt = Date.now();

@@ -16,10 +16,10 @@ import {
 } from "../../examples/agent/src/protocol.js";
 import {
   buildBidWorker,
-  buildDispatcher,
   buildIntakeWorker,
   buildReceiverDeps,
   buildRestApi,
+  buildTaskStreamEnqueuer,
 } from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
@@ -30,8 +30,9 @@ import {
   pullRequestMergedPayload,
 } from "../fixtures/github.js";
 import { type SealedTestMessage, sendSealedAgentMessage } from "../helpers/agent-messages.js";
+import { runDispatchWorker } from "../helpers/dispatch-worker.js";
 import { type TestTable, useTestTable } from "../helpers/dynamo.js";
-import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
+import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit deep fields of real GitHub payloads freely.
 type Payload = any;
@@ -50,13 +51,15 @@ const MINUTE_MS = 60_000;
 
 /**
  * The whole story through the Lambdas' own composition root, with every queue real (SQS emulator)
- * and every agent a real consumer of its own queue: issue opened → task → bid requests → signed bids
+ * and every agent a real consumer of its own queue: issue opened → task → task stream → dispatch
+ * queue → dispatch worker → bid requests → signed bids
  * → early award → AWARD/REJECTION notices → cost report → merged PR and closed issue → ledger entry
  * and performance history.
  */
 describe("marketplace end to end: issue → bids → award → outcome", () => {
   let table: TestTable;
   let intake: TestQueue;
+  let dispatch: TestQueue;
   let bids: TestQueue;
   let config: Config;
 
@@ -65,6 +68,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
     table = await useTestTable();
     intake = await useTestQueue("e2e-intake");
+    dispatch = await useTestQueue("e2e-dispatch");
     bids = await useTestQueue("e2e-bids");
     config = loadConfig({
       AGENTFORGE_LOCAL: "true",
@@ -72,6 +76,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
       DYNAMODB_ENDPOINT: table.endpoint,
       SQS_ENDPOINT: intake.endpoint,
       INTAKE_QUEUE_URL: intake.queueUrl,
+      DISPATCH_QUEUE_URL: dispatch.queueUrl,
       BIDS_QUEUE_URL: bids.queueUrl,
       GITHUB_WEBHOOK_SECRET: "e2e-webhook-secret",
       AGENTFORGE_API_TOKEN: API_TOKEN,
@@ -168,7 +173,17 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     }).drain();
   }
 
-  /** The table stream's INSERT for the task, as DynamoDB Streams delivers it to the dispatcher. */
+  /**
+   * The deployed dispatch chain for one stream batch: the task stream function enqueues the new
+   * tasks on the dispatch queue, then the dispatch worker consumes that queue through the local SQS
+   * event source. Returns what the worker was given and what it answered, one entry per batch.
+   */
+  async function dispatchFromStream(event: DynamoDBStreamEvent) {
+    await buildTaskStreamEnqueuer(config).handle(event);
+    return runDispatchWorker(config, dispatch);
+  }
+
+  /** The table stream's INSERT for the task, as DynamoDB Streams delivers it to the task stream function. */
   async function taskInserted(url: string): Promise<DynamoDBStreamEvent> {
     const { Item } = await table.raw.send(
       new GetItemCommand({
@@ -206,9 +221,16 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     const url: string = issue.issue.html_url;
     await webhook("issues", issue);
 
-    // 2. The task's stream INSERT reaches the dispatcher: capable agents get signed bid requests.
-    const dispatched = await buildDispatcher(config).handle(await taskInserted(url));
-    expect(dispatched).toEqual({ batchItemFailures: [] });
+    // 2. The task's stream INSERT goes the deployed way: the task stream function puts exactly one
+    // `{ task_id }` message on the dispatch queue, and the dispatch worker handles it without a failure
+    // (nothing is left on the queue or its DLQ); capable agents get signed bid requests.
+    const dispatched = await dispatchFromStream(await taskInserted(url));
+    expect(dispatched.batches).toEqual([{ bodies: [{ task_id: url }], response: { batchItemFailures: [] } }]);
+    expect(dispatched.polled).toEqual([
+      { received: 1, failed: 0 },
+      { received: 0, failed: 0 },
+    ]);
+    expect(await drainQueue(dispatch.client, dispatch.dlqUrl)).toEqual([]);
     const [request] = await inbox(cheap);
     expect(request).toMatchObject({
       type: "BID_REQUEST",
@@ -259,10 +281,14 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     // 4. The winner reports its cost; GitHub reports a merged PR and the closed issue.
     await reply(cheap, replyTo, { type: "COST_REPORT", task_id: url, agent_id: cheap.id, actual_cost: 35.5 });
     await runBidWorker();
-    const pr = pullRequestMergedPayload("2099-01-01T00:50:00Z");
+    // GitHub's times a little after the award: the ledger entry's completion_time_sec (award → close)
+    // must be a valid one (at most ten years), or the outcome is rejected.
+    const mergedAt = new Date(Date.now() + 50 * 60_000).toISOString();
+    const closedAt = new Date(Date.now() + 60 * 60_000).toISOString();
+    const pr = pullRequestMergedPayload(mergedAt);
     pr.pull_request.body = "Fixes #4242";
     await webhook("pull_request", pr);
-    const closed: Payload = issuesClosedPayload("completed", "2099-01-01T01:00:00Z");
+    const closed: Payload = issuesClosedPayload("completed", closedAt);
     closed.issue.number = 4242;
     closed.issue.html_url = url;
     await webhook("issues", closed);
@@ -283,6 +309,10 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
       actual_cost: { N: "35.5" },
       status: { S: "SUCCESS" },
     });
+    // About an hour from the award to the close.
+    const completionSec = Number(ledger[0]?.completion_time_sec?.N);
+    expect(completionSec).toBeGreaterThanOrEqual(3500);
+    expect(completionSec).toBeLessThanOrEqual(3700);
     const profile = JSON.parse((await api("GET", `/agents/${cheap.id}`)).body ?? "{}");
     expect(profile.performance_history).toMatchObject({
       total_tasks_completed: 1,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type BidServiceOptions, createBidService } from "../../src/domain/bidding/bid.service.js";
 import type { BidRejection } from "../../src/domain/bidding/bidding.types.js";
 import { sealMessage, signBody } from "../../src/domain/bidding/signing.js";
-import { ConflictError } from "../../src/domain/errors.js";
+import { ConflictError, NotFoundError } from "../../src/domain/errors.js";
 import type { Bid, TaskRecord } from "../../src/domain/tasks/task.types.js";
 import type { NonceClaim } from "../../src/ports/nonce-store.js";
 
@@ -61,6 +61,48 @@ function harness(
     claimed.set(key, message_id);
     return true;
   };
+  const nonceFree = ({ agent_id, nonce, message_id }: NonceClaim): boolean => {
+    const owner = claimed.get(`${agent_id}#${nonce}`);
+    return owner === undefined || owner === message_id;
+  };
+  /**
+   * As the repository's conditional write does: REPLAY first, then the task (missing: NotFoundError;
+   * not OPEN, LATE, OVER_BUDGET), the bid item (NOT_INVITED, not newer: SUPERSEDED); a refusal
+   * carries the state read after it. Only a write that passes every condition claims the nonce.
+   */
+  const answer = (
+    taskId: string,
+    agentId: string,
+    fields: { sent_at: string; message_sent_at?: string; bid_amount?: number; enforce_limits?: boolean },
+    nonce: NonceClaim | undefined,
+  ) => {
+    if (nonce && !nonceFree(nonce)) throw new ConflictError("REPLAY: used", { reason: "REPLAY" });
+    if (taskId !== TASK_ID) throw new NotFoundError("task", taskId);
+    const { task } = record;
+    const stored = record.bids.find((b) => b.agent_id === agentId);
+    const state = { task, bids: stored ? [stored] : [] };
+    const refuse = (reason: string): never => {
+      throw new ConflictError(`${reason}: refused`, { reason, state });
+    };
+    if (task.status !== "OPEN") refuse("BIDDING_CLOSED");
+    if (fields.enforce_limits && task.bid_deadline && fields.sent_at > task.bid_deadline) refuse("LATE");
+    if (
+      fields.enforce_limits &&
+      fields.bid_amount !== undefined &&
+      fields.bid_amount > (task.budget ?? Infinity)
+    ) {
+      refuse("OVER_BUDGET");
+    }
+    if (!stored) refuse("NOT_INVITED");
+    if (
+      stored?.message_sent_at &&
+      fields.message_sent_at &&
+      stored.message_sent_at >= fields.message_sent_at
+    ) {
+      refuse("SUPERSEDED");
+    }
+    if (nonce) claimNonce(nonce);
+  };
   const deps: BidServiceOptions = {
     agents: {
       getVerificationSecrets: async (id) => {
@@ -79,14 +121,12 @@ function harness(
       // As the repository does: the nonce is claimed in the answer's own transaction.
       acceptBid:
         options.accept ??
-        (async (_t, _a, b) => {
-          if (b.nonce && !claimNonce(b.nonce)) throw new ConflictError("REPLAY: used", { reason: "REPLAY" });
+        (async (taskId, agentId, b) => {
+          answer(taskId, agentId, b, b.nonce);
           calls.push(`accept ${b.bid_amount}`);
         }),
-      declineBid: async (_t, _a, _s, signed) => {
-        if (signed?.nonce && !claimNonce(signed.nonce)) {
-          throw new ConflictError("REPLAY: used", { reason: "REPLAY" });
-        }
+      declineBid: async (taskId, agentId, sentAt, signed) => {
+        answer(taskId, agentId, { sent_at: sentAt, ...signed }, signed?.nonce);
         calls.push("decline");
       },
       recordRejection: async (r) => {

@@ -9,7 +9,10 @@ import {
   loadOrCreateAnchorKey,
   processEphemeralAnchorKey,
 } from "./ed25519-anchor-key.js";
-import { ANCHOR_DIR, createFolderAnchorStore, createMemoryAnchorStore } from "./folder-anchor-store.js";
+import { ANCHOR_DIR, createFolderAnchorStore } from "./folder-anchor-store.js";
+import { memoryAnchorStore } from "./memory-anchors.js";
+
+export { forgetMemoryAnchors } from "./memory-anchors.js";
 
 /**
  * Which anchor key and store a configuration means:
@@ -86,8 +89,6 @@ export async function openAnchorVerifier(source: AuditAnchorSource): Promise<Anc
   return createEd25519Verifier(createPublicKey(localKey(source.dataDir)));
 }
 
-const memoryStores = new Map<string, AnchorStore>();
-
 /** The anchor store. */
 export async function openAnchorStore(source: AuditAnchorSource): Promise<AnchorStore> {
   refuseMixed(source);
@@ -102,16 +103,5 @@ export async function openAnchorStore(source: AuditAnchorSource): Promise<Anchor
     throw new Error("AUDIT_ANCHOR_BUCKET must be configured: audit anchors are kept in that S3 bucket");
   }
   if (source.dataDir) return createFolderAnchorStore(join(source.dataDir, ANCHOR_DIR));
-  const key = source.memoryKey ?? ":memory:";
-  let store = memoryStores.get(key);
-  if (!store) {
-    store = createMemoryAnchorStore();
-    memoryStores.set(key, store);
-  }
-  return store;
-}
-
-/** Drops the in-memory anchors of a database that is gone (an in-memory PGlite closed). */
-export function forgetMemoryAnchors(memoryKey = ":memory:"): void {
-  memoryStores.delete(memoryKey);
+  return memoryAnchorStore(source.memoryKey ?? ":memory:");
 }

@@ -2,7 +2,7 @@ import type { BidRejection, DeliveryResult, DeliveryStatus } from "../../domain/
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
 import type { TaskStatus } from "../../domain/tasks/task.schema.js";
 import type { Bid, Task } from "../../domain/tasks/task.types.js";
-import type { BiddingRepository } from "../../ports/bidding-repository.js";
+import type { BiddingRepository, BiddingState } from "../../ports/bidding-repository.js";
 import type { NonceClaim } from "../../ports/nonce-store.js";
 import { isConditionalCheckFailed } from "./dynamo-errors.js";
 import type { MarketplaceService } from "./marketplace-service.js";
@@ -14,6 +14,9 @@ export interface BiddingRepositoryOptions {
   now?: () => Date;
 }
 
+/** Bid items created per invite transaction, beside the task's counter (100 actions at most). */
+const INVITES_PER_TRANSACTION = 99;
+
 /** DynamoDB (ElectroDB) implementation of {@link BiddingRepository}. */
 export function createBiddingRepository({
   service,
@@ -22,38 +25,73 @@ export function createBiddingRepository({
 }: BiddingRepositoryOptions): BiddingRepository {
   const { bid: bids, bidRejection, award: awards, task: tasks, bidWindow } = service.entities;
 
-  /** Writes an answer while the task is OPEN and the agent was invited; maps each failed condition. */
-  async function answer(
+  type AnswerFields = {
+    status: "ACCEPTED" | "DECLINED";
+    sent_at: string;
+    message_sent_at?: string;
+    bid_amount?: number;
+    estimated_completion_sec?: number;
+  };
+
+  /**
+   * One attempt at the answer's transaction. `first`: the bid item must still be INVITED, and the
+   * task's `answered_count` moves by one in the same write (so a redelivery, or a second answer,
+   * never counts twice); otherwise the item must already hold an answer older than this one.
+   */
+  async function attemptAnswer(
     taskId: string,
     agentId: string,
-    fields: {
-      status: "ACCEPTED" | "DECLINED";
-      sent_at: string;
-      message_sent_at?: string;
-      bid_amount?: number;
-      estimated_completion_sec?: number;
-    },
-    nonce?: NonceClaim,
-  ): Promise<void> {
+    fields: AnswerFields,
+    first: boolean,
+    nonce: NonceClaim | undefined,
+    limits: boolean,
+  ) {
     const signed = fields.message_sent_at;
     const at = now().toISOString();
-    const result = await service.transaction
+    const taskCondition = (
+      attr: { status: string; bid_deadline: string; budget: string },
+      op: {
+        eq: (a: string, v: unknown) => string;
+        gte: (a: string, v: unknown) => string;
+        notExists: (a: string) => string;
+      },
+    ) => {
+      const parts = [op.eq(attr.status, "OPEN")];
+      // The deadline and budget, judged in the write itself rather than on a prior read. Deadlines
+      // are stored as `toISOString()`, like `sent_at`, so string order is time order.
+      if (limits)
+        parts.push(`(${op.notExists(attr.bid_deadline)} OR ${op.gte(attr.bid_deadline, fields.sent_at)})`);
+      if (limits && fields.bid_amount !== undefined) {
+        parts.push(`(${op.notExists(attr.budget)} OR ${op.gte(attr.budget, fields.bid_amount)})`);
+      }
+      return parts.join(" AND ");
+    };
+    return service.transaction
       .write(({ bid, task, agentProfile, messageNonce }) => [
-        task
-          .check({ task_id: taskId })
-          .where((attr, { eq }) => eq(attr.status, "OPEN"))
-          .commit(),
+        first
+          ? task
+              .patch({ task_id: taskId })
+              .add({ answered_count: 1 })
+              .where((attr, op) => taskCondition(attr as never, op as never))
+              .commit()
+          : task
+              .check({ task_id: taskId })
+              .where((attr, op) => taskCondition(attr as never, op as never))
+              .commit(),
         bid
           .patch({ task_id: taskId, agent_id: agentId })
           .set({ ...fields, answered_at: at, updated_at: at })
           // Standard queues can deliver an older answer after a newer one: the newest send wins,
           // by the agent's own signed `sent_at` when there is one (protocol v2). Parenthesised:
           // ElectroDB ANDs its own existence checks in front of this clause.
-          .where((attr, { notExists, lte, lt }) =>
-            signed === undefined
-              ? `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`
-              : `(${notExists(attr.message_sent_at)} OR ${lt(attr.message_sent_at, signed)})`,
-          )
+          .where((attr, { eq, ne, notExists, lte, lt }) => {
+            if (first) return eq(attr.status, "INVITED");
+            const newer =
+              signed === undefined
+                ? `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`
+                : `(${notExists(attr.message_sent_at)} OR ${lt(attr.message_sent_at, signed)})`;
+            return `${ne(attr.status, "INVITED")} AND ${newer}`;
+          })
           .commit(),
         // The kill switch (or a suspension) stops a bid in the same request that flips it: this
         // check is part of the write, so no bid can be stored after the switch is on.
@@ -82,41 +120,84 @@ export function createBiddingRepository({
           : []),
       ])
       .go();
-    if (!result.canceled) return;
-    const codes = result.data as Array<{ code: string }>;
-    const [taskCheck, bidWrite] = codes;
-    const agentCheck = fields.status === "ACCEPTED" ? codes[2] : undefined;
-    const nonceClaim = nonce ? codes.at(-1) : undefined;
-    if (nonceClaim?.code === "ConditionalCheckFailed") {
-      throw new ConflictError(`REPLAY: agent ${agentId} already used nonce ${nonce?.nonce}`, {
+  }
+
+  /**
+   * Writes an answer while the task is OPEN and the agent was invited (and, with `limits`, while the
+   * send time is not past the deadline and a bid is within the budget). A first answer is tried
+   * first, then a revision: the happy path is one request, with no read before it. A refused write
+   * reads the task and the bid item (consistently) to say why, and hands them over on the error.
+   */
+  async function answer(
+    taskId: string,
+    agentId: string,
+    fields: AnswerFields,
+    nonce: NonceClaim | undefined,
+    limits: boolean,
+  ): Promise<void> {
+    const codesOf = (data: unknown) => (data as Array<{ code: string }>).map((d) => d.code);
+    const agentIndex = fields.status === "ACCEPTED" ? 2 : -1;
+    let codes: string[] = [];
+    for (let conflicts = 0; ; ) {
+      let retry = false;
+      for (const first of [true, false]) {
+        const result = await attemptAnswer(taskId, agentId, fields, first, nonce, limits);
+        if (!result.canceled) return;
+        codes = codesOf(result.data);
+        if (codes.includes("TransactionConflict")) {
+          retry = true;
+          break;
+        }
+        // The bid item's state refused it while task and nonce held: the other form (a revision of
+        // an earlier answer) may fit, and only that attempt tells whether the agent is disabled.
+        const [taskCode, bidCode] = codes;
+        const nonceHeld = !nonce || codes.at(-1) === "None";
+        if (!(first && taskCode === "None" && bidCode === "ConditionalCheckFailed" && nonceHeld)) break;
+      }
+      if (!retry) break;
+      if (++conflicts >= 5) throw new Error(`Bid transaction cancelled: ${codes.join(",")}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * conflicts));
+    }
+    const failed = (code: string | undefined) => code === "ConditionalCheckFailed";
+    const [taskCode, bidCode] = codes;
+    if (nonce && failed(codes.at(-1))) {
+      throw new ConflictError(`REPLAY: agent ${agentId} already used nonce ${nonce.nonce}`, {
         reason: "REPLAY",
       });
     }
-    if (taskCheck?.code === "ConditionalCheckFailed") {
-      const { data } = await tasks.get({ task_id: taskId }).go({ consistent: true });
-      if (!data) throw new NotFoundError("task", taskId);
-      throw new ConflictError(`BIDDING_CLOSED: task ${taskId} is ${data.status}`, {
-        reason: "BIDDING_CLOSED",
-      });
-    }
-    if (agentCheck?.code === "ConditionalCheckFailed" && bidWrite?.code !== "ConditionalCheckFailed") {
-      throw new ConflictError(`AGENT_DISABLED: agent ${agentId} is kill-switched or suspended`, {
-        reason: "AGENT_DISABLED",
-      });
-    }
-    if (bidWrite?.code === "ConditionalCheckFailed") {
-      const { data } = await bids.get({ task_id: taskId, agent_id: agentId }).go({ consistent: true });
-      if (data) {
-        const stored = data.message_sent_at ?? data.sent_at;
-        throw new ConflictError(`SUPERSEDED: a newer answer (sent ${stored}) is already stored`, {
-          reason: "SUPERSEDED",
-        });
+    const [taskRead, bidRead] = await Promise.all([
+      tasks.get({ task_id: taskId }).go({ consistent: true }),
+      bids.get({ task_id: taskId, agent_id: agentId }).go({ consistent: true }),
+    ]);
+    const task = taskRead.data as Task | null;
+    const bid = bidRead.data as Bid | null;
+    if (!task) throw new NotFoundError("task", taskId);
+    const state: BiddingState = { task, bids: bid ? [bid] : [] };
+    const refuse = (reason: string, detail: string): never => {
+      throw new ConflictError(`${reason}: ${detail}`, { reason, state });
+    };
+    if (failed(taskCode)) {
+      if (task.status !== "OPEN") refuse("BIDDING_CLOSED", `task ${taskId} is ${task.status}`);
+      if (limits && task.bid_deadline && Date.parse(fields.sent_at) > Date.parse(task.bid_deadline)) {
+        refuse("LATE", `sent at ${fields.sent_at}, after the bid deadline ${task.bid_deadline}`);
       }
-      throw new ConflictError(`NOT_INVITED: agent ${agentId} was not invited to ${taskId}`, {
-        reason: "NOT_INVITED",
-      });
+      if (
+        limits &&
+        fields.bid_amount !== undefined &&
+        task.budget !== undefined &&
+        fields.bid_amount > task.budget
+      ) {
+        refuse("OVER_BUDGET", `bid ${fields.bid_amount} is over the budget ${task.budget}`);
+      }
     }
-    throw new Error(`Bid transaction cancelled: ${result.data.map((d) => d.code).join(",")}`);
+    if (!bid) refuse("NOT_INVITED", `agent ${agentId} was not invited to ${taskId}`);
+    if (failed(codes[agentIndex]) && !failed(bidCode)) {
+      refuse("AGENT_DISABLED", `agent ${agentId} is kill-switched or suspended`);
+    }
+    if (failed(bidCode) && bid && bid.status !== "INVITED") {
+      refuse("SUPERSEDED", `a newer answer (sent ${bid.message_sent_at ?? bid.sent_at}) is already stored`);
+    }
+    throw new Error(`Bid transaction cancelled: ${codes.join(",")}`);
   }
 
   /** Moves the task's status `from` → `to`; `false` when it was not `from` (someone else moved it). */
@@ -148,27 +229,50 @@ export function createBiddingRepository({
 
     async invite(taskId, agentIds) {
       const invitedAt = now().toISOString();
-      const fresh = await Promise.all(
-        agentIds.map(async (agentId) => {
-          try {
-            await bids
-              .create({
-                task_id: taskId,
-                agent_id: agentId,
-                status: "INVITED",
-                invited_at: invitedAt,
-                delivery_status: "PENDING",
-                updated_at: invitedAt,
-              })
-              .go();
-            return agentId;
-          } catch (error) {
-            if (isConditionalCheckFailed(error)) return undefined;
-            throw error;
+      const item = (agentId: string) => ({
+        task_id: taskId,
+        agent_id: agentId,
+        status: "INVITED" as const,
+        invited_at: invitedAt,
+        delivery_status: "PENDING" as const,
+        updated_at: invitedAt,
+      });
+      /**
+       * Creates the bid items of `group` and adds them to the task's `invited_count`, all in one
+       * transaction: `true` when it committed, `false` when one of the items already existed.
+       */
+      const inviteAll = async (group: string[]): Promise<boolean> => {
+        for (let conflicts = 0; ; conflicts++) {
+          const result = await service.transaction
+            .write(({ task, bid }) => [
+              task.patch({ task_id: taskId }).add({ invited_count: group.length }).commit(),
+              ...group.map((agentId) => bid.create(item(agentId)).commit()),
+            ])
+            .go();
+          if (!result.canceled) return true;
+          const codes = (result.data as Array<{ code: string }>).map((d) => d.code);
+          if (codes[0] === "ConditionalCheckFailed") throw new NotFoundError("task", taskId);
+          if (codes.includes("TransactionConflict") && conflicts < 5) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (conflicts + 1)));
+            continue;
           }
-        }),
-      );
-      return fresh.filter((id): id is string => id !== undefined);
+          if (codes.slice(1).includes("ConditionalCheckFailed")) return false;
+          throw new Error(`Invite transaction cancelled: ${codes.join(",")}`);
+        }
+      };
+      const fresh: string[] = [];
+      const unique = [...new Set(agentIds)];
+      // Up to 99 bid items and the task counter per transaction (its limit is 100 actions).
+      for (let i = 0; i < unique.length; i += INVITES_PER_TRANSACTION) {
+        const group = unique.slice(i, i + INVITES_PER_TRANSACTION);
+        if (await inviteAll(group)) {
+          fresh.push(...group);
+          continue;
+        }
+        // A re-run: some were invited before. One at a time, so each counts exactly once.
+        for (const agentId of group) if (await inviteAll([agentId])) fresh.push(agentId);
+      }
+      return fresh;
     },
 
     async recordDelivery(taskId, agentId, result: DeliveryResult) {
@@ -181,8 +285,8 @@ export function createBiddingRepository({
       await (result.ok ? update.remove(["delivery_error"]) : update).go();
     },
 
-    acceptBid: (taskId, agentId, { nonce, ...bid }) =>
-      answer(taskId, agentId, { status: "ACCEPTED", ...bid }, nonce),
+    acceptBid: (taskId, agentId, { nonce, enforce_limits: limits = false, ...bid }) =>
+      answer(taskId, agentId, { status: "ACCEPTED", ...bid }, nonce, limits),
 
     declineBid: (taskId, agentId, sentAt, signed) =>
       answer(
@@ -194,6 +298,7 @@ export function createBiddingRepository({
           ...(signed ? { message_sent_at: signed.message_sent_at } : {}),
         },
         signed?.nonce,
+        signed?.enforce_limits ?? false,
       ),
 
     async recordRejection(rejection: Omit<BidRejection, "type">) {

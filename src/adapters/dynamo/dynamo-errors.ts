@@ -1,4 +1,6 @@
 import { ConflictError, ValidationError } from "../../domain/errors.js";
+import { DeadlineExceededError } from "../../lib/deadline.js";
+import { retry } from "../../lib/retry.js";
 import { keyAttributeNames, TABLE } from "./table-definition.js";
 
 type Cause = { name?: string; code?: string; message?: string; cause?: unknown };
@@ -42,29 +44,32 @@ export class RetryableConflict extends Error {
 /**
  * Runs read-modify-write `attempt`s until one commits. Losers back off with full jitter so a burst of
  * writers on one hot item serialises instead of colliding in lockstep. Gives up with a
- * {@link ConflictError} after `attempts` lost races or once `budgetMs` has passed, whichever is first.
+ * {@link ConflictError} after `attempts` lost races or once `budgetMs` has passed, whichever is first,
+ * and with a {@link DeadlineExceededError} when another wait would run past the invocation's deadline
+ * (so the record fails and is retried instead of the function timing out).
  */
 export async function withOptimisticRetry<T>(
   what: string,
   attempt: () => Promise<T>,
   { attempts = 100, budgetMs = 20_000, baseDelayMs = 2, maxDelayMs = 50 }: RetryOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + budgetMs;
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof RetryableConflict)) throw error;
-      const remainingMs = deadline - Date.now();
-      if (n >= attempts || remainingMs <= 0) {
-        throw new ConflictError(
-          `${what}: gave up after ${n} concurrent-write conflicts in ${budgetMs - remainingMs} ms`,
-        );
-      }
-      const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(n, 16), remainingMs);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
-    }
+  const outcome = await retry(attempt, {
+    attempts,
+    budgetMs,
+    baseDelayMs,
+    maxDelayMs,
+    jitter: "full",
+    isRetryable: (error) => error instanceof RetryableConflict,
+  });
+  if (outcome.ok) return outcome.value;
+  const { reason, attempts: n, elapsedMs } = outcome;
+  if (reason === "not_retryable") throw outcome.error;
+  if (reason === "deadline") {
+    throw new DeadlineExceededError(
+      `${what}: stopped after ${n} concurrent-write conflicts in ${elapsedMs} ms, at the invocation's deadline`,
+    );
   }
+  throw new ConflictError(`${what}: gave up after ${n} concurrent-write conflicts in ${elapsedMs} ms`);
 }
 
 const MAX_CURSOR_LENGTH = 2048;

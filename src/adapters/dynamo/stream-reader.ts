@@ -5,7 +5,7 @@ import {
   GetShardIteratorCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import type { DynamoDBRecord } from "aws-lambda";
-import { toDynamoDBRecord } from "../../local/dynamodb-stream-source.js";
+import { toDynamoDBRecord } from "../../local/stream/records.js";
 import {
   type StreamBatchInfo,
   type StreamRecordReader,

@@ -372,26 +372,25 @@ export function createTaskRepository({
     ): Promise<TaskRecord | undefined> {
       const consistent = options.consistent ?? false;
       const key = { task_id: taskId };
-      // One request per item kind, in parallel, rather than one Query over the whole partition: the
-      // partition also holds rejection records, which anyone allowed to send to the bids queue can
-      // add, so they are read newest first and capped instead of paid for on every read.
-      const [task, award, bids, ledger, rejections] = await Promise.all([
-        tasks.get(key).go({ consistent }),
-        service.entities.award.get(key).go({ consistent }),
-        service.entities.bid.query.primary(key).go({ pages: "all", consistent }),
-        ledgerEntry.query.primary(key).go({ pages: "all", consistent }),
-        (options.rejections ?? DEFAULT_REJECTIONS) > 0
-          ? service.entities.bidRejection.query
-              .primary(key)
-              .go({ order: "desc", limit: options.rejections ?? DEFAULT_REJECTIONS, consistent })
+      const limit = options.rejections ?? DEFAULT_REJECTIONS;
+      // One Query over the task's partition (task, bid window, bids, award, ledger). Rejection
+      // records, which anyone allowed to send to the bids queue can add, live in a partition of
+      // their own: read newest first and capped, and only when asked for.
+      const [collection, rejections] = await Promise.all([
+        service.collections.taskRecord(key).go({ pages: "all", consistent }),
+        limit > 0
+          ? service.entities.bidRejection.query.primary(key).go({ order: "desc", limit, consistent })
           : Promise.resolve({ data: [] }),
       ]);
-      if (!task.data) return undefined;
+      const { task, bid, award, ledgerEntry: ledger } = collection.data;
+      const [taskItem] = task;
+      if (!taskItem) return undefined;
+      const [awardItem] = award;
       return {
-        task: task.data as Task,
-        bids: bids.data as Bid[],
-        ...(award.data ? { award: award.data as Award } : {}),
-        ledger: ledger.data as LedgerEntry[],
+        task: taskItem as Task,
+        bids: bid as Bid[],
+        ...(awardItem ? { award: awardItem as Award } : {}),
+        ledger: ledger as LedgerEntry[],
         rejections: (rejections.data as BidRejection[]).reverse(),
       };
     },

@@ -1,3 +1,4 @@
+import { mapConcurrent } from "../../lib/concurrency.js";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
@@ -174,33 +175,15 @@ function deadlinePassed(task: Task, at: Date): boolean {
   return task.bid_deadline !== undefined && Date.parse(task.bid_deadline) + DEADLINE_GRACE_MS <= at.getTime();
 }
 
-/** Every invited agent answered (an agent keeps its item, so a revised bid still counts as one). */
-function allAnswered(bids: Bid[]): boolean {
-  return bids.length > 0 && bids.every((bid) => bid.status === "ACCEPTED" || bid.status === "DECLINED");
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time; waits for all, then rethrows the first failure. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  const failures: unknown[] = [];
-  let next = 0;
-  async function lane(): Promise<void> {
-    while (next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index] as T);
-      } catch (error) {
-        failures.push(error);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  if (failures.length > 0) throw failures[0];
-  return results;
+/**
+ * Every invited agent answered, from the task's own counters: `invited_count` moves with each bid
+ * item created and `answered_count` with each first answer, in the same transactions, so this is O(1)
+ * however many agents bid (a revised bid is not counted again). A task without counters (written
+ * before they existed) is awarded at its deadline.
+ */
+function allAnswered(task: Task): boolean {
+  const invited = task.invited_count ?? 0;
+  return invited > 0 && (task.answered_count ?? 0) >= invited;
 }
 
 interface PlannedNotice {
@@ -341,7 +324,7 @@ export function createAwardService({
       if (status === "DELIVERED") return false;
       return owner || status === "FAILED" || graceOver;
     });
-    const results = await mapLimited(due, concurrency, (notice) =>
+    const results = await mapConcurrent(due, concurrency, (notice) =>
       deliver(notice, profiles.get(notice.agentId)),
     );
     await closeWindowIfSettled(record, planned, results, at, decidedAt);
@@ -400,7 +383,7 @@ export function createAwardService({
       return { kind: "SETTLED", task_id: taskId, status: task.status, notices };
     }
     if (task.status === "OPEN") {
-      if (!deadlinePassed(task, at) && !allAnswered(record.bids)) return { kind: "NOT_DUE", task_id: taskId };
+      if (!deadlinePassed(task, at) && !allAnswered(task)) return { kind: "NOT_DUE", task_id: taskId };
       // Stop taking bids first, then rank what is stored: no bid can land between ranking and award.
       // A run that crashes here leaves the task CLOSING; the next run (the bid window is still due)
       // carries on from the final set of bids.
@@ -481,7 +464,14 @@ export function createAwardService({
     evaluate: (taskId) => awardAt(taskId, now()),
 
     async awardIfDue(taskId) {
-      await awardAt(taskId, now());
+      // Called after every first answer: one read of the task item decides whether anything is due,
+      // so a task with N bidders costs N small reads here, not N reads of its whole bid set.
+      const at = now();
+      const state = await bidding.getBiddingState(taskId);
+      if (!state) return;
+      const { task } = state;
+      if (task.status === "OPEN" && !deadlinePassed(task, at) && !allAnswered(task)) return;
+      await awardAt(taskId, at);
     },
 
     async notify(taskId) {
@@ -508,7 +498,7 @@ export function createAwardService({
         const limit = Math.max(1, Math.min(PAGE_SIZE, maxTasks - summary.examined));
         const page = await tasks.openTasksDueBy(at.toISOString(), { limit, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
-        await mapLimited(page.items, concurrency, async ({ task_id }) => {
+        await mapConcurrent(page.items, concurrency, async ({ task_id }) => {
           summary.examined += 1;
           try {
             const outcome = await awardAt(task_id, at);

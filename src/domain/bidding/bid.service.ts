@@ -1,7 +1,7 @@
 import type { ZodError } from "zod";
 import type { AgentRepository, VerificationSecrets } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
-import type { BiddingRepository } from "../../ports/bidding-repository.js";
+import type { BiddingRepository, BiddingState } from "../../ports/bidding-repository.js";
 import type { NonceClaim, NonceStore } from "../../ports/nonce-store.js";
 import { agentIdSchema, issueUrlSchema } from "../common.schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
@@ -323,7 +323,8 @@ export function createBidService({
     acceptedAt: string,
     nonce: NonceClaim,
   ): Promise<Refusal | "unknown_task" | undefined> {
-    const signed = { message_sent_at: signedInstant(message.sent_at), nonce };
+    // The deadline and budget are conditions of the write: nothing is read before it.
+    const signed = { message_sent_at: signedInstant(message.sent_at), nonce, enforce_limits: true };
     try {
       if (message.type === "BID") {
         await bidding.acceptBid(message.task_id, message.agent_id, {
@@ -344,9 +345,16 @@ export function createBidService({
         reason === "DUPLICATE" ||
         reason === "SUPERSEDED" ||
         reason === "AGENT_DISABLED" ||
+        reason === "LATE" ||
+        reason === "OVER_BUDGET" ||
         reason === "REPLAY"
       ) {
-        return { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
+        const refusal = { reason, detail: (error as Error).message.replace(/^[A-Z_]+:\s*/, "") };
+        if (reason === "REPLAY") return refusal;
+        // The task and bid item as read after the refused write: the documented order of checks
+        // (NOT_INVITED, LATE, OVER_BUDGET, DUPLICATE, BIDDING_CLOSED) decides the reason given.
+        const state = (error as ConflictError).details as { state?: BiddingState } | undefined;
+        return (state?.state && checkAnswer(message, state.state, acceptedAt)) || refusal;
       }
       if (error instanceof NotFoundError) return "unknown_task";
       throw error;
@@ -405,11 +413,10 @@ export function createBidService({
         return refuse({ reason: "MALFORMED", detail }, claims, false);
       }
 
-      // Reads only: both are needed for any genuine message, so they go together.
-      const [secrets, record] = await Promise.all([
-        agents.getVerificationSecrets(agentId),
-        claims.task_id ? bidding.getBiddingState(claims.task_id, agentId) : Promise.resolve(undefined),
-      ]);
+      // The one read before a genuine BID or DECLINE is written: everything else it is judged on
+      // (task OPEN, invited, deadline, budget, newest answer, kill switch, nonce) is a condition of
+      // its write, and the task is read only to explain a refusal.
+      const secrets = await agents.getVerificationSecrets(agentId);
       if (!secrets) return refuse({ reason: "UNKNOWN_AGENT", detail: `no agent ${agentId}` }, claims, false);
       if (!input.signature) {
         return refuse(
@@ -462,20 +469,23 @@ export function createBidService({
       const rejectOnce = async (refusal: Refusal, taskExists: boolean): Promise<BidReceipt> =>
         (await nonces.claim(claim)) ? reject(input, acceptedAt, refusal, claims, taskExists) : replay();
 
+      const taskExists = async (taskId: string | undefined) =>
+        taskId !== undefined && (await bidding.getBiddingState(taskId)) !== undefined;
       const parsed = validateAgentMessage(json);
-      if (!parsed.ok) return rejectOnce({ reason: "MALFORMED", detail: parsed.detail }, !!record);
+      if (!parsed.ok) {
+        const refusal: Refusal = { reason: "MALFORMED", detail: parsed.detail };
+        return rejectOnce(refusal, await taskExists(claims.task_id));
+      }
       const { message } = parsed;
 
       // Only logged: recording it would let any agent create task partitions. No nonce is claimed
       // for it either, since nothing is written.
       const unknownTask = () => refuse({ reason: "UNKNOWN_TASK", detail: "no such task" }, claims, true);
-      if (!record) return unknownTask();
       if (message.type === "COST_REPORT") {
+        if (!(await taskExists(message.task_id))) return unknownTask();
         return (await nonces.claim(claim)) ? recordCost(input, acceptedAt, message, claims) : replay();
       }
 
-      const refusal = checkAnswer(message, record, acceptedAt);
-      if (refusal) return rejectOnce(refusal, true);
       const stored = await store(message, acceptedAt, claim);
       if (stored === "unknown_task") return unknownTask();
       if (stored?.reason === "REPLAY") return replay();

@@ -1,3 +1,4 @@
+import { forEachConcurrent } from "../../lib/concurrency.js";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
 import type { AgentEndpoint, EndpointSender } from "../../ports/endpoint-sender.js";
@@ -64,24 +65,6 @@ export interface DispatchSummary {
 
 export interface DispatchService {
   dispatch(taskId: string): Promise<DispatchSummary>;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; every item runs even when some throw. */
-async function forEachBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const errors: unknown[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (errors.length > 0) throw errors[0];
 }
 
 function hasAll(capabilities: readonly string[], required: readonly string[]): boolean {
@@ -211,7 +194,7 @@ export function createDispatchService({
       summary.newly_invited = fresh.length;
       summary.already_delivered = capable.length - pending.length;
 
-      await forEachBounded(pending, concurrency, async (profile) => {
+      await forEachConcurrent(pending, concurrency, async (profile) => {
         const message = bidRequest(task, profile.agent_id, bidsQueueUrl, deadline);
         const endpoint: AgentEndpoint = {
           agent_id: profile.agent_id,

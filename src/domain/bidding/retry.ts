@@ -1,3 +1,4 @@
+import { backoffDelay as libBackoffDelay, retry } from "../../lib/retry.js";
 import type { DeliveryResult } from "./bidding.types.js";
 
 /**
@@ -20,12 +21,12 @@ export interface BackoffOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Injected for tests; defaults to `Math.random` (values in [0, 1)). */
   random?: () => number;
+  /** Epoch ms past which no retry starts; defaults to the invocation's deadline (`src/lib/deadline.ts`). */
+  deadline?: number;
 }
 
 /** Most characters of an error kept in a {@link DeliveryResult} (the bid item stores 512). */
 const MAX_ERROR_LENGTH = 512;
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** `Name: message` of whatever was thrown, one line, bounded. */
 export function describeError(error: unknown): string {
@@ -49,13 +50,12 @@ export function backoffDelay(
   { baseDelayMs, maxDelayMs }: Pick<BackoffOptions, "baseDelayMs" | "maxDelayMs">,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt - 1, 30));
-  return ceiling / 2 + random() * (ceiling / 2);
+  return libBackoffDelay(attempt, { baseDelayMs, maxDelayMs, jitter: "equal" }, random);
 }
 
 /**
  * Runs `fn` until it resolves, it throws something not retryable, or `attempts` are used up, waiting
- * {@link backoffDelay} between attempts. Never throws: the outcome is a {@link DeliveryResult} with the
+ * {@link backoffDelay} between attempts (no retry starts past the invocation's deadline). Never throws: the outcome is a {@link DeliveryResult} with the
  * number of attempts made and, on failure, the last error (one line, at most 512 characters). Callers
  * must not put secrets in the errors they throw, since the text is stored and logged.
  */
@@ -63,22 +63,19 @@ export async function withBackoff(
   fn: (attempt: number) => Promise<unknown>,
   options: BackoffOptions,
 ): Promise<DeliveryResult> {
-  const {
-    attempts,
-    isRetryable = (error: unknown) => !(error instanceof NonRetryableError),
-    sleep = defaultSleep,
-    random = Math.random,
-  } = options;
-  const limit = Math.max(1, Math.floor(attempts));
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await fn(attempt);
-      return { ok: true, attempts: attempt };
-    } catch (error) {
-      if (attempt >= limit || !isRetryable(error)) {
-        return { ok: false, attempts: attempt, error: describeError(error) };
-      }
-      await sleep(backoffDelay(attempt, options, random));
-    }
-  }
+  const outcome = await retry(fn, {
+    isRetryable: (error: unknown) => !(error instanceof NonRetryableError),
+    ...options,
+    jitter: "equal",
+  });
+  if (outcome.ok) return { ok: true, attempts: outcome.attempts };
+  const error = describeError(outcome.error);
+  return {
+    ok: false,
+    attempts: outcome.attempts,
+    error:
+      outcome.reason === "deadline"
+        ? `${error} (not retried: the invocation's deadline is near)`.slice(0, MAX_ERROR_LENGTH)
+        : error,
+  };
 }

@@ -1,3 +1,4 @@
+import { forEachConcurrent } from "../../lib/concurrency.js";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { EndpointProber } from "../../ports/endpoint-prober.js";
 import type { GovernanceStore } from "../../ports/governance-store.js";
@@ -122,25 +123,20 @@ export function createHealthService({
         }
         const page = await store.listProbeTargets({ limit: 50, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
-        let next = 0;
-        const lane = async () => {
-          while (next < page.items.length) {
-            const target = page.items[next++] as AgentTrust;
-            try {
-              const up = await probeOne(target);
-              summary.probed += 1;
-              if (up) summary.up += 1;
-              else summary.down += 1;
-            } catch (error) {
-              summary.failed += 1;
-              logger?.error("Recording a probe failed", {
-                agent_id: target.agent_id,
-                error: error instanceof Error ? error.message : String(error),
-              });
-            }
+        await forEachConcurrent(page.items, concurrency, async (target) => {
+          try {
+            const up = await probeOne(target);
+            summary.probed += 1;
+            if (up) summary.up += 1;
+            else summary.down += 1;
+          } catch (error) {
+            summary.failed += 1;
+            logger?.error("Recording a probe failed", {
+              agent_id: target.agent_id,
+              error: error instanceof Error ? error.message : String(error),
+            });
           }
-        };
-        await Promise.all(Array.from({ length: Math.min(concurrency, page.items.length) }, lane));
+        });
       } while (cursor);
       return summary;
     },

@@ -19,6 +19,9 @@ export interface Task {
   evidence?: TaskEvidence;
   /** Agents whose award a reviewer rejected: never awarded this task again. */
   approval_excluded_agents?: string[];
+  /** Bid items created for the task, and how many of them hold a first answer (the early award). */
+  invited_count?: number;
+  answered_count?: number;
   version: number;
   created_at: string;
   updated_at: string;

@@ -1,8 +1,10 @@
+import { DeadlineExceededError } from "../../lib/deadline.js";
+import { retry } from "../../lib/retry.js";
 import type { TaskRepository } from "../../ports/task-repository.js";
 import type { DeliveryRecord, RememberOutcome, WebhookStateRepository } from "../../ports/webhook-state.js";
 import { replaceControlCharacters } from "../common.schema.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
-import type { LedgerEntry, LedgerEntryInput } from "../ledger/ledger.schema.js";
+import { type LedgerEntry, type LedgerEntryInput, ledgerEntryInputSchema } from "../ledger/ledger.schema.js";
 import { desiredOutcome, type EvidencePatch } from "../tasks/evidence.js";
 import { newTaskSchema } from "../tasks/task.schema.js";
 import { parseOrThrow } from "../validation.js";
@@ -46,6 +48,14 @@ export type DeliveryResult =
 
 const MAX_RECONCILE_ROUNDS = 5;
 
+/** A reconcile round lost to a concurrent writer: judged again from what is stored now. */
+class LostRound extends Error {
+  override name = "LostRound";
+  constructor(readonly conflict: ConflictError) {
+    super(conflict.message);
+  }
+}
+
 /**
  * Turns verified GitHub deliveries into tasks, evidence and ledger outcomes.
  *
@@ -88,60 +98,84 @@ export function createWebhookService(options: WebhookServiceOptions) {
       : { status: "duplicate", effects };
   }
 
-  /** Writes the ledger entry the task's evidence implies, superseding the current one if it differs. */
-  async function reconcile(taskId: string): Promise<Effect> {
-    for (let round = 1; ; round++) {
-      const record = await tasks.getTaskRecord(taskId, { consistent: true, rejections: 0 });
-      if (!record) return { kind: "ignored", task_id: taskId, reason: "not a marketplace task" };
-      const desired = record.task.evidence ? desiredOutcome(record.task.evidence) : undefined;
-      if (!desired) return { kind: "outcome_unchanged", task_id: taskId };
-      const { award } = record;
-      if (award?.status !== "AWARDED") {
-        return {
-          kind: "ignored",
-          task_id: taskId,
-          reason: `task was never awarded; ${desired.reason} not recorded`,
-        };
-      }
-      const head = record.ledger.find((e) => e.completion_timestamp === record.task.latest_outcome_at);
-      if (head && head.status === desired.status && head.quality_score === desired.quality_score) {
-        return { kind: "outcome_unchanged", task_id: taskId };
-      }
-      // A newer fact is stamped with its own time. Late evidence about the current fact yields a
-      // correction stamped 1 ms after the entry it supersedes, keeping ledger keys unique and ordered.
-      const stamp =
-        !head || desired.decidedAt > head.completion_timestamp
-          ? desired.decidedAt
-          : new Date(Date.parse(head.completion_timestamp) + 1).toISOString();
-      const elapsed = Math.round((Date.parse(desired.decidedAt) - Date.parse(award.awarded_at)) / 1000);
-      const entry: LedgerEntryInput = {
+  /**
+   * One round of {@link reconcile}. The entry is validated with the ledger's own schema before it is
+   * written: stored data that cannot make a valid entry (say, a corrupted award) is a
+   * ValidationError, which rejects the delivery with the reason instead of writing a bad entry.
+   */
+  async function reconcileOnce(taskId: string): Promise<Effect> {
+    const record = await tasks.getTaskRecord(taskId, { consistent: true, rejections: 0 });
+    if (!record) return { kind: "ignored", task_id: taskId, reason: "not a marketplace task" };
+    const desired = record.task.evidence ? desiredOutcome(record.task.evidence) : undefined;
+    if (!desired) return { kind: "outcome_unchanged", task_id: taskId };
+    const { award } = record;
+    if (award?.status !== "AWARDED") {
+      return {
+        kind: "ignored",
         task_id: taskId,
-        winning_agent_id: award.agent_id,
-        bid_amount: award.bid_amount,
-        actual_cost: award.actual_cost ?? award.bid_amount,
-        status: desired.status,
-        quality_score: desired.quality_score,
-        completion_timestamp: stamp,
-        ...(elapsed >= 0 ? { completion_time_sec: elapsed } : {}),
+        reason: `task was never awarded; ${desired.reason} not recorded`,
       };
-      try {
-        const result = await tasks.recordOutcome(
-          entry,
-          head ? { supersedes: head.completion_timestamp } : {},
-        );
-        if (!result.recorded) return { kind: "outcome_unchanged", task_id: taskId };
-        return {
-          kind: "outcome_recorded",
-          task_id: taskId,
-          entry: result.entry,
-          ...(head ? { supersedes: head.completion_timestamp } : {}),
-        };
-      } catch (error) {
-        // Another worker moved the task's outcome meanwhile: judge again from what is stored now.
-        if (error instanceof ConflictError && round < MAX_RECONCILE_ROUNDS) continue;
-        throw error;
-      }
     }
+    const head = record.ledger.find((e) => e.completion_timestamp === record.task.latest_outcome_at);
+    if (head && head.status === desired.status && head.quality_score === desired.quality_score) {
+      return { kind: "outcome_unchanged", task_id: taskId };
+    }
+    // A newer fact is stamped with its own time. Late evidence about the current fact yields a
+    // correction stamped 1 ms after the entry it supersedes, keeping ledger keys unique and ordered.
+    const stamp =
+      !head || desired.decidedAt > head.completion_timestamp
+        ? desired.decidedAt
+        : new Date(Date.parse(head.completion_timestamp) + 1).toISOString();
+    const elapsed = Math.round((Date.parse(desired.decidedAt) - Date.parse(award.awarded_at)) / 1000);
+    const entry: LedgerEntryInput = {
+      task_id: taskId,
+      winning_agent_id: award.agent_id,
+      bid_amount: award.bid_amount,
+      actual_cost: award.actual_cost ?? award.bid_amount,
+      status: desired.status,
+      quality_score: desired.quality_score,
+      completion_timestamp: stamp,
+      ...(elapsed >= 0 ? { completion_time_sec: elapsed } : {}),
+    };
+    // Checked, not transformed: the entry is written as built, so its timestamps (ledger keys) keep
+    // the form the evidence stored them in.
+    parseOrThrow(ledgerEntryInputSchema, entry, "ledger entry");
+    try {
+      const result = await tasks.recordOutcome(entry, head ? { supersedes: head.completion_timestamp } : {});
+      if (!result.recorded) return { kind: "outcome_unchanged", task_id: taskId };
+      return {
+        kind: "outcome_recorded",
+        task_id: taskId,
+        entry: result.entry,
+        ...(head ? { supersedes: head.completion_timestamp } : {}),
+      };
+    } catch (error) {
+      // Another worker moved the task's outcome meanwhile: judge again from what is stored now.
+      if (error instanceof ConflictError) throw new LostRound(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the ledger entry the task's evidence implies, superseding the current one if it differs.
+   * A round lost to a concurrent writer is judged again, up to {@link MAX_RECONCILE_ROUNDS} rounds
+   * and never past the invocation's deadline (then the record fails and SQS retries it).
+   */
+  async function reconcile(taskId: string): Promise<Effect> {
+    const outcome = await retry(() => reconcileOnce(taskId), {
+      attempts: MAX_RECONCILE_ROUNDS,
+      baseDelayMs: 0,
+      maxDelayMs: 0,
+      jitter: "none",
+      isRetryable: (error) => error instanceof LostRound,
+    });
+    if (outcome.ok) return outcome.value;
+    if (outcome.reason === "deadline") {
+      throw new DeadlineExceededError(
+        `outcome of ${taskId}: stopped after ${outcome.attempts} lost rounds, at the invocation's deadline`,
+      );
+    }
+    throw outcome.error instanceof LostRound ? outcome.error.conflict : outcome.error;
   }
 
   async function applyEvidence(taskIds: string[], patch: EvidencePatch): Promise<Effect[]> {

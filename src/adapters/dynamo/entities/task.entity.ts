@@ -6,7 +6,11 @@ import { ENTITY_VERSION, SERVICE_NAME } from "./model.js";
 
 const openIndex = TABLE.globalIndexes.openTasksByDeadline;
 
-/** Every item of a task shares `TASK#<issue url>`, so one Query returns the whole task. */
+/**
+ * Every item of a task shares `TASK#<issue url>`, so one Query returns the whole task. Rejection
+ * records are the exception: anyone allowed to send to the bids queue can add them, so they live in
+ * a partition of their own (`REJECTIONS#<issue url>`) and never weigh on reading the task.
+ */
 const taskPk = { field: "PK", composite: ["task_id"], template: "TASK#${task_id}", casing: "none" } as const;
 
 /** `TASK#<issue url>` / `TASK`. */
@@ -30,6 +34,13 @@ export const taskSchema = {
     evidence: { type: "any" },
     /** Agents whose award a reviewer rejected; the award skips them. */
     approval_excluded_agents: { type: "set", items: "string" },
+    /**
+     * Bid items created for the task (INVITED), and how many of them hold a first answer (ACCEPTED
+     * or DECLINED). Each moves in the same transaction as the bid item it counts, so "every invited
+     * agent answered" is one read of this item (see the early award), never a read of the bid set.
+     */
+    invited_count: { type: "number" },
+    answered_count: { type: "number" },
     /** Optimistic-concurrency counter for evidence updates. */
     version: { type: "number", required: true, default: 1 },
     created_at: { type: "string", required: true, readOnly: true },
@@ -112,8 +123,10 @@ export const bidSchema = {
 } as const;
 
 /**
- * `TASK#<issue url>` / `REJECTION#<received_at>#<message id>`: a refused agent message (forged, late,
- * over budget, uninvited, malformed...), with its reason, visible on the task. Expires with TTL.
+ * `REJECTIONS#<issue url>` / `REJECTION#<received_at>#<message id>`: a refused signed agent message
+ * (late, over budget, uninvited, malformed...), with its reason, visible on the task. Expires with
+ * TTL. Its own partition per task, outside the task record's collection: one Query reads the task
+ * record however many rejections agents cause, and rejections are read newest first, capped.
  */
 export const bidRejectionSchema = {
   model: { entity: "bid_rejection", version: ENTITY_VERSION, service: SERVICE_NAME },
@@ -130,8 +143,7 @@ export const bidRejectionSchema = {
   },
   indexes: {
     primary: {
-      collection: "taskRecord",
-      pk: taskPk,
+      pk: { field: "PK", composite: ["task_id"], template: "REJECTIONS#${task_id}", casing: "none" },
       sk: {
         field: "SK",
         composite: ["received_at", "message_id"],

@@ -1,13 +1,6 @@
-import type { DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import type { DynamoDBRecord } from "aws-lambda";
 import { describe, expect, it } from "vitest";
-import type { DispatchSummary } from "../../src/domain/bidding/dispatch.service.js";
-import { NotFoundError } from "../../src/domain/errors.js";
-import { createObservability } from "../../src/observability.js";
-import {
-  createDispatchStreamHandler,
-  dispatchDecision,
-  tasksToDispatch,
-} from "../../src/workers/dispatch-stream.js";
+import { dispatchDecision, tasksToDispatch } from "../../src/workers/dispatch-queue.js";
 
 const TASK_URL = "https://github.com/octo-org/octo-repo/issues/42";
 const STREAM_ARN =
@@ -177,73 +170,5 @@ describe("dispatchDecision: which stream records start a dispatch", () => {
     ]);
 
     expect(ids).toEqual([other, TASK_URL]);
-  });
-});
-
-describe("dispatch stream batch handler", () => {
-  const summary = (taskId: string): DispatchSummary => ({
-    task_id: taskId,
-    task_status: "OPEN",
-    invited: 2,
-    newly_invited: 2,
-    delivered: 1,
-    failed: 1,
-    already_delivered: 0,
-    failures: [{ agent_id: "agent-9", attempts: 3, error: "HTTP 500 from agent.example" }],
-  });
-
-  function handlerWith(dispatch: (taskId: string) => Promise<DispatchSummary>) {
-    const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
-    const calls: string[] = [];
-    const handle = createDispatchStreamHandler({
-      dispatcher: {
-        dispatch: (taskId) => {
-          calls.push(taskId);
-          return dispatch(taskId);
-        },
-      },
-      logger,
-      metrics,
-    });
-    return { calls, handle };
-  }
-
-  it("dispatches only new tasks and reports no failures", async () => {
-    const { calls, handle } = handlerWith(async (id) => summary(id));
-    const event: DynamoDBStreamEvent = { Records: [bidWindowInsert, taskInsert(), bidInsert, taskModify] };
-
-    const response = await handle(event);
-
-    expect(calls).toEqual([TASK_URL]);
-    expect(response).toEqual({ batchItemFailures: [] });
-  });
-
-  it("reports a transient failure by the record's sequence number, and only that record", async () => {
-    const failing = "https://github.com/octo-org/octo-repo/issues/44";
-    const { calls, handle } = handlerWith(async (id) => {
-      if (id === failing) throw new Error("ProvisionedThroughputExceededException");
-      return summary(id);
-    });
-    const bad = taskInsert(failing);
-    const event: DynamoDBStreamEvent = { Records: [taskInsert(), bad, agentInsert] };
-
-    const response = await handle(event);
-
-    expect(calls).toEqual([TASK_URL, failing]);
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: bad.dynamodb?.SequenceNumber }] });
-  });
-
-  it("acknowledges permanent problems: an unreadable image, a task that no longer exists", async () => {
-    const gone = "https://github.com/octo-org/octo-repo/issues/45";
-    const { handle } = handlerWith(async (id) => {
-      if (id === gone) throw new NotFoundError("task", id);
-      return summary(id);
-    });
-    const unreadable = taskInsert();
-    if (unreadable.dynamodb?.NewImage) unreadable.dynamodb.NewImage.task_id = { N: "42" };
-
-    const response = await handle({ Records: [unreadable, taskInsert(gone), taskInsert()] });
-
-    expect(response).toEqual({ batchItemFailures: [] });
   });
 });
