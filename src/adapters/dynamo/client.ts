@@ -1,6 +1,9 @@
-import { isIPv4 } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { isLoopbackEndpoint } from "../loopback.js";
+
+// Re-exported for the callers that check DynamoDB endpoints.
+export { isLoopbackEndpoint } from "../loopback.js";
 
 export interface DynamoClientOptions {
   /** Custom endpoint (DynamoDB Local); omitted on AWS. */
@@ -14,24 +17,6 @@ export interface DynamoClientOptions {
 
 /** Fake credentials for DynamoDB Local; it ignores them when started with `-sharedDb`. */
 const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
-
-const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
-
-/**
- * True when `endpoint` is an http(s) URL on a loopback address: `localhost`, `::1` or an IPv4
- * address in 127.0.0.0/8. A host name that merely starts with `127.` (`127.attacker.example`) is not.
- */
-export function isLoopbackEndpoint(endpoint: string): boolean {
-  try {
-    const url = new URL(endpoint);
-    return (
-      (url.protocol === "http:" || url.protocol === "https:") &&
-      (LOOPBACK_HOSTS.has(url.hostname) || (isIPv4(url.hostname) && url.hostname.startsWith("127.")))
-    );
-  } catch {
-    return false;
-  }
-}
 
 /** Builds the low-level client. With an endpoint it talks to DynamoDB Local using fake credentials. */
 export function createDynamoClient(options: DynamoClientOptions = {}): DynamoDBClient {

@@ -1,5 +1,5 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { isLoopbackEndpoint } from "../dynamo/client.js";
+import { isLoopbackEndpoint } from "../loopback.js";
 
 export interface SqsClientOptions {
   /** SQS emulator endpoint; omitted on AWS. */
