@@ -58,3 +58,15 @@ export function runWithinInvocation<T>(
 export function invocationDeadline(): number | undefined {
   return deadlines.getStore();
 }
+
+/**
+ * Throws {@link DeadlineExceededError} when the deadline in force has passed: for loops whose every
+ * round is a few requests (not a sleep), so that no new round starts after it. `what` names the work
+ * in the message.
+ */
+export function assertBeforeDeadline(what: string, now: () => number = Date.now): void {
+  const deadline = deadlines.getStore();
+  if (deadline !== undefined && now() >= deadline) {
+    throw new DeadlineExceededError(`${what}: stopped at the invocation's deadline`);
+  }
+}

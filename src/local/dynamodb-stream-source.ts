@@ -3,11 +3,16 @@ import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import type { DynamoDBRecord } from "aws-lambda";
 import { createDynamoClient, isLoopbackEndpoint } from "../adapters/dynamo/client.js";
+import {
+  compareSequenceNumbers,
+  describeError,
+  sequenceOf,
+  toDynamoDBRecord,
+} from "../adapters/dynamo/stream-records.js";
 import { createPageProcessor } from "./stream/batch.js";
 import { createCheckpoints, createMemoryCheckpointStore } from "./stream/checkpoints.js";
 import { retryDelay } from "./stream/invoke.js";
 import { createShardReader } from "./stream/iterators.js";
-import { compareSequenceNumbers, describeError, sequenceOf, toDynamoDBRecord } from "./stream/records.js";
 import { createShardTable, readyShards, type ShardState } from "./stream/shards.js";
 import type {
   DynamoStreamSource,
@@ -38,6 +43,7 @@ import type {
  * - `GetRecords` refuses `Limit` > 1000, like AWS; shard iterators stay usable after use.
  */
 
+export { compareSequenceNumbers, toDynamoDBRecord } from "../adapters/dynamo/stream-records.js";
 // The parts live in ./stream/: records, checkpoints, shards, iterators, invoke and batch (bisect/retry).
 export {
   createFileCheckpointStore,
@@ -46,7 +52,6 @@ export {
 } from "./stream/checkpoints.js";
 export { type InvokeOutcome, invokeHandler, retryDelay } from "./stream/invoke.js";
 export { iteratorRequest } from "./stream/iterators.js";
-export { compareSequenceNumbers, toDynamoDBRecord } from "./stream/records.js";
 export { readyShards, type ShardReadiness } from "./stream/shards.js";
 export type {
   CheckpointStore,

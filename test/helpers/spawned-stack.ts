@@ -71,7 +71,7 @@ export async function spawnStack(options: {
   env?: Record<string, string>;
 }): Promise<SpawnedStack> {
   const { DATABASE_URL: _serverForOtherTests, ...inherited } = process.env;
-  const child = spawn("npm", ["start", ...(options.inMemory ? ["--in-memory"] : [])], {
+  const child = spawn("npm", ["start", ...(options.inMemory ? ["--", "--in-memory"] : [])], {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

@@ -64,8 +64,8 @@ describe("per-function bundles (esbuild metafile)", () => {
     expect(has(id, /functions\/shared\/container\.ts$/)).toBe(false);
     // PGlite is stubbed out of every Lambda, and the local stack's code stays out too.
     expect(has(id, /node_modules\/@electric-sql\/pglite\//)).toBe(false);
-    // (the embedded-store registry and the pure stream-record conversion the replay reads with are shared)
-    expect(has(id, /src\/local\/(?!embedded-governance\.ts|stream\/records\.ts)/)).toBe(false);
+    // (the embedded-store registry is shared with the local stack)
+    expect(has(id, /src\/local\/(?!embedded-governance\.ts)/)).toBe(false);
   });
 
   it.each(FUNCTIONS.map((fn) => fn.id))("%s has ElectroDB only if it uses the table through it", (id) => {

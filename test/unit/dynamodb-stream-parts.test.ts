@@ -1,10 +1,10 @@
 import type { DynamoDBRecord } from "aws-lambda";
 import { describe, expect, it } from "vitest";
+import { oldestAgeSeconds } from "../../src/adapters/dynamo/stream-records.js";
 import { createPageProcessor } from "../../src/local/stream/batch.js";
 import { createCheckpoints, createMemoryCheckpointStore } from "../../src/local/stream/checkpoints.js";
 import { invokeHandler } from "../../src/local/stream/invoke.js";
 import { iteratorRequest } from "../../src/local/stream/iterators.js";
-import { oldestAgeSeconds } from "../../src/local/stream/records.js";
 import type { ShardState } from "../../src/local/stream/shards.js";
 
 const record = (sequence: string, created?: number): DynamoDBRecord => ({

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { invocationDeadline, runWithinInvocation, safetyMarginMs } from "../../src/lib/deadline.js";
+import {
+  assertBeforeDeadline,
+  DeadlineExceededError,
+  invocationDeadline,
+  runWithinInvocation,
+  safetyMarginMs,
+} from "../../src/lib/deadline.js";
 import { backoffDelay, retry } from "../../src/lib/retry.js";
 
 /** A fake clock whose sleeps move it forward; every wait is recorded. */
@@ -152,5 +158,24 @@ describe("invocation deadline", () => {
 
   it("without a context there is none", async () => {
     expect(await runWithinInvocation(undefined, async () => invocationDeadline())).toBeUndefined();
+  });
+
+  it("assertBeforeDeadline throws once the deadline passed, inside the invocation only", async () => {
+    expect(() => assertBeforeDeadline("outside", () => Number.MAX_SAFE_INTEGER)).not.toThrow();
+    const clock = { at: 0 };
+    const now = () => clock.at;
+    await runWithinInvocation(
+      { getRemainingTimeInMillis: () => 1_000 },
+      async () => {
+        clock.at = 899;
+        expect(() => assertBeforeDeadline("award of t", now)).not.toThrow();
+        clock.at = 900;
+        expect(() => assertBeforeDeadline("award of t", now)).toThrow(DeadlineExceededError);
+        expect(() => assertBeforeDeadline("award of t", now)).toThrow(
+          "award of t: stopped at the invocation's deadline",
+        );
+      },
+      { now },
+    );
   });
 });

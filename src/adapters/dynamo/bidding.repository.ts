@@ -2,6 +2,7 @@ import type { BidRejection, DeliveryResult, DeliveryStatus } from "../../domain/
 import { ConflictError, NotFoundError } from "../../domain/errors.js";
 import type { TaskStatus } from "../../domain/tasks/task.schema.js";
 import type { Bid, Task } from "../../domain/tasks/task.types.js";
+import { type RetryOptions, retry } from "../../lib/retry.js";
 import type { BiddingRepository, BiddingState } from "../../ports/bidding-repository.js";
 import type { NonceClaim } from "../../ports/nonce-store.js";
 import { isConditionalCheckFailed } from "./dynamo-errors.js";
@@ -16,6 +17,27 @@ export interface BiddingRepositoryOptions {
 
 /** Bid items created per invite transaction, beside the task's counter (100 actions at most). */
 const INVITES_PER_TRANSACTION = 99;
+
+/** A transaction another writer of the same task cancelled; it is worth another try. */
+class TransactionConflict extends Error {
+  override name = "TransactionConflict";
+  constructor(what: string, codes: readonly string[]) {
+    super(`${what} transaction cancelled: ${codes.join(",")}`);
+  }
+}
+
+/**
+ * Writers racing on one task item: five attempts with full jitter under a ceiling of 10, 20, 40 and
+ * 80 ms, never past the invocation's deadline. A give-up surfaces the last cancellation, and the
+ * record is retried by SQS.
+ */
+const CONFLICT_RETRY = {
+  attempts: 5,
+  baseDelayMs: 10,
+  maxDelayMs: 80,
+  jitter: "full",
+  isRetryable: (error: unknown) => error instanceof TransactionConflict,
+} as const satisfies RetryOptions;
 
 /** DynamoDB (ElectroDB) implementation of {@link BiddingRepository}. */
 export function createBiddingRepository({
@@ -137,27 +159,26 @@ export function createBiddingRepository({
   ): Promise<void> {
     const codesOf = (data: unknown) => (data as Array<{ code: string }>).map((d) => d.code);
     const agentIndex = fields.status === "ACCEPTED" ? 2 : -1;
-    let codes: string[] = [];
-    for (let conflicts = 0; ; ) {
-      let retry = false;
+    // Resolves with `undefined` once a form committed, or with the cancellation codes of the last
+    // form tried; a TransactionConflict (another writer on the task) is tried again.
+    const outcome = await retry(async () => {
+      let codes: string[] = [];
       for (const first of [true, false]) {
         const result = await attemptAnswer(taskId, agentId, fields, first, nonce, limits);
-        if (!result.canceled) return;
+        if (!result.canceled) return undefined;
         codes = codesOf(result.data);
-        if (codes.includes("TransactionConflict")) {
-          retry = true;
-          break;
-        }
+        if (codes.includes("TransactionConflict")) throw new TransactionConflict("Bid", codes);
         // The bid item's state refused it while task and nonce held: the other form (a revision of
         // an earlier answer) may fit, and only that attempt tells whether the agent is disabled.
         const [taskCode, bidCode] = codes;
         const nonceHeld = !nonce || codes.at(-1) === "None";
         if (!(first && taskCode === "None" && bidCode === "ConditionalCheckFailed" && nonceHeld)) break;
       }
-      if (!retry) break;
-      if (++conflicts >= 5) throw new Error(`Bid transaction cancelled: ${codes.join(",")}`);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * conflicts));
-    }
+      return codes;
+    }, CONFLICT_RETRY);
+    if (!outcome.ok) throw outcome.error;
+    const codes = outcome.value;
+    if (codes === undefined) return;
     const failed = (code: string | undefined) => code === "ConditionalCheckFailed";
     const [taskCode, bidCode] = codes;
     if (nonce && failed(codes.at(-1))) {
@@ -242,7 +263,7 @@ export function createBiddingRepository({
        * transaction: `true` when it committed, `false` when one of the items already existed.
        */
       const inviteAll = async (group: string[]): Promise<boolean> => {
-        for (let conflicts = 0; ; conflicts++) {
+        const outcome = await retry(async () => {
           const result = await service.transaction
             .write(({ task, bid }) => [
               task.patch({ task_id: taskId }).add({ invited_count: group.length }).commit(),
@@ -252,13 +273,12 @@ export function createBiddingRepository({
           if (!result.canceled) return true;
           const codes = (result.data as Array<{ code: string }>).map((d) => d.code);
           if (codes[0] === "ConditionalCheckFailed") throw new NotFoundError("task", taskId);
-          if (codes.includes("TransactionConflict") && conflicts < 5) {
-            await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (conflicts + 1)));
-            continue;
-          }
+          if (codes.includes("TransactionConflict")) throw new TransactionConflict("Invite", codes);
           if (codes.slice(1).includes("ConditionalCheckFailed")) return false;
           throw new Error(`Invite transaction cancelled: ${codes.join(",")}`);
-        }
+        }, CONFLICT_RETRY);
+        if (!outcome.ok) throw outcome.error;
+        return outcome.value;
       };
       const fresh: string[] = [];
       const unique = [...new Set(agentIds)];

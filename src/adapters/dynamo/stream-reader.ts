@@ -5,12 +5,12 @@ import {
   GetShardIteratorCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import type { DynamoDBRecord } from "aws-lambda";
-import { toDynamoDBRecord } from "../../local/stream/records.js";
 import {
   type StreamBatchInfo,
   type StreamRecordReader,
   StreamRecordsExpiredError,
 } from "../../ports/projection-failures.js";
+import { toDynamoDBRecord } from "./stream-records.js";
 
 /** Empty pages read past the last record before giving up on an open shard. */
 const MAX_EMPTY_PAGES = 5;

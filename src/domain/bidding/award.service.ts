@@ -1,4 +1,5 @@
 import { mapConcurrent } from "../../lib/concurrency.js";
+import { assertBeforeDeadline } from "../../lib/deadline.js";
 import type { AgentRepository } from "../../ports/agent-repository.js";
 import type { AwardTrigger } from "../../ports/award-trigger.js";
 import type { BiddingRepository } from "../../ports/bidding-repository.js";
@@ -206,8 +207,8 @@ interface PlannedNotice {
  * 5. The deciding run re-reads the bids (final, since none can be written once the task left OPEN) and
  *    sends each notice with retries, recording DELIVERED/FAILED on the bidder's item.
  */
-/** Re-rankings allowed when the winner keeps revising its bid during the award. */
-const MAX_AWARD_ROUNDS = 3;
+/** Rounds of one award run: the step from OPEN to CLOSING, then re-rankings while the winner keeps revising its bid. */
+const MAX_AWARD_ROUNDS = 4;
 
 export function createAwardService({
   tasks,
@@ -375,6 +376,9 @@ export function createAwardService({
   }
 
   async function awardAt(taskId: string, at: Date, rounds = 1): Promise<AwardOutcome> {
+    // A later round (after closing, or after the winner revised its bid) never starts past the
+    // invocation's deadline: the task stays CLOSING or OPEN with its window, and is retried.
+    if (rounds > 1) assertBeforeDeadline(`award of ${taskId}, round ${rounds}`);
     const record = await readRecord(taskId);
     if (!record) return { kind: "NOT_FOUND", task_id: taskId };
     const { task } = record;
@@ -388,7 +392,7 @@ export function createAwardService({
       // A run that crashes here leaves the task CLOSING; the next run (the bid window is still due)
       // carries on from the final set of bids.
       await bidding.beginClosing(taskId);
-      return awardAt(taskId, at, rounds);
+      return awardAt(taskId, at, rounds + 1);
     }
 
     // Agents a reviewer rejected for this task are out of the running for good.

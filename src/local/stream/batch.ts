@@ -1,7 +1,12 @@
 import type { DynamoDBRecord } from "aws-lambda";
+import {
+  compareSequenceNumbers,
+  describeError,
+  oldestAgeSeconds,
+  sequenceOf,
+} from "../../adapters/dynamo/stream-records.js";
 import type { Checkpoints } from "./checkpoints.js";
 import { invokeHandler, retryDelay } from "./invoke.js";
-import { compareSequenceNumbers, describeError, oldestAgeSeconds, sequenceOf } from "./records.js";
 import type { ShardState } from "./shards.js";
 import type {
   DynamoStreamHandler,

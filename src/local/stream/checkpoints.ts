@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { compareSequenceNumbers } from "./records.js";
+import { compareSequenceNumbers } from "../../adapters/dynamo/stream-records.js";
 import type { CheckpointStore } from "./types.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { DynamoDBBatchItemFailure, DynamoDBRecord } from "aws-lambda";
+import { sequenceOf } from "../../adapters/dynamo/stream-records.js";
 import { backoffDelay } from "../../lib/retry.js";
-import { sequenceOf } from "./records.js";
 import type { DynamoStreamHandler } from "./types.js";
 
 /** One handler invocation and its outcome, and the backoff between retries of a failing batch. */

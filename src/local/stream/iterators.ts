@@ -5,8 +5,8 @@ import {
   GetShardIteratorCommand,
   type ShardIteratorType,
 } from "@aws-sdk/client-dynamodb-streams";
+import { describeError } from "../../adapters/dynamo/stream-records.js";
 import type { Checkpoints } from "./checkpoints.js";
-import { describeError } from "./records.js";
 import type { ShardState } from "./shards.js";
 import type { StreamSourceLogger } from "./types.js";
 
