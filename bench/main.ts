@@ -1,28 +1,10 @@
-import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { createBidSecretCipher } from "../src/adapters/crypto/bid-secret-cipher.js";
-import { createAgentRepository } from "../src/adapters/dynamo/agent.repository.js";
-import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
-import { createDocumentClient, createDynamoClient } from "../src/adapters/dynamo/client.js";
-import { createMarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
-import { createTableInput, TABLE } from "../src/adapters/dynamo/table-definition.js";
-import { createTaskRepository } from "../src/adapters/dynamo/task.repository.js";
-import { createSqsClient } from "../src/adapters/sqs/client.js";
-import { createAgentService } from "../src/domain/agents/agent.service.js";
+import { TABLE } from "../src/adapters/dynamo/table-definition.js";
 import type { LedgerEntry } from "../src/domain/ledger/ledger.schema.js";
-import { createLedgerService } from "../src/domain/ledger/ledger.service.js";
-import { createTaskService } from "../src/domain/tasks/task.service.js";
 import { forEachConcurrent } from "../src/lib/concurrency.js";
 import { startDynamoDbLocal } from "../src/local/dynamodb-local.js";
-import { type SqsLocal, startSqsLocal } from "../src/local/sqs-local.js";
 import { TEST_OPERATOR } from "../test/helpers/principals.js";
-import {
-  type Bidder,
-  type BidThroughputResult,
-  type DispatchResult,
-  measureBidThroughput,
-  measureDispatch,
-  renderBidding,
-} from "./bidding.js";
+import { openBenchTable } from "./bench-table.js";
+import { BIDDERS, type Bidder, bidPipelineNotes, measureBidPipeline, renderBidding } from "./bidding.js";
 import {
   type Charge,
   queryCharge,
@@ -31,7 +13,7 @@ import {
   type UnitsByTarget,
   writeCharge,
 } from "./capacity.js";
-import { type CallRecord, CallRecorder, reportedUnits, summarizeCalls } from "./capture.js";
+import { type CallRecord, reportedUnits, summarizeCalls } from "./capture.js";
 import {
   batchPut,
   capabilityMix,
@@ -60,9 +42,6 @@ const BATCH_CONCURRENCY = 8;
 const SERVICE_SEEDING_BUDGET_MS = 120_000;
 const PAGE = 25;
 const CONTENTION_OUTCOMES = 50;
-/** Bid pipeline figures: signed bids per throughput round, and agents a task is dispatched to. */
-const BIDDERS = 200;
-const DISPATCH_AGENTS = 100;
 
 interface PatternResult {
   name: string;
@@ -113,32 +92,10 @@ export async function main(options: BenchOptions): Promise<number> {
 
   log("starting DynamoDB Local (in memory)");
   const local = await startDynamoDbLocal();
-  const clients: DynamoDBClient[] = [];
-  let sqsLocal: SqsLocal | undefined;
+  const table = await openBenchTable(local.endpoint);
   try {
-    const recorder = new CallRecorder();
-    // The repositories' client: every request it sends is recorded.
-    const raw = createDynamoClient({ endpoint: local.endpoint, requireLocal: true });
-    clients.push(raw);
-    recorder.install(raw);
-    const doc = createDocumentClient(raw);
-    // A second, unrecorded client for sizing items and bulk seeding, so neither pollutes the record.
-    const side = createDynamoClient({ endpoint: local.endpoint, requireLocal: true });
-    clients.push(side);
-    const sideDoc = createDocumentClient(side);
-
-    const tableName = "AgentForge-Bench";
-    await side.send(new CreateTableCommand(createTableInput(tableName)));
-    const service = createMarketplaceService({ client: doc, table: tableName });
-    const taskRepo = createTaskRepository({ service });
-    const biddingRepo = createBiddingRepository({ service });
-    const agentRepo = createAgentRepository({ service, secrets: createBidSecretCipher({ local: true }) });
-    const agents = createAgentService({
-      agents: agentRepo,
-      endpointPolicy: { allowLoopback: true },
-    });
-    const ledger = createLedgerService({ tasks: taskRepo });
-    const tasks = createTaskService({ tasks: taskRepo });
+    const { recorder, doc, side, sideDoc, tableName, service, taskRepo, biddingRepo, agentRepo } = table;
+    const { agents, ledger, tasks } = table;
     // Only a task's awardee can be credited with an outcome; these tasks are awarded directly.
     const award = async (task_id: string, agent_id: string): Promise<void> => {
       await biddingRepo.beginClosing(task_id);
@@ -545,35 +502,15 @@ export async function main(options: BenchOptions): Promise<number> {
     const secondPage = await capabilityPage();
 
     // ---- Bid pipeline: worker throughput vs its write floor; task creation to bid requests -----
-    log("starting the SQS emulator; measuring bid throughput");
-    sqsLocal = await startSqsLocal();
-    const sqs = createSqsClient({ endpoint: sqsLocal.endpoint, requireLocal: true });
-    let bidThroughput: BidThroughputResult;
-    let dispatch: DispatchResult;
-    try {
-      const biddingContext = {
-        recorder,
-        service,
-        doc,
-        tableName,
-        agentRepo,
-        taskRepo,
-        agents,
-        tasks,
-        sqs,
-        log,
-      };
-      const bidders: Bidder[] = phaseA.slice(0, BIDDERS).map(({ agent_id }) => {
-        const secret = secrets.get(agent_id);
-        if (!secret) throw new Error(`no secret kept for ${agent_id}`);
-        return { id: agent_id, secret };
-      });
-      bidThroughput = await measureBidThroughput(biddingContext, bidders, 5000);
-      log(`measuring dispatch to ${DISPATCH_AGENTS} SQS agents`);
-      dispatch = await measureDispatch(biddingContext, DISPATCH_AGENTS, 6000);
-    } finally {
-      sqs.destroy();
-    }
+    const bidders: Bidder[] = phaseA.slice(0, BIDDERS).map(({ agent_id }) => {
+      const secret = secrets.get(agent_id);
+      if (!secret) throw new Error(`no secret kept for ${agent_id}`);
+      return { id: agent_id, secret };
+    });
+    const { bidThroughput, dispatch } = await measureBidPipeline(
+      { recorder, service, doc, tableName, agentRepo, taskRepo, agents, tasks, log },
+      bidders,
+    );
 
     // ---- Report -----------------------------------------------------------------------------
     const scans = recorder.scans;
@@ -583,8 +520,7 @@ export async function main(options: BenchOptions): Promise<number> {
       "GSI minimums assume index propagation is billed as standard writes (1 WCU per KB per index entry), not doubled for transactions.",
       "DynamoDB Local reports table and per-GSI capacity; GetItem and Query match the minimum exactly (so do PutItem and strongly consistent queries, in a separate probe). TransactWriteItems does not: Local doubles per-item units (GSI entries included) but counts items with identical per-item capacity once (probed: 4 puts of 300 B report 2 WCU where AWS bills 8), so multi-item transactions report less than the AWS minimum here.",
       "A cancelled transaction returns an error without ConsumedCapacity, so retried attempts in the contention runs are counted but their cost is not reported. 5 of the PutItem requests are the bid seeding for pattern 8; the rest are bid invitations.",
-      `Bid throughput: ${BIDDERS} signed BIDs per path per round, ${bidThroughput.concurrency} in flight, each path on fresh INVITED bid items of its own task, paths rotated per round, after an unreported warm-up of ${Math.ceil(BIDDERS / 4)} bids per path. "worker" calls the bid service's receive() (early award reduced to its O(1) check: one consistent GetItem of the task's counters, no award); "worker via SQS" drains a bids queue on the in-process SQS emulator with ${bidThroughput.sqsPollers} pollers running the Lambda batch handler (batches of ${bidThroughput.sqsBatchSize}, records in order), timed from the first poll (messages enqueued beforehand); "floor" sends acceptBid's TransactWriteItems straight through the DocumentClient. Retried = worker messages that threw and were handed over again / floor transactions cancelled by TransactionConflict and resent.`,
-      'Dispatch: t0 is just before tasks.create(); dispatch() is called directly (on AWS the table stream invokes it). "Last enqueued" is the newest BID_REQUEST\'s SentTimestamp after t0; "All confirmed" is when ReceiveMessage had found every queue\'s message (type, task and signature checked), after dispatch() returned. The emulator runs in this process and shares its CPU; its ApproximateNumberOfMessages counts in-flight messages, so receipt is checked by ReceiveMessage instead.',
+      ...bidPipelineNotes(bidThroughput),
     ];
     const result = {
       dynamodbLocal: local.endpoint,
@@ -721,11 +657,7 @@ export async function main(options: BenchOptions): Promise<number> {
     }
     return scans === 0 ? 0 : 1;
   } finally {
-    for (const client of clients) client.destroy();
-    if (sqsLocal) {
-      log("stopping the SQS emulator");
-      await sqsLocal.stop();
-    }
+    table.destroy();
     log("stopping DynamoDB Local");
     await local.stop();
   }

@@ -29,7 +29,8 @@
  * reports, side by side in the same run: bids accepted per second through the bid worker (directly
  * and through a bids queue) against the floor of sending acceptBid's own TransactWriteItems straight
  * through the SDK, as per-round ratios; and the time from task creation until every one of 100
- * capable agents' queues holds its BID_REQUEST.
+ * capable agents' queues holds its BID_REQUEST. `--bidding` runs only that section, with 200 bidders
+ * of its own (bench/bid-pipeline.ts).
  *
  * Last, it prints the esbuild bundle size of every deployed function (bench/bundle-sizes.ts);
  * `--bundles` prints only that.
@@ -92,6 +93,13 @@ if (process.argv.includes("--audit-verify")) {
   process.stdout.write(
     json ? `${JSON.stringify(result, null, 2)}\n` : `${renderAuditVerify(result).join("\n")}\n`,
   );
+} else if (process.argv.includes("--bidding")) {
+  // Only the bid pipeline section: its own DynamoDB Local and SQS emulator, nothing else measured.
+  const { bidPipelineSection } = await import("./bid-pipeline.js");
+  const started = performance.now();
+  const log = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  process.stdout.write(await bidPipelineSection(log));
 } else if (process.argv.includes("--cold-start")) {
   // Only the cold-start section: bundles built and loaded, nothing else started.
   process.stdout.write(await coldStartSection(true));

@@ -1,8 +1,9 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { SQSRecord } from "aws-lambda";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { BidReceipt, BidService } from "../domain/bidding/bid.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../domain/bidding/messages.js";
+import { runWithinInvocation } from "../lib/deadline.js";
 import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 
 export const BID_METRICS = {
@@ -22,6 +23,11 @@ export interface BidWorkerOptions {
   metrics: Metrics;
   /** Stands in for a missing `SentTimestamp` (never missing on Lambda). */
   now?: () => Date;
+}
+
+interface RecordHandlerOptions extends BidWorkerOptions {
+  /** Collects the tasks whose early-award check waits for the end of the batch; unset, each record checks its own. */
+  awardChecks?: Set<string>;
 }
 
 /**
@@ -46,7 +52,7 @@ export function sentAtOf(record: SQSRecord, now: () => Date = () => new Date()):
  * moves it to the DLQ. Bodies, signatures and agent secrets are never logged: only the message id,
  * the body's size, and the ids it names (as `claimed_*` until its signature holds).
  */
-export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorkerOptions) {
+export function createBidRecordHandler({ bids, logger, metrics, now, awardChecks }: RecordHandlerOptions) {
   /**
    * Rejections carry a `reason` dimension; flushed on their own so it never lands on other metrics.
    * The undimensioned refusal counters go out first, with the metrics already stored.
@@ -115,12 +121,15 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
     const signature = signatureOf(record);
     let receipt: BidReceipt;
     try {
-      receipt = await bids.receive({
-        body: record.body,
-        messageId: record.messageId,
-        sentAt: sentAtOf(record, now),
-        ...(signature !== undefined ? { signature } : {}),
-      });
+      receipt = await bids.receive(
+        {
+          body: record.body,
+          messageId: record.messageId,
+          sentAt: sentAtOf(record, now),
+          ...(signature !== undefined ? { signature } : {}),
+        },
+        awardChecks ? { deferAwardCheck: (taskId) => awardChecks.add(taskId) } : {},
+      );
     } catch (error) {
       logger.error("Bid message failed; SQS will retry it", {
         ...keys,
@@ -133,7 +142,32 @@ export function createBidRecordHandler({ bids, logger, metrics, now }: BidWorker
   };
 }
 
-/** The queue's batch handler: see {@link createInOrderSqsBatchHandler}. */
+/**
+ * The queue's batch handler: records in order (see {@link createInOrderSqsBatchHandler}), then one
+ * early-award check per task that got an answer in the batch. A burst of answers for one task (the
+ * usual shape right after dispatch) so costs one read of its counters per batch, not one per answer.
+ * A failed check fails no record: the answers are stored, and the deadline sweeper awards the task.
+ */
 export function createBidBatchHandler(options: BidWorkerOptions) {
-  return createInOrderSqsBatchHandler(createBidRecordHandler(options), options.metrics);
+  const { bids, logger } = options;
+  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    const awardChecks = new Set<string>();
+    const handle = createInOrderSqsBatchHandler(
+      createBidRecordHandler({ ...options, awardChecks }),
+      options.metrics,
+    );
+    const response = await handle(event, context);
+    await runWithinInvocation(context, async () => {
+      for (const taskId of awardChecks) {
+        const error = await bids.checkAward(taskId);
+        if (error !== undefined) {
+          logger.warn("Early award check failed; the deadline sweeper will award the task", {
+            task_id: taskId,
+            error,
+          });
+        }
+      }
+    });
+    return response;
+  };
 }

@@ -659,21 +659,31 @@ describe("bids queue → bid worker → DynamoDB", () => {
     expect(awardCalls.filter((id) => id === url)).toHaveLength(1);
   });
 
-  it("asks for an early award after each stored answer and never after a rejection", async () => {
+  it("asks for an early award once per batch with stored answers for the task, never for rejections alone", async () => {
     const a = await agent();
     const b = await agent();
     const c = await agent();
     const url = await openTask([a, b, c]);
+    const other = await openTask([a]);
 
+    // One batch: two stored answers for `url`, two refusals for it, one stored answer for `other`.
     await send(bid(url, a, 70), { secret: a.secret });
     await send(bid(url, b, 500), { secret: b.secret });
     await send({ type: "DECLINE", task_id: url, agent_id: c.id }, { secret: c.secret });
     await send(bid(url, c, 50), { secret: a.secret });
-    await work();
+    await send(bid(other, a, 40), { secret: a.secret });
+    const source = createSqsEventSource({ client: queue.client, queueUrl: queue.queueUrl, handler: handle });
+    expect(await source.pollOnce()).toEqual({ received: 5, failed: 0 });
 
-    expect(awardCalls.filter((id) => id === url)).toHaveLength(2);
+    expect(awardCalls.filter((id) => id === url)).toHaveLength(1);
+    expect(awardCalls.filter((id) => id === other)).toHaveLength(1);
     // The forged one is not recorded at all.
     expect((await rejectionsOn(url)).map((r) => r.reason.split(":")[0]).sort()).toEqual(["OVER_BUDGET"]);
+
+    // A batch of refusals only asks for nothing.
+    await send(bid(url, b, 900), { secret: b.secret });
+    await work();
+    expect(awardCalls.filter((id) => id === url)).toHaveLength(1);
   });
 
   it("a COST_REPORT from the awardee sets actual_cost; from anyone else it is NOT_AWARDED; bidding is closed", async () => {
@@ -756,10 +766,11 @@ describe("bids queue → bid worker → DynamoDB", () => {
     const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
     const faulty = createBidBatchHandler({
       bids: {
-        receive: (input) =>
+        receive: (input, options) =>
           poison.has(input.messageId)
             ? Promise.reject(new Error("downstream unavailable"))
-            : bids.receive(input),
+            : bids.receive(input, options),
+        checkAward: (taskId) => bids.checkAward(taskId),
       },
       logger,
       metrics,

@@ -8,6 +8,7 @@ import {
   renderColdStart,
   roundOrder,
   sdkClientsOf,
+  usesDataModel,
 } from "../../bench/cold-start.js";
 import { FUNCTIONS } from "../../src/topology.js";
 
@@ -90,6 +91,23 @@ describe("floor source", () => {
     expect(source.match(/new DynamoDBClient/g)).toHaveLength(1);
   });
 
+  it("the data-model floor also builds the ElectroDB service, over the document client", () => {
+    const source = floorSource(["@aws-sdk/lib-dynamodb"], { dataModel: true });
+    expect(source).toMatch(
+      /import \{ createMarketplaceService \} from ".*src\/adapters\/dynamo\/marketplace-service\.ts";/,
+    );
+    expect(source).toContain("createMarketplaceService({ client: documentClient");
+    expect(floorSource(["@aws-sdk/lib-dynamodb"])).not.toContain("createMarketplaceService");
+    expect(() => floorSource(["@aws-sdk/client-sqs"], { dataModel: true })).toThrow(/lib-dynamodb/);
+  });
+
+  it("gives a data-model floor only to bundles that carry ElectroDB", () => {
+    const inputs = (...paths: string[]) =>
+      Object.fromEntries(paths.map((path) => [path, { bytes: 1, imports: [] }])) as Inputs;
+    expect(usesDataModel({ inputs: inputs("src/a.ts", "node_modules/electrodb/src/entity.js") })).toBe(true);
+    expect(usesDataModel({ inputs: inputs("src/a.ts", "node_modules/zod/index.js") })).toBe(false);
+  });
+
   it("is an empty init without clients and refuses a client it does not know", () => {
     expect(floorSource([])).toContain("return [];");
     expect(() => floorSource(["@aws-sdk/client-nonexistent"])).toThrow(/CLIENT_CLASSES/);
@@ -143,7 +161,10 @@ describe("cold-start plumbing", () => {
           sdkClients: ["@aws-sdk/client-sqs"],
           hasInit: true,
           runs: 10,
-          modes: { bundled: mode(100, 90), external: mode(200, 190) },
+          modes: {
+            bundled: { ...mode(100, 90), model: { bytes: 4096, initMs: 95, ratio: 100 / 95 } },
+            external: mode(200, 190),
+          },
         },
         {
           id: "slow",
@@ -160,6 +181,10 @@ describe("cold-start plumbing", () => {
     const fast = text.split("\n").find((l) => l.startsWith("fast")) as string;
     const slow = text.split("\n").find((l) => l.startsWith("slow")) as string;
     expect(fast).toContain("1.11×");
+    // The data-model floor's init and the ratio over it; "-" where a function has none.
+    expect(fast).toContain("95.0");
+    expect(fast).toContain("1.05×");
+    expect(slow).toMatch(/ - +- /);
     expect(fast).not.toContain("!");
     expect(slow).toContain("3.00× !");
     expect(slow).toContain("2.0");

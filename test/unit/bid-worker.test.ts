@@ -31,7 +31,7 @@ function record(overrides: Partial<SQSRecord> = {}): SQSRecord {
 }
 
 /** The worker over a scripted service, with its metrics and log lines captured. */
-function worker(receipts: Record<string, BidReceipt | Error>) {
+function worker(receipts: Record<string, BidReceipt | Error>, awardErrors: Record<string, string> = {}) {
   const inputs: BidInput[] = [];
   const emitted: EmfOutput[] = [];
   const lines: string[] = [];
@@ -45,15 +45,23 @@ function worker(receipts: Record<string, BidReceipt | Error>) {
     logLevel: "INFO",
     metricsSink: (emf) => emitted.push(emf),
   });
+  const awardChecks: string[] = [];
   const bids: BidService = {
-    async receive(input) {
+    async receive(input, options) {
       inputs.push(input);
       const receipt = receipts[input.messageId];
       if (!receipt || receipt instanceof Error) throw receipt ?? new Error("unscripted");
+      if (receipt.status === "accepted" || receipt.status === "declined") {
+        options?.deferAwardCheck?.(receipt.task_id);
+      }
       return receipt;
     },
+    async checkAward(taskId) {
+      awardChecks.push(taskId);
+      return awardErrors[taskId];
+    },
   };
-  return { handle: createBidBatchHandler({ bids, logger, metrics }), inputs, emitted, lines };
+  return { handle: createBidBatchHandler({ bids, logger, metrics }), inputs, emitted, lines, awardChecks };
 }
 
 const counts = (emitted: EmfOutput[]) =>
@@ -146,12 +154,36 @@ describe("bid worker batch handler", () => {
     ]);
   });
 
-  it("logs task, agent and message ids and the reason, never the signature", async () => {
-    const { handle, lines } = worker({
-      "m-1": { ...accepted, award_error: "Error: award service down" },
-      "m-2": rejected,
-      "m-3": new Error("throttled"),
+  it("checks each task with stored answers once, after the batch; a failed check fails no record", async () => {
+    const other = "https://github.com/octo-org/octo-repo/issues/2";
+    const { handle, awardChecks } = worker(
+      {
+        "m-1": accepted,
+        "m-2": { status: "declined", task_id: TASK_ID, agent_id: "c", message_type: "DECLINE" },
+        "m-3": rejected,
+        "m-4": { ...accepted, task_id: other },
+        "m-5": new Error("throttled"),
+      },
+      { [TASK_ID]: "Error: award service down" },
+    );
+
+    const response = await handle({
+      Records: ["m-1", "m-2", "m-3", "m-4", "m-5"].map((messageId) => record({ messageId })),
     });
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m-5" }] });
+    expect(awardChecks).toEqual([TASK_ID, other]);
+  });
+
+  it("logs task, agent and message ids and the reason, never the signature", async () => {
+    const { handle, lines } = worker(
+      {
+        "m-1": accepted,
+        "m-2": rejected,
+        "m-3": new Error("throttled"),
+      },
+      { [TASK_ID]: "Error: award service down" },
+    );
 
     await handle({ Records: ["m-1", "m-2", "m-3"].map((messageId) => record({ messageId })) });
 
@@ -163,13 +195,15 @@ describe("bid worker batch handler", () => {
         task_id: TASK_ID,
         agent_id: "a",
       }),
+      expect.objectContaining({ level: "WARN", message_id: "m-2", agent_id: "b", reason: "LATE" }),
+      expect.objectContaining({ level: "ERROR", message_id: "m-3", receive_count: "1" }),
+      // After the batch: the task's one early-award check.
       expect.objectContaining({
         level: "WARN",
         message: "Early award check failed; the deadline sweeper will award the task",
+        task_id: TASK_ID,
         error: "Error: award service down",
       }),
-      expect.objectContaining({ level: "WARN", message_id: "m-2", agent_id: "b", reason: "LATE" }),
-      expect.objectContaining({ level: "ERROR", message_id: "m-3", receive_count: "1" }),
     ]);
     expect(lines.join("\n")).not.toContain(SIGNATURE.slice(7));
   });

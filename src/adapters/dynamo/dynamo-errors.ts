@@ -51,7 +51,7 @@ export class RetryableConflict extends Error {
 export async function withOptimisticRetry<T>(
   what: string,
   attempt: () => Promise<T>,
-  { attempts = 100, budgetMs = 20_000, baseDelayMs = 2, maxDelayMs = 50 }: RetryOptions = {},
+  { attempts = 100, budgetMs = 20_000, baseDelayMs = 2, maxDelayMs = 500 }: RetryOptions = {},
 ): Promise<T> {
   const outcome = await retry(attempt, {
     attempts,

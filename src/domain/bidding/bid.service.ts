@@ -59,8 +59,23 @@ export type BidReceipt =
     };
 
 /** Handles agent messages from the bids queue. */
+export interface ReceiveOptions {
+  /**
+   * Takes the early-award check of a stored answer instead of running it at once: the batch handler
+   * collects the tasks of a whole batch and runs {@link BidService.checkAward} once per task, so ten
+   * answers for one task in a batch cost one read of its counters, not ten.
+   */
+  deferAwardCheck?: (taskId: string) => void;
+}
+
 export interface BidService {
-  receive(input: BidInput): Promise<BidReceipt>;
+  receive(input: BidInput, options?: ReceiveOptions): Promise<BidReceipt>;
+  /**
+   * The early-award check of one task: awards it if every invited agent answered (or its deadline
+   * passed). Never throws: a failure is returned as a one-line description, and the answers stand,
+   * since the deadline sweeper awards the task anyway.
+   */
+  checkAward(taskId: string): Promise<string | undefined>;
 }
 
 export interface BidServiceOptions {
@@ -395,8 +410,19 @@ export function createBidService({
     };
   }
 
+  async function checkAward(taskId: string): Promise<string | undefined> {
+    try {
+      await awards.awardIfDue(taskId);
+      return undefined;
+    } catch (error) {
+      return describeError(error);
+    }
+  }
+
   return {
-    async receive(input) {
+    checkAward,
+
+    async receive(input, { deferAwardCheck } = {}) {
       const acceptedAt = instant(input.sentAt) ?? now().toISOString();
       // The nonce claim trusts the message id to tell a redelivery from a copy: SQS always sets one.
       if (!input.messageId) return refuse({ reason: "MALFORMED", detail: "no SQS message id" }, {}, false);
@@ -497,11 +523,12 @@ export function createBidService({
         agent_id: message.agent_id,
         message_type: message.type,
       };
-      try {
-        await awards.awardIfDue(message.task_id);
-      } catch (error) {
-        receipt.award_error = describeError(error);
+      if (deferAwardCheck) {
+        deferAwardCheck(message.task_id);
+        return receipt;
       }
+      const awardError = await checkAward(message.task_id);
+      if (awardError !== undefined) receipt.award_error = awardError;
       return receipt;
     },
   };
