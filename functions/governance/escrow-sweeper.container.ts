@@ -1,5 +1,5 @@
 import { type Config, loadConfig } from "../../src/config.js";
-import { createEscrowService } from "../../src/domain/governance/escrow.service.js";
+import { createEscrowTimeoutSweeper } from "../../src/domain/governance/escrow-timeout.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import { openGovernance } from "../shared/governance.js";
@@ -9,7 +9,10 @@ export function buildEscrowSweeper(config: Config) {
   const { logger } = createObservability({ persistentKeys: { function: "escrow-sweeper" } });
   const open = lazily(async () => {
     const store = await openGovernance(config);
-    return { store, escrows: createEscrowService({ store, timeoutMs: config.escrowTimeoutMs, logger }) };
+    return {
+      store,
+      escrows: createEscrowTimeoutSweeper({ store, timeoutMs: config.escrowTimeoutMs, logger }),
+    };
   });
   return {
     logger,

@@ -92,6 +92,11 @@ describe("per-function bundles (esbuild metafile)", () => {
     expect(has("github-receiver", /src\/adapters\/dynamo\/entities\//)).toBe(false);
   });
 
+  it("keeps the escrow sweeper off zod: it takes no input to validate", () => {
+    expect(has("escrow-sweeper", /node_modules\/zod\//)).toBe(false);
+    expect(has("escrow-sweeper", /src\/domain\/governance\/escrow\.service\.ts$/)).toBe(false);
+  });
+
   it("loads the anchors' S3 client only where anchors are written or verified", () => {
     for (const fn of FUNCTIONS) {
       expect(has(fn.id, /node_modules\/@aws-sdk\/client-s3\//)).toBe(

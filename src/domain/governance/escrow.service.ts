@@ -12,6 +12,7 @@ import {
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { assertEscrowTransition } from "./escrow.js";
+import { createEscrowTimeoutSweeper, DEFAULT_ESCROW_TIMEOUT_MS } from "./escrow-timeout.js";
 import { ESCROW_STATUSES, type Escrow } from "./governance.types.js";
 import type { GovernanceLogger } from "./projector.js";
 
@@ -43,15 +44,8 @@ export interface EscrowServiceOptions {
   logger?: GovernanceLogger;
 }
 
-export interface RefundSummary {
-  examined: number;
-  refunded: number;
-  /** Settled by an outcome between listing and locking. */
-  skipped: number;
-  more: boolean;
-}
-
-export const DEFAULT_ESCROW_TIMEOUT_MS = 14 * 24 * 3600_000;
+export type { RefundSummary } from "./escrow-timeout.js";
+export { DEFAULT_ESCROW_TIMEOUT_MS } from "./escrow-timeout.js";
 
 /** Escrow reads, a judge's resolution of disputes, and the timeout sweeper. */
 export function createEscrowService({
@@ -116,40 +110,9 @@ export function createEscrowService({
       return escrow;
     },
 
-    /** Refunds escrows pending for longer than the timeout (`resolved_by` timeout), oldest first. */
-    async refundExpired({ limit = 100 }: { limit?: number } = {}): Promise<RefundSummary> {
-      const at = now();
-      const cutoff = new Date(at.getTime() - timeoutMs).toISOString();
-      const due = await store.listExpiredEscrows(cutoff, limit);
-      const summary: RefundSummary = {
-        examined: due.length,
-        refunded: 0,
-        skipped: 0,
-        more: due.length === limit,
-      };
-      for (const candidate of due) {
-        const refunded = await store.transaction(async (tx) => {
-          const current = await tx.escrows.getForUpdate(candidate.id);
-          if (current?.status !== "pending") return false;
-          const moved = await tx.escrows.transition(candidate.id, "refunded", "timeout", at.toISOString());
-          await tx.audit.append({
-            action: "escrow_refunded",
-            agent_id: current.agent_id,
-            resource: `escrow:${candidate.id}`,
-            actor: "system:escrow-sweeper",
-            success: true,
-            cost: moved.amount,
-            details: { task_id: current.task_id, pending_since: current.created_at, timeout_ms: timeoutMs },
-            occurred_at: at.toISOString(),
-          });
-          return true;
-        });
-        if (refunded) summary.refunded += 1;
-        else summary.skipped += 1;
-      }
-      if (summary.refunded > 0) logger?.info("Expired escrows refunded", { ...summary });
-      return summary;
-    },
+    /** Refunds escrows pending for longer than the timeout: see {@link createEscrowTimeoutSweeper}. */
+    refundExpired: createEscrowTimeoutSweeper({ store, timeoutMs, now, ...(logger ? { logger } : {}) })
+      .refundExpired,
   };
 }
 
