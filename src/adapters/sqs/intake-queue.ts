@@ -1,5 +1,6 @@
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { type IntakeMessage, IntakeMessageTooLargeError } from "../../domain/webhooks/intake-message.js";
+import type { IntakeMessage } from "../../domain/webhooks/intake-message.js";
+import { IntakeMessageTooLargeError } from "../../domain/webhooks/intake-message-too-large.js";
 import type { IntakeQueue } from "../../ports/intake-queue.js";
 
 export interface SqsIntakeQueueOptions {

@@ -1,4 +1,4 @@
-import { issueUrlSchema } from "../common.schema.js";
+import { issueUrlProblem } from "../tasks/issue-url.js";
 
 /**
  * How much of a pull request body is searched for closing references, in UTF-16 code units (JavaScript
@@ -45,7 +45,7 @@ const hostOf = (serverUrl: string) => serverUrl.replace(/^https?:\/\//i, "").toL
  * own spelling, so it equals the issue's `html_url`. Only the first {@link CLOSING_REFS_SCAN_LIMIT} code
  * units are searched; when the body is at least that long, a reference ending exactly at the limit is
  * dropped, since its number may have been cut short (a queued body is already cut there, so the full
- * and the queued body give the same answer). Every URL is a valid {@link issueUrlSchema} value, so a
+ * and the queued body give the same answer). Every URL is a valid issue URL (`issueUrlProblem`, the rule of `issueUrlSchema`), so a
  * strange server URL or repository name yields no reference rather than a bad task id.
  * @param body the PR body (may be null)
  * @param serverUrl e.g. `https://github.com` (GitHub Enterprise keeps its own host)
@@ -76,7 +76,7 @@ export function closingReferences(
       continue;
     }
     const url = `${serverUrl}/${repoFullName}/issues/${number}`;
-    if (urls.has(url) || !issueUrlSchema.safeParse(url).success) continue;
+    if (urls.has(url) || issueUrlProblem(url) !== undefined) continue;
     urls.add(url);
     if (urls.size >= MAX_REFS) break;
   }
