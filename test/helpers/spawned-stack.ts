@@ -260,3 +260,21 @@ export async function readRawItem(
   );
   return Item;
 }
+
+/**
+ * Waits until the task item's evidence holds a merged pull request (raw read). Tests that send a PR
+ * merge and then the issue's close call it in between: the intake queue does not keep order, and a
+ * close processed first records an outcome that the later merge then supersedes (a second, correct
+ * ledger entry), where such a test means to check the single outcome of GitHub's usual order.
+ */
+export async function mergeRecorded(
+  dynamo: DynamoDBClient,
+  tableName: string,
+  taskId: string,
+): Promise<void> {
+  await eventually(`the merged pull request in the evidence of ${taskId}`, async () => {
+    const task = await readRawItem(dynamo, tableName, `TASK#${taskId}`, "TASK");
+    const merges = task?.evidence?.M?.merges?.M;
+    return merges && Object.keys(merges).length > 0 ? true : undefined;
+  });
+}

@@ -16,6 +16,7 @@ import {
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
+  mergeRecorded,
   nextSignedMessage,
   readRawItem,
   type SpawnedStack,
@@ -173,6 +174,7 @@ describe("npm start --in-memory, end to end", () => {
     const pr: Payload = pullRequestMergedPayload(mergedAt);
     pr.pull_request.body = "Fixes #7001";
     await webhook("pull_request", pr);
+    await mergeRecorded(dynamo, endpoints.table_name, url);
     const closed: Payload = issuesClosedPayload("completed", closedAt);
     closed.issue.number = 7001;
     closed.issue.html_url = url;

@@ -28,6 +28,7 @@ import {
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
+  mergeRecorded,
   nextSignedMessage,
   readRawItem,
   type SpawnedStack,
@@ -237,6 +238,7 @@ describe("npm start: a poison record is set aside, governance goes on, replay ap
     const pr: Payload = pullRequestMergedPayload(mergedAt);
     pr.pull_request.body = "Fixes #8101";
     await webhook("pull_request", pr);
+    await mergeRecorded(dynamo, endpoints.table_name, url);
     const closed: Payload = issuesClosedPayload("completed", closedAt);
     closed.issue.number = 8101;
     closed.issue.html_url = url;
