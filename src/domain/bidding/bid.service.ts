@@ -58,7 +58,6 @@ export type BidReceipt =
       message_type?: string;
     };
 
-/** Handles agent messages from the bids queue. */
 export interface ReceiveOptions {
   /**
    * Takes the early-award check of a stored answer instead of running it at once: the batch handler
@@ -68,6 +67,7 @@ export interface ReceiveOptions {
   deferAwardCheck?: (taskId: string) => void;
 }
 
+/** Handles agent messages from the bids queue. */
 export interface BidService {
   receive(input: BidInput, options?: ReceiveOptions): Promise<BidReceipt>;
   /**
