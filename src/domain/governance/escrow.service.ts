@@ -1,5 +1,4 @@
 import * as z from "zod";
-import type { GovernanceStore } from "../../ports/governance-store.js";
 import type { Page, PageRequest } from "../../ports/pagination.js";
 import {
   agentIdSchema,
@@ -12,9 +11,8 @@ import {
 import { NotFoundError } from "../errors.js";
 import { parseOrThrow } from "../validation.js";
 import { assertEscrowTransition } from "./escrow.js";
-import { createEscrowTimeoutSweeper, DEFAULT_ESCROW_TIMEOUT_MS } from "./escrow-timeout.js";
+import { createEscrowTimeoutSweeper, type EscrowTimeoutOptions } from "./escrow-timeout.js";
 import { ESCROW_STATUSES, type Escrow } from "./governance.types.js";
-import type { GovernanceLogger } from "./projector.js";
 
 const escrowIdSchema = z.uuid({ error: "must be an escrow id (UUID)" });
 
@@ -36,24 +34,15 @@ const escrowFilterSchema = z.strictObject({
 /** Escrows per page when the caller does not say (at most MAX_PAGE_SIZE, 100). */
 export const DEFAULT_ESCROW_PAGE_SIZE = 50;
 
-export interface EscrowServiceOptions {
-  store: GovernanceStore;
-  /** How long an escrow may stay pending before the sweeper refunds it (default 14 days). */
-  timeoutMs?: number;
-  now?: () => Date;
-  logger?: GovernanceLogger;
-}
+/** The same options as the timeout sweeper's: the service's resolutions use its store, clock and logger. */
+export type EscrowServiceOptions = EscrowTimeoutOptions;
 
 export type { RefundSummary } from "./escrow-timeout.js";
 export { DEFAULT_ESCROW_TIMEOUT_MS } from "./escrow-timeout.js";
 
 /** Escrow reads, a judge's resolution of disputes, and the timeout sweeper. */
-export function createEscrowService({
-  store,
-  timeoutMs = DEFAULT_ESCROW_TIMEOUT_MS,
-  now = () => new Date(),
-  logger,
-}: EscrowServiceOptions) {
+export function createEscrowService(options: EscrowServiceOptions) {
+  const { store, now = () => new Date(), logger } = options;
   return {
     async get(id: unknown): Promise<Escrow> {
       const validId = parseOrThrow(escrowIdSchema, id, "escrow id");
@@ -111,8 +100,7 @@ export function createEscrowService({
     },
 
     /** Refunds escrows pending for longer than the timeout: see {@link createEscrowTimeoutSweeper}. */
-    refundExpired: createEscrowTimeoutSweeper({ store, timeoutMs, now, ...(logger ? { logger } : {}) })
-      .refundExpired,
+    refundExpired: createEscrowTimeoutSweeper(options).refundExpired,
   };
 }
 
