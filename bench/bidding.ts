@@ -6,8 +6,10 @@
  *    TransactWriteItems that `acceptBid` sends, issued straight through the DocumentClient. Every path
  *    answers fresh INVITED bid items of its own task, at the same concurrency, and the paths alternate
  *    over several rounds so drift on a noisy machine lands on all of them; ratios are per round.
- * 2. Time from task creation to every capable agent's queue holding its BID_REQUEST, with the real
- *    dispatch service, repositories and SQS endpoint sender.
+ * 2. Time from task creation to every capable agent's queue holding its BID_REQUEST, in two phases:
+ *    the real dispatch service (invitations, one job per agent on the delivery queue), then the
+ *    delivery queue drained through the delivery worker's batch handler (the real delivery service,
+ *    endpoint circuit and SQS endpoint sender); DynamoDB and SQS requests per invitation of each.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -24,17 +26,22 @@ import {
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { createBiddingRepository } from "../src/adapters/dynamo/bidding.repository.js";
+import { createEndpointCircuitRepository } from "../src/adapters/dynamo/endpoint-circuit.repository.js";
 import type { MarketplaceService } from "../src/adapters/dynamo/marketplace-service.js";
 import { createNonceRepository } from "../src/adapters/dynamo/nonce.repository.js";
-import { createSqsEndpointSender } from "../src/adapters/endpoints/sqs-endpoint-sender.js";
-import { createSqsClient } from "../src/adapters/sqs/client.js";
-import type { AgentService } from "../src/domain/agents/agent.service.js";
-import { type BidInput, type BidService, createBidService } from "../src/domain/bidding/bid.service.js";
 import {
-  createDispatchService,
-  DEFAULT_DISPATCH_CONCURRENCY,
-  type DispatchSummary,
-} from "../src/domain/bidding/dispatch.service.js";
+  createEndpointSender,
+  createHttpsEndpointSender,
+} from "../src/adapters/endpoints/https-endpoint-sender.js";
+import { createSqsEndpointSender } from "../src/adapters/endpoints/sqs-endpoint-sender.js";
+import { createSqsAwardQueue } from "../src/adapters/sqs/award-queue.js";
+import { createSqsClient } from "../src/adapters/sqs/client.js";
+import { createSqsDeliveryQueue } from "../src/adapters/sqs/delivery-queue.js";
+import type { AgentService } from "../src/domain/agents/agent.service.js";
+import { createQueuedAwardTrigger } from "../src/domain/bidding/award-due.js";
+import { type BidInput, type BidService, createBidService } from "../src/domain/bidding/bid.service.js";
+import { createDeliveryService, type DeliveryOutcome } from "../src/domain/bidding/delivery.service.js";
+import { createDispatchService, type DispatchSummary } from "../src/domain/bidding/dispatch.service.js";
 import { SIGNATURE_ATTRIBUTE } from "../src/domain/bidding/messages.js";
 import { sealMessage, verifyBodySignature } from "../src/domain/bidding/signing.js";
 import type { TaskService } from "../src/domain/tasks/task.service.js";
@@ -45,8 +52,9 @@ import { createObservability } from "../src/observability.js";
 import type { AgentRepository } from "../src/ports/agent-repository.js";
 import type { TaskRepository } from "../src/ports/task-repository.js";
 import { createBidBatchHandler } from "../src/workers/bid-worker.js";
+import { createDeliveryBatchHandler } from "../src/workers/delivery-worker.js";
 import { TEST_OPERATOR } from "../test/helpers/principals.js";
-import { type CallRecord, type CallRecorder, reportedUnits } from "./capture.js";
+import { type CallRecord, type CallRecorder, reportedUnits, SqsCallRecorder } from "./capture.js";
 import { issueUrl } from "./fixtures.js";
 import { ms, renderTable } from "./report.js";
 
@@ -83,6 +91,8 @@ export interface BiddingBenchContext {
   agents: AgentService;
   tasks: TaskService;
   sqs: SQSClient;
+  /** Records the SQS requests made through `sqs`, by measurement. */
+  sqsCalls: SqsCallRecorder;
   log: (message: string) => void;
 }
 
@@ -160,7 +170,8 @@ interface FloorNonce {
  * TASK item that adds one to `answered_count` on condition that the task is OPEN, the send time not
  * past `bid_deadline` and the bid within `budget`; an Update of the BID item that ElectroDB's `patch`
  * guards with attribute_exists on both keys, plus the repository's condition that the item is still
- * INVITED; the ConditionCheck that the agent is active and not kill-switched; and the Put of the
+ * INVITED and its bid request was not counted unreachable (`counted_unreachable` absent: a failed
+ * delivery already counted the invitation, so a late first answer takes another form); the ConditionCheck that the agent is active and not kill-switched; and the Put of the
  * message's nonce. The expression strings are ElectroDB's, verbatim. Checked against a recorded
  * request.
  */
@@ -220,6 +231,7 @@ function floorRequest(
             "#updated_at": "updated_at",
             "#task_id": "task_id",
             "#agent_id": "agent_id",
+            "#counted_unreachable": "counted_unreachable",
             "#__edb_e__": "__edb_e__",
             "#__edb_v__": "__edb_v__",
           },
@@ -239,7 +251,8 @@ function floorRequest(
           },
           TableName: table,
           Key: { PK: `TASK#${taskId}`, SK: `BID#${agentId}` },
-          ConditionExpression: "attribute_exists(#PK) AND attribute_exists(#SK) AND #status = :status0",
+          ConditionExpression:
+            "attribute_exists(#PK) AND attribute_exists(#SK) AND #status = :status0 AND attribute_not_exists(#counted_unreachable)",
         },
       },
       {
@@ -638,43 +651,81 @@ export async function measureBidThroughput(
   };
 }
 
+/** SQS operations by name, e.g. `{ SendMessageBatch: 10 }`. */
+const sqsByOperation = (calls: readonly string[]) => {
+  const counts: Record<string, number> = {};
+  for (const call of calls) counts[call] = (counts[call] ?? 0) + 1;
+  return counts;
+};
+
+/** What one phase of a dispatch run cost: wall time, and the requests it sent to each service. */
+export interface DispatchPhase {
+  ms: number;
+  dynamoCalls: Record<string, number>;
+  sqsCalls: Record<string, number>;
+  /** Requests per invitation (÷ the agents invited). */
+  dynamoCallsPerInvitation: number;
+  sqsCallsPerInvitation: number;
+}
+
 export interface DispatchRun {
   run: number;
   agents: number;
+  /** Delivery jobs dispatch() put on the delivery queue. */
+  enqueued: number;
+  /** Delivery outcomes of this run's jobs, as the delivery worker returned them. */
   delivered: number;
   failed: number;
   createMs: number;
-  dispatchMs: number;
+  createCalls: Record<string, number>;
+  /** dispatch(): the task read, candidate queries, profile reads, invitations and SendMessageBatch. */
+  dispatch: DispatchPhase;
+  /** The delivery queue drained through the delivery worker's batch handler: sign, send, record. */
+  delivery: DispatchPhase;
+  /** dispatch + delivery. */
+  total: DispatchPhase;
   /** From just before `tasks.create` to the newest BID_REQUEST's SentTimestamp (1 ms resolution). */
   lastEnqueuedMs: number;
   /** From just before `tasks.create` until polling had found every BID_REQUEST. */
   allConfirmedMs: number;
-  createCalls: Record<string, number>;
-  dispatchCalls: Record<string, number>;
-  dispatchCallsPerAgent: number;
 }
 
 export interface DispatchResult {
   agents: number;
   capability: string;
-  dispatchConcurrency: number;
+  /** Event source pollers draining the delivery queue at once, each a batch handler invocation. */
+  deliveryPollers: number;
+  deliveryBatchSize: number;
   registrationMs: number;
   runs: DispatchRun[];
-  median: { dispatchMs: number; lastEnqueuedMs: number; allConfirmedMs: number };
+  median: {
+    dispatchMs: number;
+    deliveryMs: number;
+    lastEnqueuedMs: number;
+    allConfirmedMs: number;
+  };
 }
+
+/** Pollers on the delivery queue: Lambda's SQS event source starts with five concurrent batches. */
+export const DELIVERY_POLLERS = 5;
+/** Records per delivery batch, as the delivery worker's trigger (src/topology.ts). */
+export const DELIVERY_BATCH = 10;
 
 /**
  * Figure 2: registers `agents` agents sharing one capability, each with its own queue on the SQS
- * emulator as bidding endpoint, then per run creates a task requiring that capability (t0) and runs
- * the dispatch service; the clock stops when ReceiveMessage has found every agent's BID_REQUEST
- * (checked for type, task and the agent's signature). Messages are deleted after the clock stops.
+ * emulator as bidding endpoint, then per run creates a task requiring that capability (t0), runs the
+ * dispatch service (invitations, one job per agent on the delivery queue) and then drains the
+ * delivery queue through the delivery worker's batch handler (the real delivery service, endpoint
+ * circuit and SQS endpoint sender), with {@link DELIVERY_POLLERS} event source pollers. The clock
+ * stops when ReceiveMessage has found every agent's BID_REQUEST (checked for type, task and the
+ * agent's signature). Messages are deleted after the clock stops.
  */
 export async function measureDispatch(
   ctx: BiddingBenchContext,
   agentCount: number,
   firstIssue: number,
 ): Promise<DispatchResult> {
-  const { recorder, service, agentRepo, taskRepo, agents, tasks, sqs, log } = ctx;
+  const { recorder, sqsCalls, service, agentRepo, taskRepo, agents, tasks, sqs, log } = ctx;
   const capability = "bench-dispatch";
   const queues = await Promise.all(
     Array.from({ length: agentCount }, async (_, i) => {
@@ -705,13 +756,101 @@ export async function measureDispatch(
   const secrets = registered.result;
   log(`  ${agentCount} SQS agents registered in ${ms(registered.ms)}`);
 
-  const bidsQueue = await sqs.send(new CreateQueueCommand({ QueueName: "agentforge-bench-dispatch-bids" }));
+  const queueUrl = async (name: string, attributes: Record<string, string> = {}) => {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    if (!QueueUrl) throw new Error("the SQS emulator returned no queue URL");
+    return QueueUrl;
+  };
+  const bidsQueueUrl = await queueUrl("agentforge-bench-dispatch-bids");
+  // As in figure 1, the visibility timeout outlasts any batch, so no job is handed out twice.
+  const deliveryQueueUrl = await queueUrl("agentforge-bench-delivery", { VisibilityTimeout: "30" });
+  const awardQueueUrl = await queueUrl("agentforge-bench-award.fifo", { FifoQueue: "true" });
+
+  const bidding = createBiddingRepository({ service });
   const dispatcher = createDispatchService({
     agents: agentRepo,
-    bidding: createBiddingRepository({ service }),
+    bidding,
     tasks: taskRepo,
-    sender: createSqsEndpointSender({ client: sqs }),
-    bidsQueueUrl: bidsQueue.QueueUrl ?? "",
+    deliveries: createSqsDeliveryQueue({ client: sqs, queueUrl: deliveryQueueUrl }),
+    bidsQueueUrl,
+  });
+  // The delivery worker as its container builds it (functions/bidding/delivery-worker.container.ts):
+  // the endpoint sender routing by kind, the circuit on the table, the queued award trigger.
+  const deliveryService = createDeliveryService({
+    agents: agentRepo,
+    bidding,
+    sender: createEndpointSender({
+      sqs: createSqsEndpointSender({ client: sqs }),
+      https: createHttpsEndpointSender({ allowLoopback: true }),
+    }),
+    circuit: createEndpointCircuitRepository({ service }),
+    awards: createQueuedAwardTrigger({
+      bidding,
+      queue: createSqsAwardQueue({ client: sqs, queueUrl: awardQueueUrl }),
+    }),
+  });
+  const outcomes: DeliveryOutcome[] = [];
+  const { logger, metrics } = createObservability({ logLevel: "SILENT", metricsSink: () => {} });
+  const source = createSqsEventSource({
+    client: sqs,
+    queueUrl: deliveryQueueUrl,
+    handler: createDeliveryBatchHandler({
+      deliveries: {
+        deliver: async (job) => {
+          const outcome = await deliveryService.deliver(job);
+          outcomes.push(outcome);
+          return outcome;
+        },
+      },
+      logger,
+      metrics,
+    }),
+    batchSize: DELIVERY_BATCH,
+  });
+  await source.pollOnce(); // resolves the queue ARN once, outside any measurement (the queue is empty)
+
+  /** Runs the event source's pollers until `expected` jobs have an outcome; returns those outcomes. */
+  const deliverAll = async (expected: number): Promise<DeliveryOutcome[]> => {
+    const start = outcomes.length;
+    const giveUp = performance.now() + 60_000;
+    await Promise.all(
+      Array.from({ length: DELIVERY_POLLERS }, async () => {
+        while (outcomes.length - start < expected) {
+          if (performance.now() > giveUp) throw new Error("the delivery queue did not drain within 60 s");
+          const { received } = await source.pollOnce();
+          if (received === 0) await sleep(5);
+        }
+      }),
+    );
+    return outcomes.slice(start);
+  };
+
+  /** `fn`'s wall time and the DynamoDB and SQS requests it made. */
+  const measurePhase = async <T>(fn: () => Promise<T>): Promise<{ result: T; phase: DispatchPhase }> => {
+    const dynamo = await recorder.measure(() => sqsCalls.measure(fn));
+    const sqsMade = dynamo.result.calls;
+    return {
+      result: dynamo.result.result,
+      phase: {
+        ms: dynamo.ms,
+        dynamoCalls: byOperation(dynamo.calls),
+        sqsCalls: sqsByOperation(sqsMade),
+        dynamoCallsPerInvitation: dynamo.calls.length / agentCount,
+        sqsCallsPerInvitation: sqsMade.length / agentCount,
+      },
+    };
+  };
+  const sumCounts = (a: Record<string, number>, b: Record<string, number>) => {
+    const sum = { ...a };
+    for (const [op, n] of Object.entries(b)) sum[op] = (sum[op] ?? 0) + n;
+    return sum;
+  };
+  const addPhases = (a: DispatchPhase, b: DispatchPhase): DispatchPhase => ({
+    ms: a.ms + b.ms,
+    dynamoCalls: sumCounts(a.dynamoCalls, b.dynamoCalls),
+    sqsCalls: sumCounts(a.sqsCalls, b.sqsCalls),
+    dynamoCallsPerInvitation: a.dynamoCallsPerInvitation + b.dynamoCallsPerInvitation,
+    sqsCallsPerInvitation: a.sqsCallsPerInvitation + b.sqsCallsPerInvitation,
   });
 
   /** Receives each queue's message until all are found; returns the messages by queue index. */
@@ -760,10 +899,14 @@ export async function measureDispatch(
         bid_deadline: BID_DEADLINE,
       }),
     );
-    const dispatched = await recorder.measure(() => dispatcher.dispatch(taskId));
+    const dispatched = await measurePhase(() => dispatcher.dispatch(taskId));
+    const summary: DispatchSummary = dispatched.result;
+    if (summary.invited !== agentCount || summary.enqueued !== agentCount) {
+      throw new Error(`dispatch enqueued ${summary.enqueued} of ${agentCount}: ${JSON.stringify(summary)}`);
+    }
+    const delivered = await measurePhase(() => deliverAll(summary.enqueued));
     const messages = await confirm(taskId);
     const allConfirmedMs = performance.now() - t0;
-    const summary: DispatchSummary = dispatched.result;
     const lastSent = Math.max(...messages.map((m) => Number(m.Attributes?.SentTimestamp ?? Number.NaN)));
     await Promise.all(
       messages.map((m, i) =>
@@ -775,34 +918,42 @@ export async function measureDispatch(
         ),
       ),
     );
-    if (summary.delivered !== agentCount) {
-      throw new Error(`dispatch delivered ${summary.delivered} of ${agentCount}: ${JSON.stringify(summary)}`);
+    const results = delivered.result;
+    const ok = results.filter(
+      (o) => o.kind === "BID_REQUEST" && o.task_id === taskId && o.status === "DELIVERED",
+    );
+    if (ok.length !== agentCount) {
+      const failures = results.filter((o) => o.status !== "DELIVERED").slice(0, 3);
+      throw new Error(`delivered ${ok.length} of ${agentCount}: ${JSON.stringify(failures)}`);
     }
     runs.push({
       run,
       agents: summary.invited,
-      delivered: summary.delivered,
-      failed: summary.failed,
+      enqueued: summary.enqueued,
+      delivered: ok.length,
+      failed: results.length - ok.length,
       createMs: created.ms,
-      dispatchMs: dispatched.ms,
+      createCalls: byOperation(created.calls),
+      dispatch: dispatched.phase,
+      delivery: delivered.phase,
+      total: addPhases(dispatched.phase, delivered.phase),
       lastEnqueuedMs: lastSent - wallT0,
       allConfirmedMs,
-      createCalls: byOperation(created.calls),
-      dispatchCalls: byOperation(dispatched.calls),
-      dispatchCallsPerAgent: dispatched.calls.length / agentCount,
     });
     log(
-      `  dispatch run ${run}: ${summary.delivered} delivered, all confirmed ${ms(allConfirmedMs)} after t0`,
+      `  dispatch run ${run}: ${summary.enqueued} enqueued in ${ms(dispatched.phase.ms)}, ${ok.length} delivered in ${ms(delivered.phase.ms)}, all confirmed ${ms(allConfirmedMs)} after t0`,
     );
   }
   return {
     agents: agentCount,
     capability,
-    dispatchConcurrency: DEFAULT_DISPATCH_CONCURRENCY,
+    deliveryPollers: DELIVERY_POLLERS,
+    deliveryBatchSize: DELIVERY_BATCH,
     registrationMs: registered.ms,
     runs,
     median: {
-      dispatchMs: median(runs.map((r) => r.dispatchMs)),
+      dispatchMs: median(runs.map((r) => r.dispatch.ms)),
+      deliveryMs: median(runs.map((r) => r.delivery.ms)),
       lastEnqueuedMs: median(runs.map((r) => r.lastEnqueuedMs)),
       allConfirmedMs: median(runs.map((r) => r.allConfirmedMs)),
     },
@@ -857,39 +1008,54 @@ export function renderBidding(bid: BidThroughputResult, dispatch: DispatchResult
   );
 
   out.push(
-    `\nDispatch: ${dispatch.agents} agents with capability "${dispatch.capability}", each with its own queue on the SQS emulator; dispatch concurrency ${dispatch.dispatchConcurrency}`,
+    `\nDispatch: ${dispatch.agents} agents with capability "${dispatch.capability}", each with its own queue on the SQS emulator; dispatch() invites and enqueues one delivery job per agent, then ${dispatch.deliveryPollers} pollers drain the delivery queue through the delivery worker's batch handler (batches of ${dispatch.deliveryBatchSize}, records in parallel)`,
   );
+  const perInvitation = (p: DispatchPhase) =>
+    `${p.dynamoCallsPerInvitation.toFixed(2)} / ${p.sqsCallsPerInvitation.toFixed(2)}`;
   out.push(
     renderTable(
       [
         "Run",
         "Invited",
+        "Enqueued",
         "Delivered",
         "Create task",
         "dispatch()",
-        "Last enqueued",
+        "Delivery",
+        "Last on agent queue",
         "All confirmed",
-        "DDB calls/agent",
+        "dispatch DDB/SQS per inv",
+        "delivery DDB/SQS per inv",
+        "total DDB/SQS per inv",
       ],
       dispatch.runs.map((r) => [
         String(r.run),
         String(r.agents),
+        String(r.enqueued),
         String(r.delivered),
         ms(r.createMs),
-        ms(r.dispatchMs),
+        ms(r.dispatch.ms),
+        ms(r.delivery.ms),
         ms(r.lastEnqueuedMs),
         ms(r.allConfirmedMs),
-        r.dispatchCallsPerAgent.toFixed(2),
+        perInvitation(r.dispatch),
+        perInvitation(r.delivery),
+        perInvitation(r.total),
       ]),
     ),
   );
   const last = dispatch.runs.at(-1);
   if (last) {
     out.push(
-      `Median: dispatch() ${ms(dispatch.median.dispatchMs)}, last BID_REQUEST enqueued ${ms(dispatch.median.lastEnqueuedMs)} after t0, all confirmed ${ms(dispatch.median.allConfirmedMs)} after t0`,
+      `Median: dispatch() ${ms(dispatch.median.dispatchMs)}, delivery ${ms(dispatch.median.deliveryMs)}, last BID_REQUEST on an agent queue ${ms(dispatch.median.lastEnqueuedMs)} after t0, all confirmed ${ms(dispatch.median.allConfirmedMs)} after t0`,
     );
-    out.push(`Calls per run: create task ${formatOperations(last.createCalls)}`);
-    out.push(`               dispatch()  ${formatOperations(last.dispatchCalls)}`);
+    out.push(`Calls in run ${last.run}: create task  DynamoDB ${formatOperations(last.createCalls)}`);
+    out.push(
+      `               dispatch()   DynamoDB ${formatOperations(last.dispatch.dynamoCalls)}; SQS ${formatOperations(last.dispatch.sqsCalls)}`,
+    );
+    out.push(
+      `               delivery     DynamoDB ${formatOperations(last.delivery.dynamoCalls)}; SQS ${formatOperations(last.delivery.sqsCalls)}`,
+    );
   }
   return out;
 }
@@ -899,14 +1065,16 @@ export function renderBidding(bid: BidThroughputResult, dispatch: DispatchResult
  * with `bidders`, then dispatch to {@link DISPATCH_AGENTS} agents of their own, and stops the emulator.
  */
 export async function measureBidPipeline(
-  base: Omit<BiddingBenchContext, "sqs">,
+  base: Omit<BiddingBenchContext, "sqs" | "sqsCalls">,
   bidders: Bidder[],
 ): Promise<{ bidThroughput: BidThroughputResult; dispatch: DispatchResult }> {
   base.log("starting the SQS emulator; measuring bid throughput");
   const sqsLocal = await startSqsLocal();
   const sqs = createSqsClient({ endpoint: sqsLocal.endpoint, requireLocal: true });
+  const sqsCalls = new SqsCallRecorder();
+  sqsCalls.install(sqs);
   try {
-    const ctx: BiddingBenchContext = { ...base, sqs };
+    const ctx: BiddingBenchContext = { ...base, sqs, sqsCalls };
     const bidThroughput = await measureBidThroughput(ctx, bidders, 5000);
     base.log(`measuring dispatch to ${DISPATCH_AGENTS} SQS agents`);
     const dispatch = await measureDispatch(ctx, DISPATCH_AGENTS, 6000);
@@ -922,6 +1090,6 @@ export async function measureBidPipeline(
 export function bidPipelineNotes(bidThroughput: BidThroughputResult): string[] {
   return [
     `Bid throughput: ${BIDDERS} signed BIDs per path per round, ${bidThroughput.concurrency} in flight, each path on fresh INVITED bid items of its own task, paths rotated per round, after ${WARM_UP_ROUNDS} unreported warm-up rounds of ${BIDDERS} bids per path. "worker" calls the bid service's receive() (early award reduced to its O(1) check: one consistent GetItem of the task's counters, no award); "worker via SQS" drains a bids queue on the in-process SQS emulator with ${bidThroughput.sqsPollers} pollers running the Lambda batch handler (batches of ${bidThroughput.sqsBatchSize}, records in order), timed from the first poll (messages enqueued beforehand); "floor" sends acceptBid's TransactWriteItems straight through the DocumentClient. Retried = worker messages that threw and were handed over again / floor transactions cancelled by TransactionConflict and resent.`,
-    'Dispatch: t0 is just before tasks.create(); dispatch() is called directly (on AWS the table stream invokes it). "Last enqueued" is the newest BID_REQUEST\'s SentTimestamp after t0; "All confirmed" is when ReceiveMessage had found every queue\'s message (type, task and signature checked), after dispatch() returned. The emulator runs in this process and shares its CPU; its ApproximateNumberOfMessages counts in-flight messages, so receipt is checked by ReceiveMessage instead.',
+    `Dispatch: t0 is just before tasks.create(); dispatch() is called directly (on AWS the dispatch worker runs it, fed by the dispatch queue from the table stream) and returns once every job is on the delivery queue; "Delivery" then drains that queue with ${DELIVERY_POLLERS} event source pollers running the delivery worker's batch handler as deployed (delivery service, endpoint circuit on the table, SQS endpoint sender, queued award trigger), until every job has an outcome. The two phases run one after the other here; on AWS the delivery worker may start on the first jobs while dispatch() still enqueues the rest, so their sum bounds the path from above. "Last on agent queue" is the newest BID_REQUEST's SentTimestamp after t0; "All confirmed" is when ReceiveMessage had found every agent queue's message (type, task and signature checked), after delivery finished. DDB/SQS per inv = DynamoDB / SQS requests of that phase ÷ invited agents; the delivery phase's SQS requests include the event source's ReceiveMessage and DeleteMessageBatch calls (empty polls too), which Lambda's pollers make on AWS. The emulator runs in this process and shares its CPU; its ApproximateNumberOfMessages counts in-flight messages, so receipt is checked by ReceiveMessage instead.`,
   ];
 }

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ConsumedCapacity, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { addConsumed, type UnitsByTarget } from "./capacity.js";
 
 /** Commands whose input accepts `ReturnConsumedCapacity`, and whether their units are reads. */
@@ -140,6 +141,32 @@ export class CallRecorder {
     const started = performance.now();
     const result = await this.scope.run(calls, fn);
     return { result, calls, ms: performance.now() - started };
+  }
+}
+
+/**
+ * Records the operation of every request sent through an SQS client (`SendMessageBatch`,
+ * `ReceiveMessage`, ...), attributed like {@link CallRecorder} to the innermost {@link measure} of
+ * this recorder, so SQS calls are counted beside the DynamoDB ones without mixing into them.
+ */
+export class SqsCallRecorder {
+  private readonly scope = new AsyncLocalStorage<string[]>();
+
+  install(client: SQSClient): void {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        this.scope.getStore()?.push((context.commandName ?? "Unknown").replace(/Command$/, ""));
+        return next(args);
+      },
+      { step: "initialize", name: "benchSqsCallRecorder", override: true },
+    );
+  }
+
+  /** Runs `fn`, returning what it returned and the operations of the SQS requests it made. */
+  async measure<T>(fn: () => Promise<T>): Promise<{ result: T; calls: string[] }> {
+    const calls: string[] = [];
+    const result = await this.scope.run(calls, fn);
+    return { result, calls };
   }
 }
 

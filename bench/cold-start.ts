@@ -162,6 +162,11 @@ const FAKE_ENV: Readonly<Record<EnvKey, string>> = {
   PROJECTOR_FAILURES_QUEUE_URL:
     "https://sqs.us-east-1.amazonaws.com/123456789012/agentforge-projector-failures",
   DISPATCH_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/agentforge-dispatch",
+  DELIVERY_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/agentforge-delivery",
+  HTTPS_DELIVERY_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/agentforge-https-delivery",
+  AWARD_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/agentforge-award.fifo",
+  CIRCUIT_FAILURE_THRESHOLD: "3",
+  CIRCUIT_COOLDOWN_SECONDS: "300",
   MARKETPLACE_ACCOUNT_ID: "123456789012",
   GITHUB_WEBHOOK_SECRET_ARN:
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:agentforge/github-webhook-secret-AbCdEf",

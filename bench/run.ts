@@ -29,8 +29,10 @@
  * reports, side by side in the same run: bids accepted per second through the bid worker (directly
  * and through a bids queue) against the floor of sending acceptBid's own TransactWriteItems straight
  * through the SDK, as per-round ratios; and the time from task creation until every one of 100
- * capable agents' queues holds its BID_REQUEST. `--bidding` runs only that section, with 200 bidders
- * of its own (bench/bid-pipeline.ts).
+ * capable agents' queues holds its BID_REQUEST: dispatch (invitations, one job per agent on the
+ * delivery queue), then delivery (that queue drained through the delivery worker's batch handler),
+ * each with its DynamoDB and SQS requests per invitation. `--bidding` runs only that section, with
+ * 200 bidders of its own (bench/bid-pipeline.ts).
  *
  * Last, it prints the esbuild bundle size of every deployed function (bench/bundle-sizes.ts);
  * `--bundles` prints only that.

@@ -145,10 +145,13 @@ export class DataStack extends Stack {
     for (const [name, spec] of Object.entries(QUEUES) as Array<[QueueName, (typeof QUEUES)[QueueName]]>) {
       const base = pascal(name);
       // DLQs keep messages as long as SQS allows, so nothing expires before someone looks.
-      const dlq = secureQueue(`${base}Dlq`, 14);
+      // A FIFO queue (the award queue: deduplicated per task) needs a FIFO DLQ.
+      const fifo = spec.fifo ? { fifo: true } : {};
+      const dlq = secureQueue(`${base}Dlq`, 14, fifo);
       const queue = secureQueue(`${base}Queue`, spec.retentionDays, {
         visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(name)),
         deadLetterQueue: { queue: dlq, maxReceiveCount: spec.maxReceiveCount },
+        ...fifo,
       });
       queues[name] = { queue, dlq };
     }

@@ -48,6 +48,8 @@ export interface Settings {
     GITHUB_TRUSTED_CHECK_APPS?: string;
     MESSAGE_MAX_SKEW_SECONDS?: string;
     AUDIT_ANCHOR_MIN_INTERVAL_SECONDS?: string;
+    CIRCUIT_FAILURE_THRESHOLD?: string;
+    CIRCUIT_COOLDOWN_SECONDS?: string;
   };
   /**
    * Object Lock retention (compliance mode) of every audit anchor, in days: nobody can delete or
@@ -80,6 +82,8 @@ export const FUNCTION_ENV_CONTEXT_KEYS = {
   SECRET_ROTATION_OVERLAP_SECONDS: "secretRotationOverlapSeconds",
   MESSAGE_MAX_SKEW_SECONDS: "messageMaxSkewSeconds",
   AUDIT_ANCHOR_MIN_INTERVAL_SECONDS: "auditAnchorMinIntervalSeconds",
+  CIRCUIT_FAILURE_THRESHOLD: "circuitFailureThreshold",
+  CIRCUIT_COOLDOWN_SECONDS: "circuitCooldownSeconds",
 } as const;
 
 /** Lists checked at synth with the functions' own parsers, so a bad entry fails `cdk synth`, not a cold start. */

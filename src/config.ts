@@ -112,6 +112,16 @@ function readEnv(r: EnvReader) {
     DISPATCH_QUEUE_URL: r.url("DISPATCH_QUEUE_URL"),
     /** Where agents send BID / DECLINE / COST_REPORT messages (the `reply_to` of bid requests). */
     BIDS_QUEUE_URL: r.url("BIDS_QUEUE_URL"),
+    /** One job per (task, agent): the bid requests and notices the delivery worker signs and sends. */
+    DELIVERY_QUEUE_URL: r.url("DELIVERY_QUEUE_URL"),
+    /** The same jobs for agents with HTTPS endpoints, on lanes of their own (unset: all on DELIVERY_QUEUE_URL). */
+    HTTPS_DELIVERY_QUEUE_URL: r.url("HTTPS_DELIVERY_QUEUE_URL"),
+    /** "Award due" messages (FIFO, deduplicated per task) for the award worker. */
+    AWARD_QUEUE_URL: r.url("AWARD_QUEUE_URL"),
+    /** Consecutive failed deliveries (each after its retries) that open an agent endpoint's circuit. */
+    CIRCUIT_FAILURE_THRESHOLD: r.int("CIRCUIT_FAILURE_THRESHOLD", 3, { min: 1, max: 100 }),
+    /** How long an open circuit skips sends before one trial delivery may try the endpoint again. */
+    CIRCUIT_COOLDOWN_SECONDS: r.int("CIRCUIT_COOLDOWN_SECONDS", 300, { min: 1, max: 86_400 }),
     /** The projector's failure store (its stream failure queue): permanently failing records, for replay. */
     PROJECTOR_FAILURES_QUEUE_URL: r.url("PROJECTOR_FAILURES_QUEUE_URL"),
     /** This deployment's AWS account: agents may not register queues in it (they could target ours). */
@@ -231,6 +241,11 @@ export interface Config {
   intakeQueueUrl?: string;
   dispatchQueueUrl?: string;
   bidsQueueUrl?: string;
+  deliveryQueueUrl?: string;
+  httpsDeliveryQueueUrl?: string;
+  awardQueueUrl?: string;
+  circuitFailureThreshold: number;
+  circuitCooldownSeconds: number;
   projectorFailuresQueueUrl?: string;
   marketplaceAccountId?: string;
   marketplaceLabel: string;
@@ -298,6 +313,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(e.INTAKE_QUEUE_URL ? { intakeQueueUrl: e.INTAKE_QUEUE_URL } : {}),
     ...(e.DISPATCH_QUEUE_URL ? { dispatchQueueUrl: e.DISPATCH_QUEUE_URL } : {}),
     ...(e.BIDS_QUEUE_URL ? { bidsQueueUrl: e.BIDS_QUEUE_URL } : {}),
+    ...(e.DELIVERY_QUEUE_URL ? { deliveryQueueUrl: e.DELIVERY_QUEUE_URL } : {}),
+    ...(e.HTTPS_DELIVERY_QUEUE_URL ? { httpsDeliveryQueueUrl: e.HTTPS_DELIVERY_QUEUE_URL } : {}),
+    ...(e.AWARD_QUEUE_URL ? { awardQueueUrl: e.AWARD_QUEUE_URL } : {}),
+    circuitFailureThreshold: e.CIRCUIT_FAILURE_THRESHOLD,
+    circuitCooldownSeconds: e.CIRCUIT_COOLDOWN_SECONDS,
     ...(e.PROJECTOR_FAILURES_QUEUE_URL ? { projectorFailuresQueueUrl: e.PROJECTOR_FAILURES_QUEUE_URL } : {}),
     ...(e.MARKETPLACE_ACCOUNT_ID ? { marketplaceAccountId: e.MARKETPLACE_ACCOUNT_ID } : {}),
     marketplaceLabel: e.MARKETPLACE_LABEL,

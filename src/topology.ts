@@ -16,6 +16,11 @@ export type EnvKey =
   | "BIDS_QUEUE_URL"
   | "PROJECTOR_FAILURES_QUEUE_URL"
   | "DISPATCH_QUEUE_URL"
+  | "DELIVERY_QUEUE_URL"
+  | "HTTPS_DELIVERY_QUEUE_URL"
+  | "AWARD_QUEUE_URL"
+  | "CIRCUIT_FAILURE_THRESHOLD"
+  | "CIRCUIT_COOLDOWN_SECONDS"
   | "MARKETPLACE_ACCOUNT_ID"
   | "GITHUB_WEBHOOK_SECRET_ARN"
   | "AGENTFORGE_API_TOKEN_ARN"
@@ -39,7 +44,7 @@ export type EnvKey =
   | "GITHUB_ALLOWED_REPOSITORIES"
   | "GITHUB_TRUSTED_CHECK_APPS";
 
-export type QueueName = "intake" | "bids" | "dispatch";
+export type QueueName = "intake" | "bids" | "dispatch" | "delivery" | "https-delivery" | "award";
 export type SecretName = "githubWebhookSecret" | "apiToken" | "operators" | "auditHmacKey" | "databaseUrl";
 
 export interface QueueSpec {
@@ -51,10 +56,15 @@ export interface QueueSpec {
   retentionDays: number;
   /** The age of the oldest message that raises an alarm. */
   oldestMessageAlarmSeconds: number;
+  /**
+   * A FIFO queue (its DLQ too): messages carry a group and a deduplication id, and SQS drops a
+   * duplicate sent within 5 minutes. Its name ends in `.fifo`.
+   */
+  fifo?: boolean;
   description: string;
 }
 
-/** The three work queues. Each gets a DLQ; the consumer is the function whose trigger names the queue. */
+/** The work queues. Each gets a DLQ; the consumer is the function whose trigger names the queue. */
 export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
   intake: {
     envKey: "INTAKE_QUEUE_URL",
@@ -76,7 +86,36 @@ export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
     maxReceiveCount: 5,
     retentionDays: 1,
     oldestMessageAlarmSeconds: 120,
-    description: "Task ids of new tasks whose bid requests are still to be sent",
+    description: "Task ids from the table stream: new tasks to invite, decided tasks whose notices are due",
+  },
+  delivery: {
+    envKey: "DELIVERY_QUEUE_URL",
+    // A notice that does not get through is offered again after the visibility timeout: five tries
+    // over about 15 minutes, then the DLQ (which alarms). A bid request is tried once (with retries).
+    maxReceiveCount: 5,
+    retentionDays: 1,
+    // A bid request that waits this long eats a fifth of a default bid window (BID_WINDOW_SECONDS 300).
+    oldestMessageAlarmSeconds: 60,
+    description: "One job per (task, agent) with an SQS endpoint: a bid request or a notice to sign and send",
+  },
+  // HTTPS endpoints get a queue (and lanes) of their own: a crowd of dead HTTPS endpoints, each
+  // holding a lane for its timeouts, can never delay a delivery to an SQS agent.
+  "https-delivery": {
+    envKey: "HTTPS_DELIVERY_QUEUE_URL",
+    maxReceiveCount: 5,
+    retentionDays: 1,
+    oldestMessageAlarmSeconds: 60,
+    description:
+      "One job per (task, agent) with an HTTPS endpoint: a bid request or a notice to sign and send",
+  },
+  award: {
+    envKey: "AWARD_QUEUE_URL",
+    maxReceiveCount: 5,
+    retentionDays: 1,
+    oldestMessageAlarmSeconds: 120,
+    fifo: true,
+    description:
+      '"Award due" messages, one per task (FIFO deduplication): every invited agent answered or is unreachable',
   },
 };
 
@@ -181,7 +220,7 @@ export interface HttpRoute {
 export interface StreamFilterPattern {
   eventName?: ReadonlyArray<"INSERT" | "MODIFY" | "REMOVE">;
   dynamodb?: {
-    NewImage?: { type: { S: readonly string[] } };
+    NewImage?: { type: { S: readonly string[] }; status?: { S: readonly string[] } };
     OldImage?: { type: { S: readonly string[] } };
   };
 }
@@ -318,7 +357,6 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     memoryMb: 512,
     environment: [
       "TABLE_NAME",
-      "BIDS_QUEUE_URL",
       "MARKETPLACE_ACCOUNT_ID",
       "AGENTFORGE_API_TOKEN_ARN",
       "AGENTFORGE_OPERATORS_ARN",
@@ -339,10 +377,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       ...governanceSecrets,
       // GET /audit/verify checks the chain against the newest anchor; it never writes one.
       ...anchorReader,
-      // Registration and rotation seal secrets; approving a held award signs its notices.
+      // Registration and rotation seal secrets.
       bidSecretKey,
-      // Approving a held award sends the AWARD / REJECTION notices.
-      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
     ],
     trigger: {
       kind: "http",
@@ -376,14 +412,25 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "task-stream",
     entry: "functions/bidding/task-stream.handler.ts",
-    description: "Table stream (INSERT of TASK items): enqueue the task ids for dispatch",
+    description: "Table stream outbox relay: new tasks to dispatch, awards and NO_BIDS tasks to notify",
     timeoutSeconds: 30,
     memoryMb: 256,
     environment: ["DISPATCH_QUEUE_URL"],
     grants: [{ kind: "tableStream" }, { kind: "queueSend", queue: "dispatch" }],
     trigger: {
       kind: "stream",
-      filters: [{ eventName: ["INSERT"], dynamodb: { NewImage: { type: { S: ["TASK"] } } } }],
+      filters: [
+        { eventName: ["INSERT"], dynamodb: { NewImage: { type: { S: ["TASK"] } } } },
+        // The outbox: an award written or approved AWARDED, a task closed NO_BIDS (see task-stream.ts).
+        {
+          eventName: ["INSERT", "MODIFY"],
+          dynamodb: { NewImage: { type: { S: ["AWARD"] }, status: { S: ["AWARDED"] } } },
+        },
+        {
+          eventName: ["MODIFY"],
+          dynamodb: { NewImage: { type: { S: ["TASK"] }, status: { S: ["NO_BIDS"] } } },
+        },
+      ],
       batchSize: 100,
       maxBatchingWindowSeconds: 0,
       startingPosition: "TRIM_HORIZON",
@@ -400,19 +447,17 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     id: "dispatch-worker",
     entry: "functions/bidding/dispatch-worker.handler.ts",
-    description: "Dispatch queue: send each new task's bid requests to capable agents",
-    // 10 deliveries in flight, each up to 3 attempts of 3 s: ~100 agents with dead HTTPS endpoints.
-    timeoutSeconds: 60,
+    description: "Dispatch queue: fan a task out to one delivery job per agent (bid requests, notices)",
+    // Reads and invites, then SendMessageBatch: no agent endpoint is contacted here.
+    timeoutSeconds: 30,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "BID_SECRET_KMS_KEY_ID"],
+    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "DELIVERY_QUEUE_URL", "HTTPS_DELIVERY_QUEUE_URL"],
     grants: [
       { kind: "table", access: "readWrite" },
       { kind: "queueConsume", queue: "dispatch" },
-      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
-      // Signs each bid request with the agent's secret.
-      bidSecretKey,
+      { kind: "queueSend", queue: "delivery" },
+      { kind: "queueSend", queue: "https-delivery" },
     ],
-    // One task per invocation: a task with slow agents never holds up another.
     trigger: {
       kind: "queue",
       queue: "dispatch",
@@ -423,23 +468,96 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     postgres: false,
   },
   {
-    id: "bid-worker",
-    entry: "functions/bidding/bid-worker.handler.ts",
-    description: "Bids queue: signed bids, declines and cost reports; early awards",
+    id: "delivery-worker",
+    entry: "functions/bidding/delivery-worker.handler.ts",
+    description:
+      "Delivery queue: sign and send one message to one agent, behind its endpoint's circuit breaker",
+    // A batch's records run in parallel; each is up to 3 attempts of 3 s (a dead HTTPS endpoint).
     timeoutSeconds: 30,
     memoryMb: 512,
     environment: [
       "TABLE_NAME",
-      "BIDS_QUEUE_URL",
-      "APPROVAL_THRESHOLD",
+      "AWARD_QUEUE_URL",
       "BID_SECRET_KMS_KEY_ID",
-      "MESSAGE_MAX_SKEW_SECONDS",
+      "CIRCUIT_FAILURE_THRESHOLD",
+      "CIRCUIT_COOLDOWN_SECONDS",
     ],
     grants: [
       { kind: "table", access: "readWrite" },
-      { kind: "queueConsume", queue: "bids" },
+      { kind: "queueConsume", queue: "delivery" },
+      { kind: "queueSend", queue: "award" },
       { kind: "agentQueues", actions: ["sqs:SendMessage"] },
-      // Verifies agents' messages; an early award signs its notices.
+      // Signs each message with the agent's secret.
+      bidSecretKey,
+    ],
+    // Many small batches in parallel: a dead endpoint holds one record's lane, never a task's.
+    trigger: {
+      kind: "queue",
+      queue: "delivery",
+      batchSize: 10,
+      maxBatchingWindowSeconds: 0,
+      maxConcurrency: 50,
+    },
+    postgres: false,
+  },
+  {
+    id: "https-delivery-worker",
+    entry: "functions/bidding/delivery-worker.handler.ts",
+    description:
+      "HTTPS delivery queue: the same worker for agents with HTTPS endpoints, on lanes of their own",
+    // A batch's records run in parallel; each is up to 3 attempts of 3 s (a dead HTTPS endpoint).
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: [
+      "TABLE_NAME",
+      "AWARD_QUEUE_URL",
+      "BID_SECRET_KMS_KEY_ID",
+      "CIRCUIT_FAILURE_THRESHOLD",
+      "CIRCUIT_COOLDOWN_SECONDS",
+    ],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "https-delivery" },
+      { kind: "queueSend", queue: "award" },
+      // Signs each message with the agent's secret.
+      bidSecretKey,
+    ],
+    // Many small batches in parallel: a dead endpoint holds one record's lane, never a task's.
+    trigger: {
+      kind: "queue",
+      queue: "https-delivery",
+      batchSize: 10,
+      maxBatchingWindowSeconds: 0,
+      maxConcurrency: 50,
+    },
+    postgres: false,
+  },
+  {
+    id: "award-worker",
+    entry: "functions/bidding/award-worker.handler.ts",
+    description: '"Award due" queue: award a task whose invited agents all answered or are unreachable',
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "APPROVAL_THRESHOLD"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "award" },
+    ],
+    trigger: { kind: "queue", queue: "award", batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 5 },
+    postgres: false,
+  },
+  {
+    id: "bid-worker",
+    entry: "functions/bidding/bid-worker.handler.ts",
+    description: 'Bids queue: signed bids, declines and cost reports; "award due" when all answered',
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: ["TABLE_NAME", "AWARD_QUEUE_URL", "BID_SECRET_KMS_KEY_ID", "MESSAGE_MAX_SKEW_SECONDS"],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue: "bids" },
+      { kind: "queueSend", queue: "award" },
+      // Verifies agents' messages (Decrypt of their sealed secrets).
       bidSecretKey,
     ],
     trigger: { kind: "queue", queue: "bids", batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 10 },
@@ -452,13 +570,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // Shorter than the period, so runs do not pile up.
     timeoutSeconds: 55,
     memoryMb: 512,
-    environment: ["TABLE_NAME", "BIDS_QUEUE_URL", "APPROVAL_THRESHOLD", "BID_SECRET_KMS_KEY_ID"],
-    grants: [
-      { kind: "table", access: "readWrite" },
-      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
-      // Signs AWARD / REJECTION notices.
-      bidSecretKey,
-    ],
+    environment: ["TABLE_NAME", "APPROVAL_THRESHOLD"],
+    // Awards only: the notices go through the table stream and the delivery queue.
+    grants: [{ kind: "table", access: "readWrite" }],
     trigger: {
       kind: "schedule",
       expression: "rate(1 minute)",

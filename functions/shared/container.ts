@@ -12,7 +12,9 @@ export { lazily, lazySync } from "../../src/lib/lazy.js";
 export { closeEmbeddedGovernanceStores } from "../../src/local/embedded-governance.js";
 export { buildRestApi, getRestApi } from "../api/rest-api.container.js";
 export { buildAwardSweeper, getAwardSweeper } from "../bidding/award-sweeper.container.js";
+export { buildAwardWorker, getAwardWorker } from "../bidding/award-worker.container.js";
 export { buildBidWorker, getBidWorker } from "../bidding/bid-worker.container.js";
+export { buildDeliveryWorker, getDeliveryWorker } from "../bidding/delivery-worker.container.js";
 export { buildDispatchWorker, getDispatchWorker } from "../bidding/dispatch-worker.container.js";
 export { buildTaskStreamEnqueuer, getTaskStreamEnqueuer } from "../bidding/task-stream.container.js";
 export { buildAuditVerifier, getAuditVerifier } from "../governance/audit-verify.container.js";
@@ -32,5 +34,5 @@ export {
 } from "../webhooks/intake-worker.container.js";
 export { auditAnchorSource, buildAuditAnchoring } from "./anchoring.js";
 export { openGovernance } from "./governance.js";
-export { buildAwardService, buildRepositories, type Repositories } from "./marketplace.js";
+export { buildAwardService, buildAwardTrigger, buildRepositories, type Repositories } from "./marketplace.js";
 export { classifyGovernanceError } from "./replay.js";

@@ -11,11 +11,14 @@ import {
   createHttpsEndpointSender,
 } from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
+import { createSqsAwardQueue } from "../../src/adapters/sqs/award-queue.js";
 import type { Config } from "../../src/config.js";
 import { createAgentService } from "../../src/domain/agents/agent.service.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
+import { createQueuedAwardTrigger } from "../../src/domain/bidding/award-due.js";
 import { createApprovalPolicy } from "../../src/domain/governance/approval-policy.js";
 import { lazySync } from "../../src/lib/lazy.js";
+import type { AwardTrigger } from "../../src/ports/award-trigger.js";
 import { required } from "./core.js";
 import { dynamoClient } from "./dynamo.js";
 import { sqsClient, sqsClientForRegion } from "./sqs.js";
@@ -99,19 +102,34 @@ export function buildAgentService(config: Config, repositories: Repositories) {
   });
 }
 
-/** The award service; the bid worker uses it for early awards, the sweeper at deadlines, approvals on a decision. */
+/**
+ * How the bid and delivery workers ask for an early award: deployed, an "award due" message on the
+ * award queue (AWARD_QUEUE_URL); locally without one (tests that wire workers alone), the award
+ * service in process.
+ */
+export function buildAwardTrigger(config: Config, logger: Logger, repositories: Repositories): AwardTrigger {
+  if (config.awardQueueUrl || !config.local) {
+    return createQueuedAwardTrigger({
+      bidding: repositories.bidding,
+      queue: createSqsAwardQueue({
+        client: sqsClient(config),
+        queueUrl: required(config.awardQueueUrl, "AWARD_QUEUE_URL"),
+      }),
+    });
+  }
+  return buildAwardService(config, logger, repositories);
+}
+
+/** The award service: the award worker and the sweeper award with it, approvals re-award on a rejection. */
 export function buildAwardService(
   config: Config,
   logger: Logger,
   repositories: Repositories = buildRepositories(config),
 ) {
-  requireBidSecretKey(config);
   return createAwardService({
     tasks: repositories.tasks,
     bidding: repositories.bidding,
     agents: repositories.agents,
-    sender: buildEndpointSender(config),
-    bidsQueueUrl: required(config.bidsQueueUrl, "BIDS_QUEUE_URL"),
     approval: createApprovalPolicy(
       config.approvalThreshold !== undefined ? { threshold: config.approvalThreshold } : {},
     ),

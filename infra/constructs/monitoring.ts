@@ -238,13 +238,15 @@ export class Monitoring extends Construct {
         app("TasksNotDispatched"),
         app("TasksClosedWithoutBids"),
       ]),
-      graph("Bid requests and bids", [
+      graph("Deliveries", [
+        app("BidRequestsEnqueued"),
         app("BidRequestsDelivered"),
         app("BidRequestsFailed"),
-        app("BidsAccepted"),
-        app("BidsDeclined"),
-        app("CostReportsRecorded"),
+        app("NoticesDelivered"),
+        app("NoticesFailed"),
+        app("DeliveriesSkippedCircuitOpen"),
       ]),
+      graph("Bids", [app("BidsAccepted"), app("BidsDeclined"), app("CostReportsRecorded")]),
       graph("Awards and outcomes", [
         app("AwardsMade"),
         app("AwardsPendingApproval"),

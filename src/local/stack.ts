@@ -74,6 +74,12 @@ import {
 
 /** Parallel pollers per queue locally (Lambda would scale up to the trigger's maxConcurrency). */
 const LOCAL_MAX_POLLERS = 3;
+/**
+ * Queues whose consumer mostly waits on agents' endpoints get more local lanes, as Lambda would
+ * scale them: ten pollers of ten records is a hundred sends in flight, so a crowd of dead endpoints
+ * cannot hold the live ones back.
+ */
+const LOCAL_POLLERS: Partial<Record<QueueName, number>> = { delivery: 10, "https-delivery": 10 };
 /** Queue names are prefixed like the deployed ones; the DLQ adds `-dlq`. */
 const NAME_PREFIX = "agentforge";
 
@@ -209,13 +215,18 @@ async function createQueue(client: SQSClient, name: string, attributes: Record<s
 async function createWorkQueues(client: SQSClient): Promise<Record<QueueName, string>> {
   const urls = {} as Record<QueueName, string>;
   for (const [name, spec] of Object.entries(QUEUES) as Array<[QueueName, (typeof QUEUES)[QueueName]]>) {
-    const dlq = await createQueue(client, `${NAME_PREFIX}-${name}-dlq`, {
+    // A FIFO queue's name ends in .fifo, and its DLQ must be FIFO too.
+    const fifo: Record<string, string> = spec.fifo ? { FifoQueue: "true" } : {};
+    const suffix = spec.fifo ? ".fifo" : "";
+    const dlq = await createQueue(client, `${NAME_PREFIX}-${name}-dlq${suffix}`, {
       MessageRetentionPeriod: String(14 * 86_400),
+      ...fifo,
     });
-    const queue = await createQueue(client, `${NAME_PREFIX}-${name}`, {
+    const queue = await createQueue(client, `${NAME_PREFIX}-${name}${suffix}`, {
       VisibilityTimeout: String(visibilityTimeoutSeconds(name)),
       MessageRetentionPeriod: String(spec.retentionDays * 86_400),
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: spec.maxReceiveCount }),
+      ...fifo,
     });
     urls[name] = queue.url;
   }
@@ -365,7 +376,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         queueUrl: queueUrls[name],
         region,
         batchSize: trigger.batchSize,
-        concurrency: Math.min(trigger.maxConcurrency, LOCAL_MAX_POLLERS),
+        concurrency: Math.min(trigger.maxConcurrency, LOCAL_POLLERS[name] ?? LOCAL_MAX_POLLERS),
         handler: logged<SQSEvent, SQSBatchResponse | undefined>(fnOf(fn), log),
         onError: (error) => log(`polling ${name} queue failed: ${(error as Error).message}`),
       });

@@ -24,8 +24,14 @@ export interface BiddingRepository {
    */
   invite(taskId: string, agentIds: string[]): Promise<string[]>;
 
-  /** Records the bid request's delivery result (DELIVERED/FAILED, attempts, error) on the bid item. */
-  recordDelivery(taskId: string, agentId: string, result: DeliveryResult): Promise<void>;
+  /**
+   * Records the bid request's final delivery result (DELIVERED/FAILED, attempts, error) on the bid
+   * item. The first failure of an invitation that holds no answer yet also counts it as not
+   * answering: `counted_unreachable` on the item and `ADD unreachable_count 1` on the task, in one
+   * transaction, so the early award does not wait for it. Resolves `true` exactly when this call
+   * counted it (then the task may have become due for its award).
+   */
+  recordDelivery(taskId: string, agentId: string, result: DeliveryResult): Promise<boolean>;
 
   /**
    * Stores the agent's bid, replacing its earlier answer, in one transaction that checks the task is
@@ -80,12 +86,12 @@ export interface BiddingRepository {
    */
   beginClosing(taskId: string): Promise<boolean>;
 
-  /** CLOSING → NO_BIDS; `false` when the task was not CLOSING. The bid window stays (see below). */
+  /** CLOSING → NO_BIDS, deleting the bid window in the same transaction; `false` when the task was not CLOSING. */
   closeWithoutBids(taskId: string): Promise<boolean>;
 
   /**
-   * Removes the task's bid window, its entry in the sweeper's index. Called once a decided task's
-   * notices are all delivered (or given up on), so a crash before then is healed by the next sweep.
+   * Removes the task's bid window, its entry in the sweeper's index. Idempotent; every decision
+   * (award, hold for approval, NO_BIDS) already deletes the window in its own transaction.
    */
   closeBidWindow(taskId: string): Promise<void>;
 

@@ -13,7 +13,10 @@ export interface TaskRepository {
   /** Creates the task once per issue URL; a second call returns the stored task and `created: false`. */
   createTask(task: NewTask): Promise<{ task: Task; created: boolean }>;
 
-  /** Tasks still taking bids whose deadline is at or before `instant` (ISO), earliest first. */
+  /**
+   * Tasks with a bid window (OPEN or CLOSING) whose deadline is at or before `instant` (ISO), earliest
+   * first across every shard of the index. The cursor is opaque: pass it back with the same `instant`.
+   */
   openTasksDueBy(
     instant: string,
     page?: PageRequest,
@@ -27,8 +30,9 @@ export interface TaskRepository {
 
   /**
    * Writes the task's one award and moves the task from CLOSING to AWARDED or PENDING_APPROVAL, in
-   * one transaction that also checks the winner is still active and not kill-switched. The bid window stays until the award's notices are delivered (the award service
-   * closes it), so the sweeper keeps visiting a task whose notices a crash left unsent. Throws ConflictError if the task already has an award or is no longer OPEN.
+   * one transaction that also checks the winner is still active and not kill-switched and deletes the
+   * task's bid window (the sweeper no longer visits it). Throws ConflictError if the task already has
+   * an award or is no longer CLOSING.
    */
   createAward(award: NewAward): Promise<Award>;
 
@@ -41,8 +45,9 @@ export interface TaskRepository {
 
   /**
    * A reviewer rejected the PENDING_APPROVAL award of `agentId`: the award is deleted, the agent is
-   * excluded from this task, and the task goes back to CLOSING (bidding stays closed) so the award
-   * service ranks the remaining bids. Returns "ALREADY" when it was rejected before; throws
+   * excluded from this task, and the task goes back to CLOSING (bidding stays closed) with its bid
+   * window re-created (due at once), so the award service, or failing that the sweeper, ranks the
+   * remaining bids. Returns "ALREADY" when it was rejected before; throws
    * ConflictError when the task's award is not this agent's pending one.
    */
   rejectPendingAward(taskId: string, agentId: string): Promise<"REJECTED" | "ALREADY">;

@@ -5,15 +5,9 @@ import * as z from "zod";
 import type { AwardService, SweepSummary } from "../domain/bidding/award.service.js";
 import { isoTimestampSchema } from "../domain/common.schema.js";
 import { runWithinInvocation } from "../lib/deadline.js";
+import { SWEEPER_METRICS } from "./award-metrics.js";
 
-export const SWEEPER_METRICS = {
-  awarded: "AwardsMade",
-  pendingApproval: "AwardsPendingApproval",
-  noBids: "TasksClosedWithoutBids",
-  failed: "AwardFailures",
-  /** Seconds between the schedule's intended time and this run (scheduler or cold-start lag). */
-  lag: "AwardSweepLag",
-} as const;
+export { SWEEPER_METRICS };
 
 /**
  * The schedule's input. EventBridge Scheduler is configured to send
@@ -38,11 +32,12 @@ export interface AwardSweeperOptions {
 
 /**
  * The scheduled award job: awards every open task whose deadline has passed, via the sparse GSI3
- * (`OPEN_TASK` / `<deadline>#<url>`), one Query page at a time.
+ * (`OPEN_TASK#<shard>` / `<deadline>#<url>`), every shard per page, earliest deadline first. A
+ * window exists only while its task is OPEN or CLOSING, so tasks held for approval never crowd it.
  *
  * On AWS one EventBridge Scheduler schedule invokes it every minute, rather than one schedule per task
  * at its deadline. Trade-off: an award lands up to a minute (plus the run) after the deadline instead
- * of on it, and an idle minute costs one empty Query; in exchange there is one code path for every
+ * of on it, and an idle minute costs one empty Query per bid-window shard; in exchange there is one code path for every
  * award (the same one the local stack and the tests run), no schedule to create with each task and no
  * per-task schedule to clean up after an early award, and a run that fails or is throttled is simply
  * caught up by the next one, since due tasks stay in the index until awarded. Work per run is bounded

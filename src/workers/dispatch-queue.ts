@@ -9,9 +9,10 @@ import { createInOrderSqsBatchHandler } from "./sqs-batch.js";
 import { DISPATCH_METRICS, type DispatchMessage } from "./task-stream.js";
 
 /**
- * The dispatch queue decouples "a task was created" (the table stream) from "send its bid requests"
- * (slow, fans out to every capable agent): a small stream function enqueues the ids of new tasks and a
- * queue worker dispatches them, one task per message, with SQS retries and a DLQ.
+ * The dispatch queue decouples what the table stream saw (a task was created; an award became final
+ * or a task closed without bids) from the fan-out it causes: a small stream function enqueues the
+ * task ids, and this worker turns each into one delivery job per agent (bid requests, or AWARD /
+ * REJECTION notices) on the delivery queue, one task per message, with SQS retries and a DLQ.
  */
 
 export {
@@ -28,10 +29,14 @@ export {
 } from "./task-stream.js";
 
 /** The dispatch queue's message body. */
-export const dispatchMessageSchema = z.looseObject({ task_id: issueUrlSchema });
+export const dispatchMessageSchema = z.looseObject({
+  task_id: issueUrlSchema,
+  /** `dispatch` (the default: bid requests of a new task) or `notify` (the notices of a decided one). */
+  kind: z.enum(["dispatch", "notify"]).optional(),
+});
 
 export interface DispatchQueueWorkerOptions {
-  dispatcher: Pick<DispatchService, "dispatch">;
+  dispatcher: Pick<DispatchService, "dispatch" | "notify">;
   logger: Logger;
   metrics: Metrics;
 }
@@ -44,9 +49,16 @@ export interface DispatchQueueWorkerOptions {
 export async function dispatchAndReport(
   taskId: string,
   { dispatcher, logger, metrics }: DispatchQueueWorkerOptions,
+  kind: "dispatch" | "notify" = "dispatch",
 ): Promise<void> {
   let summary: Awaited<ReturnType<DispatchService["dispatch"]>>;
   try {
+    if (kind === "notify") {
+      const notified = await dispatcher.notify(taskId);
+      logger.info("Notices enqueued", { ...notified });
+      metrics.addMetric(DISPATCH_METRICS.noticesEnqueued, MetricUnit.Count, notified.enqueued);
+      return;
+    }
     summary = await dispatcher.dispatch(taskId);
   } catch (error) {
     if (!isDomainError(error)) throw error;
@@ -54,19 +66,14 @@ export async function dispatchAndReport(
     metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
     return;
   }
-  const { failures, ...counts } = summary;
   if (summary.skipped) {
-    logger.info("Task not dispatched", counts);
+    logger.info("Task not dispatched", { ...summary });
     metrics.addMetric(DISPATCH_METRICS.skipped, MetricUnit.Count, 1);
     return;
   }
-  logger.info("Bid requests sent", counts);
-  for (const failure of failures) {
-    logger.warn("Bid request not delivered", { task_id: summary.task_id, ...failure });
-  }
+  logger.info("Bid requests enqueued", { ...summary });
   metrics.addMetric(DISPATCH_METRICS.dispatched, MetricUnit.Count, 1);
-  metrics.addMetric(DISPATCH_METRICS.delivered, MetricUnit.Count, summary.delivered);
-  metrics.addMetric(DISPATCH_METRICS.failed, MetricUnit.Count, summary.failed);
+  metrics.addMetric(DISPATCH_METRICS.enqueued, MetricUnit.Count, summary.enqueued);
 }
 
 function parseMessage(body: string): DispatchMessage | string {
@@ -101,7 +108,7 @@ export function createDispatchQueueRecordHandler({
       metrics.addMetric(DISPATCH_METRICS.rejected, MetricUnit.Count, 1);
       return;
     }
-    await dispatchAndReport(message.task_id, { dispatcher, logger, metrics });
+    await dispatchAndReport(message.task_id, { dispatcher, logger, metrics }, message.kind);
   };
 }
 

@@ -1074,6 +1074,32 @@ export function describeGovernanceStoreContract(
           ),
         ).rejects.toBeInstanceOf(ValidationError);
       });
+
+      it("keeps each sample's source (default probe); delivery samples count for uptime, not latency", async () => {
+        const agentId = uid("agent-health-source");
+        const sample = (uptime: number, latency: number, source?: "probe" | "delivery") => ({
+          agent_id: agentId,
+          uptime_percentage: uptime,
+          error_rate: uptime === 100 ? 0 : 1,
+          avg_latency_ms: latency,
+          recorded_at: at(1),
+          ...(source ? { source } : {}),
+        });
+        await fx.store.transaction(async (tx) => {
+          await tx.health.record(sample(100, 300));
+          await tx.health.record(sample(0, 0, "delivery"));
+        });
+        const summary = await fx.store.transaction((tx) => tx.health.summary(agentId, at(0)));
+        expect(summary).toEqual({ samples: 2, uptime_percentage: 50, error_rate: 0.5, avg_latency_ms: 300 });
+        const rows = await fx.client.query<{ source: string }>(
+          "SELECT source FROM health_metrics WHERE agent_id = $1 ORDER BY id",
+          [agentId],
+        );
+        expect(rows.map((row) => row.source)).toEqual(["probe", "delivery"]);
+        await expect(
+          fx.store.transaction((tx) => tx.health.record({ ...sample(0, 0), source: "gossip" as never })),
+        ).rejects.toBeInstanceOf(ValidationError);
+      });
     });
 
     describe("approvals", () => {

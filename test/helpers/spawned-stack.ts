@@ -209,6 +209,7 @@ export function nextSignedMessage<T = MarketplaceMessage>(
   sqs: SQSClient,
   agent: { id: string; queueUrl: string; secret: string },
   what: string,
+  timeoutMs = 30_000,
 ): Promise<T> {
   let nonces = noncesByQueue.get(agent.queueUrl);
   if (!nonces) {
@@ -216,36 +217,41 @@ export function nextSignedMessage<T = MarketplaceMessage>(
     noncesByQueue.set(agent.queueUrl, nonces);
   }
   const seen = nonces;
-  return eventually(what, async () => {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: agent.queueUrl,
-        MaxNumberOfMessages: 1,
-        WaitTimeSeconds: 0,
-        AttributeNames: ["All"],
-        MessageAttributeNames: ["All"],
-      }),
-    );
-    const [message] = Messages as Array<Message | undefined>;
-    if (!message) return undefined;
-    const verified = verifyMarketplaceMessage(
-      message.Body ?? "",
-      message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
-      {
-        agentId: agent.id,
-        secrets: [agent.secret],
-        acceptedAt: new Date(Number(message.Attributes?.SentTimestamp)),
-        nonces: seen,
-        ...(message.MessageId ? { deliveryId: message.MessageId } : {}),
-      },
-    );
-    if (!verified.ok) {
-      throw new Error(
-        `${what}: the agent kit refuses the message on ${agent.queueUrl} (${verified.reason}: ${verified.detail}): ${message.Body}`,
+  return eventually(
+    what,
+    async () => {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: agent.queueUrl,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 0,
+          AttributeNames: ["All"],
+          MessageAttributeNames: ["All"],
+        }),
       );
-    }
-    return verified.message as T;
-  });
+      const [message] = Messages as Array<Message | undefined>;
+      if (!message) return undefined;
+      const verified = verifyMarketplaceMessage(
+        message.Body ?? "",
+        message.MessageAttributes?.[SIGNATURE_ATTRIBUTE]?.StringValue,
+        {
+          agentId: agent.id,
+          secrets: [agent.secret],
+          acceptedAt: new Date(Number(message.Attributes?.SentTimestamp)),
+          nonces: seen,
+          ...(message.MessageId ? { deliveryId: message.MessageId } : {}),
+        },
+      );
+      if (!verified.ok) {
+        throw new Error(
+          `${what}: the agent kit refuses the message on ${agent.queueUrl} (${verified.reason}: ${verified.detail}): ${message.Body}`,
+        );
+      }
+      return verified.message as T;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 /** One item of the stack's table as stored (raw attribute values), read consistently. */

@@ -42,7 +42,10 @@ function assertLoopback(url: string | undefined): string {
  * Creates a queue with its own DLQ (RedrivePolicy, maxReceiveCount 5) in the shared SQS emulator for
  * the calling test file, and deletes both after the file. Refuses any endpoint that is not loopback.
  */
-export async function useTestQueue(purpose = "intake"): Promise<TestQueue> {
+export async function useTestQueue(
+  purpose = "intake",
+  attributes: Record<string, string> = {},
+): Promise<TestQueue> {
   const endpoint = inject("sqsEndpoint");
   const client = createSqsClient({ endpoint, requireLocal: true });
   const name = `agentforge-test-${purpose}-${randomUUID().slice(0, 8)}`;
@@ -55,6 +58,7 @@ export async function useTestQueue(purpose = "intake"): Promise<TestQueue> {
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
+        ...attributes,
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: Attributes?.QueueArn,
           maxReceiveCount: MAX_RECEIVE_COUNT,

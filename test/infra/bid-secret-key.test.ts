@@ -63,10 +63,12 @@ describe("bid-secret KMS key", () => {
   it("is named by BID_SECRET_KMS_KEY_ID exactly on the functions that sign or verify agent messages", () => {
     const withKey = functionsWithKms().filter(({ spec }) => usesKey(spec));
 
+    // Registration and rotation (rest-api) seal secrets; the bid worker verifies agents' messages;
+    // the delivery worker signs what goes to them. Nothing else touches a secret.
     expect(withKey.map(({ spec }) => spec.id).sort()).toEqual([
-      "award-sweeper",
       "bid-worker",
-      "dispatch-worker",
+      "delivery-worker",
+      "https-delivery-worker",
       "rest-api",
     ]);
     for (const { spec, variables } of functionsWithKms()) {

@@ -98,8 +98,8 @@ describe("DataStack: queues", () => {
       };
     }>;
 
-    // Work queues and DLQs (6), the stream consumers' failure queues (2), the scheduler DLQ (1).
-    expect(queues).toHaveLength(9);
+    // Work queues and DLQs (12), the stream consumers' failure queues (2), the scheduler DLQ (1).
+    expect(queues).toHaveLength(15);
     for (const id of queues) {
       expect(resources[id]?.Properties.SqsManagedSseEnabled, id).toBe(true);
       const policy = policies.find((p) => p.Properties.Queues.some((q) => q.Ref === id));

@@ -7,6 +7,7 @@ import {
   type FunctionSpec,
   functionById,
   httpRoutes,
+  QUEUES,
   SECRETS,
   type SecretName,
   schedules,
@@ -27,6 +28,8 @@ type Statement = {
 const asArray = <T>(value: T | T[] | undefined): T[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
 const json = (value: unknown) => JSON.stringify(value);
+/** The work queues of the topology (each with a DLQ and an oldest-message alarm). */
+const QUEUE_COUNT = Object.keys(QUEUES).length;
 
 /** Every policy statement of a template: identity policies, inline role policies, resource policies. */
 function statementsOf(template: Template): Array<{ where: string; statement: Statement }> {
@@ -152,7 +155,9 @@ describe("ServiceStack: functions from the topology", () => {
     const { service } = synthApp({ approvalThreshold: "250", bidWindowSeconds: "600" });
     const fns = functionsBySpec(service);
 
-    expect(fns["bid-worker"]?.props.Environment).toMatchObject({ Variables: { APPROVAL_THRESHOLD: "250" } });
+    expect(fns["award-worker"]?.props.Environment).toMatchObject({
+      Variables: { APPROVAL_THRESHOLD: "250" },
+    });
     expect(fns["intake-worker"]?.props.Environment).toMatchObject({
       Variables: { BID_WINDOW_SECONDS: "600" },
     });
@@ -385,9 +390,9 @@ describe("ServiceStack: least privilege", () => {
       agentAccounts: "111122223333,444455556666",
       agentQueueRegions: "eu-west-1",
     });
-    const dispatch = FUNCTIONS.find((f) => f.id === "dispatch-worker") as FunctionSpec;
+    const delivery = FUNCTIONS.find((f) => f.id === "delivery-worker") as FunctionSpec;
 
-    const statement = roleStatements(service, dispatch).find((s) => s.Sid === "AgentQueues");
+    const statement = roleStatements(service, delivery).find((s) => s.Sid === "AgentQueues");
 
     expect(json(statement?.Resource)).toContain(":sqs:eu-west-1:111122223333:*");
     expect(json(statement?.Resource)).toContain(":sqs:eu-west-1:444455556666:*");
@@ -493,7 +498,7 @@ describe("ServiceStack: observability", () => {
         return exports.get(dimension?.Value["Fn::ImportValue"] ?? "");
       });
 
-    expect(dlqIds).toHaveLength(3);
+    expect(dlqIds).toHaveLength(QUEUE_COUNT);
     expect(failureIds).toHaveLength(3);
     expect(watched.sort()).toEqual([...dlqIds, ...failureIds].sort());
   });
@@ -505,7 +510,7 @@ describe("ServiceStack: observability", () => {
 
     expect(count("Errors")).toBe(FUNCTIONS.length);
     expect(count("Throttles")).toBe(FUNCTIONS.length);
-    expect(count("ApproximateAgeOfOldestMessage")).toBe(3);
+    expect(count("ApproximateAgeOfOldestMessage")).toBe(QUEUE_COUNT);
     expect(count("IteratorAge")).toBe(2);
     expect(count("AuditChainBroken")).toBe(1);
     expect(alarms.filter((a) => a.MetricName === "GovernanceRecordsSkipped")).toEqual([

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKeyReader } from "../../src/adapters/dynamo/api-key-reader.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createStreamRecordReader } from "../../src/adapters/dynamo/stream-reader.js";
-import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { pgFailureClass } from "../../src/adapters/postgres/pg-errors.js";
 import { createSqsProjectionFailureQueue } from "../../src/adapters/sqs/projection-failure-queue.js";
 import { createAwardService } from "../../src/domain/bidding/award.service.js";
@@ -164,7 +163,6 @@ describe("authorization matrix: every route × every principal", () => {
     const services = servicesFor(table);
     const bidding = createBiddingRepository({ service: table.service });
     const { logger } = createObservability({ logLevel: "SILENT" });
-    const queue = await useTestQueue("matrix");
     // The projector's failure store, empty: an operator's replay applies nothing and is audited.
     const failureQueue = await useTestQueue("matrix-failures");
     const replay = createReplayService({
@@ -188,8 +186,6 @@ describe("authorization matrix: every route × every principal", () => {
       tasks: services.taskRepo,
       bidding,
       agents: services.agentRepo,
-      sender: createSqsEndpointSender({ client: queue.client }),
-      bidsQueueUrl: queue.queueUrl,
       approval: createApprovalPolicy({}),
       logger,
     });

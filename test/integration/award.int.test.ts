@@ -1,8 +1,13 @@
-import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { randomUUID } from "node:crypto";
+import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { Message } from "@aws-sdk/client-sqs";
-import type { Context } from "aws-lambda";
+import type { Context, DynamoDBRecord } from "aws-lambda";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { buildAwardSweeper } from "../../functions/shared/container.js";
+import {
+  buildAwardSweeper,
+  buildDeliveryWorker,
+  buildTaskStreamEnqueuer,
+} from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { loadConfig } from "../../src/config.js";
@@ -16,17 +21,26 @@ import {
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
 import { verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import type { Task } from "../../src/domain/tasks/task.types.js";
+import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
+import { runDispatchWorker } from "../helpers/dispatch-worker.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
+import { type NoticeRelay, useNoticeRelay } from "../helpers/notice-relay.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
-import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
+import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
  * The award on DynamoDB Local and the SQS emulator. Each agent is a real consumer of its own queue:
  * the tests receive the notices from it and check the signature with the agent's secret. Bids are
  * written with the bidding repository directly (the bid worker has its own tests). The clock is
  * pinned; each test works in its own era, so a sweep sees only the deadlines of its own test.
+ *
+ * The award service sends nothing: its award (or the task's move to NO_BIDS) is the outbox, and the
+ * table stream relays it as a "notify" message to the dispatch worker, which plans the notices onto
+ * the delivery queue for the delivery worker. Tests reproduce that relay with `relay(taskId)`
+ * (`DispatchService.notify`, then the delivery worker over a real delivery queue); the last test runs
+ * the deployed wiring of that relay from a stream record.
  */
 
 const AGENT_NAMES = ["veteran", "mediocre", "newcomer", "decliner", "silent"] as const;
@@ -51,6 +65,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
   let services: ReturnType<typeof servicesFor>;
   let bidding: BiddingRepository;
   let bidsQueue: TestQueue;
+  let notices: NoticeRelay;
   let clock = new Date("2030-01-01T00:00:00.000Z");
   const now = () => clock;
   const agents = {} as Record<AgentName, TestAgent>;
@@ -60,13 +75,23 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       tasks: services.taskRepo,
       bidding,
       agents: services.agentRepo,
-      sender: createSqsEndpointSender({ client: bidsQueue.client }),
-      bidsQueueUrl: bidsQueue.queueUrl,
       now,
-      sleep: async () => {},
       ...overrides,
     });
   }
+
+  /** The notice path of the deployed stack over the given delivery queue (see the file comment). */
+  const noticeRelay = (queue: TestQueue) =>
+    useNoticeRelay(queue, table.service, {
+      agents: services.agentRepo,
+      bidding,
+      tasks: services.taskRepo,
+      sender: createSqsEndpointSender({ client: bidsQueue.client }),
+      bidsQueueUrl: bidsQueue.queueUrl,
+    });
+
+  /** As the table stream would, once the task is decided: plans its notices and delivers them. */
+  const relay = (taskId: string) => notices.relay(taskId);
 
   /** Gives an agent a track record through the ledger: one awarded task per outcome. */
   async function seedRecord(agentId: string, outcomes: Array<{ success: boolean; quality: number }>) {
@@ -102,6 +127,7 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     services = servicesFor(table, now);
     bidding = createBiddingRepository({ service: table.service, now });
     bidsQueue = await useTestQueue("award-bids");
+    notices = noticeRelay(await useTestQueue("award-delivery"));
     for (const name of AGENT_NAMES) {
       const queue = await useTestQueue(`agent-${name}`);
       const id = `${name}-${queue.queueUrl.slice(-8)}`;
@@ -228,7 +254,22 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       status: "AWARDED",
       awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
     });
-    expect(noticeStates(stored.bids)).toEqual({
+    // The award run sent nothing itself: the award is the outbox.
+    expect(noticeStates(stored.bids)[agents.newcomer.id]).toEqual([undefined, undefined]);
+    expect(await inbox("newcomer")).toEqual([]);
+
+    const { summary, outcomes } = await relay(taskId);
+
+    // One notice per bidder that stands ACCEPTED: none for the decliner or the silent agent.
+    expect(summary).toEqual({ task_id: taskId, task_status: "AWARDED", enqueued: 3 });
+    expect(outcomes.map((o) => [o.agent_id, o.kind, o.status]).sort()).toEqual(
+      [
+        [agents.newcomer.id, "AWARD", "DELIVERED"],
+        [agents.veteran.id, "REJECTION", "DELIVERED"],
+        [agents.mediocre.id, "REJECTION", "DELIVERED"],
+      ].sort(),
+    );
+    expect(noticeStates((await record(taskId)).bids)).toEqual({
       [agents.newcomer.id]: ["AWARD", "DELIVERED"],
       [agents.veteran.id]: ["REJECTION", "DELIVERED"],
       [agents.mediocre.id]: ["REJECTION", "DELIVERED"],
@@ -280,25 +321,31 @@ describe("award: documented winner, one award, notices to every bidder", () => {
 
     // Same price and speed: the veteran's record decides (0.4 + 0.3 × 6.1/7 + 0.2 × 5.4/7 + 0.1).
     expect(outcomes.filter((o) => o.kind === "AWARDED")).toHaveLength(1);
-    expect(
-      outcomes.filter((o) => o.kind === "SETTLED").every((o) => "notices" in o && o.notices.length === 0),
-    ).toBe(true);
+    // The runs that lost the race found it decided, and did nothing.
+    expect(outcomes.filter((o) => o.kind !== "AWARDED")).toEqual(
+      Array.from({ length: 4 }, () => ({ kind: "SETTLED", task_id: taskId, status: "AWARDED" })),
+    );
     expect(await awardItems(taskId)).toHaveLength(1);
     expect((await record(taskId)).award?.agent_id).toBe(agents.veteran.id);
+
+    // One award item, so the stream relays one notify for the task.
+    await relay(taskId);
+
     expect((await inbox("veteran")).map((m) => m.body.type)).toEqual(["AWARD"]);
     expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["REJECTION"]);
     expect((await inbox("newcomer")).map((m) => m.body.type)).toEqual(["REJECTION"]);
     expect(await inbox("silent")).toEqual([]);
   });
 
-  it("a later run re-sends only notices that were not delivered: FAILED at once, missing after the grace period", async () => {
+  it("a notify run after a crash sends only the notices not yet delivered, and a second run sends none", async () => {
     const { taskId, deadline } = await openTask("2030-03-01T00:00:00.000Z");
     await invite(taskId, ["veteran", "mediocre", "newcomer"]);
     await bid(taskId, "veteran", 10);
     await bid(taskId, "mediocre", 11);
     await bid(taskId, "newcomer", 12);
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
-    // The award run committed, delivered one rejection, failed another, then crashed.
+    // The award committed; an earlier delivery run got one rejection through, failed another, and
+    // crashed before the AWARD. The stream record of the award is still owed to its consumer.
     await services.award({
       task_id: taskId,
       agent_id: agents.veteran.id,
@@ -307,22 +354,31 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     });
     await bidding.recordNotice(taskId, agents.mediocre.id, "REJECTION", "DELIVERED");
     await bidding.recordNotice(taskId, agents.newcomer.id, "REJECTION", "FAILED");
-    const awards = awardService({ noticeGraceMs: 5 * MINUTE });
 
-    const early = await awards.evaluate(taskId);
-
-    expect(early).toMatchObject({ kind: "SETTLED", status: "AWARDED" });
-    expect(await inbox("newcomer")).toHaveLength(1);
+    // An award run (sweeper, bid worker) finds the task decided and sends nothing.
+    expect(await awardService().evaluate(taskId)).toEqual({
+      kind: "SETTLED",
+      task_id: taskId,
+      status: "AWARDED",
+    });
     expect(await inbox("veteran")).toEqual([]);
 
-    clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS + 5 * MINUTE);
-    const healed = await awards.evaluate(taskId);
-    const again = await awards.evaluate(taskId);
+    // The stream relays the award (a replayed record, or the first delivery of it): DELIVERED is skipped.
+    const healed = await relay(taskId);
+    // Delivered at least once: a second relay of the same record finds nothing owed.
+    const again = await relay(taskId);
 
-    expect(healed.kind === "SETTLED" && healed.notices.map((n) => [n.agent_id, n.notice, n.status])).toEqual([
-      [agents.veteran.id, "AWARD", "DELIVERED"],
-    ]);
-    expect(again.kind === "SETTLED" && again.notices).toEqual([]);
+    expect(healed.summary.enqueued).toBe(2);
+    expect(healed.outcomes.map((o) => [o.agent_id, o.kind, o.status]).sort()).toEqual(
+      [
+        [agents.veteran.id, "AWARD", "DELIVERED"],
+        [agents.newcomer.id, "REJECTION", "DELIVERED"],
+      ].sort(),
+    );
+    expect(again).toEqual({
+      summary: { task_id: taskId, task_status: "AWARDED", enqueued: 0 },
+      outcomes: [],
+    });
     expect((await inbox("veteran")).map((m) => m.body)).toEqual([
       expect.objectContaining({
         type: "AWARD",
@@ -330,8 +386,8 @@ describe("award: documented winner, one award, notices to every bidder", () => {
         awarded_at: new Date(Date.parse(deadline) + DEADLINE_GRACE_MS).toISOString(),
       }),
     ]);
+    expect((await inbox("newcomer")).map((m) => m.body.type)).toEqual(["REJECTION"]);
     expect(await inbox("mediocre")).toEqual([]);
-    expect(await inbox("newcomer")).toEqual([]);
     expect(noticeStates((await record(taskId)).bids)).toEqual({
       [agents.veteran.id]: ["AWARD", "DELIVERED"],
       [agents.mediocre.id]: ["REJECTION", "DELIVERED"],
@@ -348,13 +404,14 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     await bidding.declineBid(taskId, agents.decliner.id, clock.toISOString());
 
     const outcome = await awardService().evaluate(taskId);
+    await relay(taskId);
 
     expect(Date.parse(deadline)).toBeGreaterThan(clock.getTime());
     expect(outcome.kind).toBe("AWARDED");
     // mediocre 0.4 + 0.3 × 3.1/7 + 0.2 × 3.4/7 + 0.1 = 0.73; newcomer 0.4 × 8/9 + 0.21 + 0.12 + 0.1 = 0.785556
     expect((await record(taskId)).award).toMatchObject({ agent_id: agents.newcomer.id, bid_amount: 9 });
-    expect(await inbox("newcomer")).toHaveLength(1);
-    expect(await inbox("mediocre")).toHaveLength(1);
+    expect((await inbox("newcomer")).map((m) => m.body.type)).toEqual(["AWARD"]);
+    expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["REJECTION"]);
     expect(await inbox("decliner")).toEqual([]);
   });
 
@@ -370,6 +427,8 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     const stored = await record(taskId);
     expect(stored.task.status).toBe("OPEN");
     expect(stored.award).toBeUndefined();
+    // An open task owes no notice, even if a notify were asked for it.
+    expect((await relay(taskId)).summary).toMatchObject({ task_status: "OPEN", enqueued: 0 });
     expect(await inbox("veteran")).toEqual([]);
     const due = await services.taskRepo.openTasksDueBy(deadline);
     expect(due.items.map((i) => i.task_id)).toContain(taskId);
@@ -382,13 +441,17 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
+    // The move to NO_BIDS is relayed too; with no ACCEPTED bid it owes nobody anything.
+    const { summary, outcomes } = await relay(taskId);
 
-    expect(outcome).toEqual({ kind: "NO_BIDS", task_id: taskId, notices: [] });
+    expect(outcome).toEqual({ kind: "NO_BIDS", task_id: taskId });
     expect((await services.tasks.get(taskId)).task.status).toBe("NO_BIDS");
     expect(await awardItems(taskId)).toEqual([]);
     expect((await services.taskRepo.openTasksDueBy(deadline)).items.map((i) => i.task_id)).not.toContain(
       taskId,
     );
+    expect(summary).toEqual({ task_id: taskId, task_status: "NO_BIDS", enqueued: 0 });
+    expect(outcomes).toEqual([]);
     expect(await inbox("decliner")).toEqual([]);
     expect(await inbox("silent")).toEqual([]);
   });
@@ -402,13 +465,15 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
+    await relay(taskId);
 
     expect(outcome.kind === "AWARDED" && outcome.ranking.map((c) => c.bid.agent_id)).toEqual([
       agents.mediocre.id,
     ]);
     expect((await record(taskId)).award).toMatchObject({ agent_id: agents.mediocre.id, bid_amount: 10 });
     expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["AWARD"]);
-    const [rejection] = await inbox("veteran");
+    const [rejection, ...extra] = await inbox("veteran");
+    expect(extra).toEqual([]);
     expect(rejection?.body).toMatchObject({
       type: "REJECTION",
       reason: "OVER_BUDGET: bid 10.5 exceeds the budget 10",
@@ -422,15 +487,20 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
 
     const outcome = await awardService().evaluate(taskId);
+    // The stream relays the task's move to NO_BIDS.
+    await relay(taskId);
 
     expect(outcome.kind).toBe("NO_BIDS");
     expect((await services.tasks.get(taskId)).task.status).toBe("NO_BIDS");
-    expect((await inbox("veteran")).map((m) => m.body.reason)).toEqual([
-      "OVER_BUDGET: bid 6 exceeds the budget 5",
+    expect((await inbox("veteran")).map((m) => [m.body.type, m.body.reason])).toEqual([
+      ["REJECTION", "OVER_BUDGET: bid 6 exceeds the budget 5"],
     ]);
+    expect(noticeStates((await record(taskId)).bids)).toEqual({
+      [agents.veteran.id]: ["REJECTION", "DELIVERED"],
+    });
   });
 
-  it("an agent kill-switched after bidding cannot win", async () => {
+  it("an agent kill-switched after bidding cannot win, and is told why", async () => {
     const { taskId, deadline } = await openTask("2030-07-20T00:00:00.000Z");
     await invite(taskId, ["veteran", "mediocre"]);
     await bid(taskId, "veteran", 10);
@@ -439,18 +509,21 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
     try {
       const outcome = await awardService().evaluate(taskId);
+      // Relayed while the kill switch is still on.
+      await relay(taskId);
 
       expect(outcome.kind).toBe("AWARDED");
       expect((await record(taskId)).award?.agent_id).toBe(agents.mediocre.id);
-      expect((await inbox("veteran")).map((m) => m.body.reason)).toEqual([
-        "INELIGIBLE: the agent was suspended or kill-switched before the award",
+      expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["AWARD"]);
+      expect((await inbox("veteran")).map((m) => [m.body.type, m.body.reason])).toEqual([
+        ["REJECTION", "INELIGIBLE: the agent was suspended or kill-switched before the award"],
       ]);
     } finally {
       await services.agents.setKillSwitch(agents.veteran.id, false, TEST_OPERATOR);
     }
   });
 
-  it("an unreachable bidder gets FAILED after 3 attempts without holding back the other notices", async () => {
+  it("an unreachable bidder gets FAILED after 3 attempts, left for the queue to retry, without holding back the other notices", async () => {
     const gone = `gone-${Date.now()}`;
     await services.agents.register(
       {
@@ -471,24 +544,30 @@ describe("award: documented winner, one award, notices to every bidder", () => {
       sent_at: clock.toISOString(),
     });
     clock = new Date(Date.parse(deadline) + DEADLINE_GRACE_MS);
+    // A delivery queue of its own: the failed job stays on it (for SQS to offer again), not on the
+    // queue the other tests deliver from.
+    const queue = await useTestQueue("award-delivery-gone");
 
     const outcome = await awardService().evaluate(taskId);
+    const { outcomes } = await noticeRelay(queue).relay(taskId);
 
+    expect(outcome.kind).toBe("AWARDED");
     expect(
-      outcome.kind === "AWARDED" &&
-        Object.fromEntries(outcome.notices.map((n) => [n.agent_id, [n.notice, n.status, n.attempts]])),
+      Object.fromEntries(outcomes.map((o) => [o.agent_id, [o.kind, o.status, o.attempts, o.retry]])),
     ).toEqual({
-      [agents.newcomer.id]: ["AWARD", "DELIVERED", 1],
-      [gone]: ["REJECTION", "FAILED", 3],
+      [agents.newcomer.id]: ["AWARD", "DELIVERED", 1, false],
+      [gone]: ["REJECTION", "FAILED", 3, true],
     });
     expect(noticeStates((await record(taskId)).bids)).toEqual({
       [agents.newcomer.id]: ["AWARD", "DELIVERED"],
       [gone]: ["REJECTION", "FAILED"],
     });
     expect((await inbox("newcomer")).map((m) => m.body.type)).toEqual(["AWARD"]);
+    // Not dead-lettered: it waits out its visibility timeout on the delivery queue.
+    expect(await drainQueue(queue.client, queue.dlqUrl)).toEqual([]);
   });
 
-  it("the approval seam can hold an award in PENDING_APPROVAL: nothing is sent yet", async () => {
+  it("the approval seam can hold an award in PENDING_APPROVAL: nothing is sent until it is approved", async () => {
     const { taskId, deadline } = await openTask("2030-08-01T00:00:00.000Z", { budget: 100 });
     await invite(taskId, ["veteran", "newcomer"]);
     await bid(taskId, "veteran", 90);
@@ -504,47 +583,64 @@ describe("award: documented winner, one award, notices to every bidder", () => {
 
     const outcome = await awardService({ approval }).evaluate(taskId);
 
-    expect(outcome).toMatchObject({ kind: "AWARDED", award: { status: "PENDING_APPROVAL" }, notices: [] });
+    expect(outcome).toMatchObject({ kind: "AWARDED", award: { status: "PENDING_APPROVAL" } });
     expect(
       seen.map(({ candidate, task }) => [candidate.profile.agent_id, candidate.rank, task.task_id]),
     ).toEqual([[agents.veteran.id, 1, taskId]]);
     const stored = await record(taskId);
     expect(stored.task.status).toBe("PENDING_APPROVAL");
     expect(stored.award).toMatchObject({ agent_id: agents.veteran.id, status: "PENDING_APPROVAL" });
+    // A held award owes no notice, not even the rejections: a notify for it plans nothing.
+    expect(await relay(taskId)).toEqual({
+      summary: { task_id: taskId, task_status: "PENDING_APPROVAL", enqueued: 0 },
+      outcomes: [],
+    });
     expect(await inbox("veteran")).toEqual([]);
     expect(await inbox("newcomer")).toEqual([]);
     // A later run (sweeper, bid worker) leaves a held award alone.
     clock = new Date(Date.parse(deadline) + 10 * MINUTE);
-    expect(await awardService({ approval }).evaluate(taskId)).toMatchObject({
+    expect(await awardService({ approval }).evaluate(taskId)).toEqual({
       kind: "SETTLED",
+      task_id: taskId,
       status: "PENDING_APPROVAL",
-      notices: [],
     });
     expect(await inbox("veteran")).toEqual([]);
+
+    // Approved: the award becomes AWARDED, which the stream relays; now the notices go out.
+    expect(await services.taskRepo.approvePendingAward(taskId, agents.veteran.id)).toBe("APPROVED");
+    await relay(taskId);
+
+    expect((await record(taskId)).award?.status).toBe("AWARDED");
+    expect((await inbox("veteran")).map((m) => m.body.type)).toEqual(["AWARD"]);
+    expect((await inbox("newcomer")).map((m) => [m.body.type, String(m.body.reason).split(":")[0]])).toEqual([
+      ["REJECTION", "OUTBID"],
+    ]);
   });
 
-  it("a crash between the award and its notices is healed by the sweeper, which then closes the bid window", async () => {
+  it("the award transaction removes the bid window; a crash before any notice is healed by the stream, not the sweeper", async () => {
     const { taskId, deadline } = await openTask("2030-02-01T00:00:00.000Z");
     await invite(taskId, ["veteran", "mediocre"]);
     await bid(taskId, "veteran", 12);
     await bid(taskId, "mediocre", 9);
-    // The deciding run committed the award and died before sending anything.
+    const dueBefore = await services.taskRepo.openTasksDueBy(deadline, { limit: 100 });
+    // The deciding run committed the award and died before anything else (re-sending is not the
+    // sweeper's job: it only visits tasks with a bid window).
     await services.award({
       task_id: taskId,
       agent_id: agents.mediocre.id,
       bid_amount: 9,
       status: "AWARDED",
     });
-    const dueBefore = await services.taskRepo.openTasksDueBy(deadline, { limit: 100 });
 
     clock = new Date(Date.parse(deadline) + 10 * MINUTE);
-    await awardService().sweep(clock);
+    const due = await services.taskRepo.openTasksDueBy(clock.toISOString(), { limit: 100 });
 
     expect(dueBefore.items.map((t) => t.task_id)).toContain(taskId);
+    expect(due.items.map((t) => t.task_id)).not.toContain(taskId);
+    // The award item reached the stream when it was written; its relay sends the notices.
+    await relay(taskId);
     expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["AWARD"]);
     expect((await inbox("veteran")).map((m) => m.body.type)).toEqual(["REJECTION"]);
-    const due = await services.taskRepo.openTasksDueBy(clock.toISOString(), { limit: 100 });
-    expect(due.items.map((t) => t.task_id)).not.toContain(taskId);
   });
 
   it("the sweeper awards due tasks through GSI3, bounded per call, and leaves tasks not yet due", async () => {
@@ -583,33 +679,75 @@ describe("award: documented winner, one award, notices to every bidder", () => {
     const notDue = await record(later.taskId);
     expect(notDue.task.status).toBe("OPEN");
     expect(notDue.award).toBeUndefined();
+    // The stream relays the two awards and the move to NO_BIDS (which owes nobody a notice).
+    for (const { taskId } of [first, second, third]) await relay(taskId);
     expect((await inbox("veteran")).map((m) => m.body.type)).toEqual(["AWARD"]);
     expect((await inbox("mediocre")).map((m) => m.body.type)).toEqual(["AWARD"]);
     expect(await inbox("newcomer")).toEqual([]);
     expect((await awards.sweep(clock)).examined).toBe(0);
   });
 
-  it("the scheduled handler's wiring (config → repositories → SQS sender) awards a task past its deadline", async () => {
+  it("the deployed wiring awards a task past its deadline (sweeper), and relays its AWARD (stream → dispatch worker → delivery worker)", async () => {
     // Real clock here: a deadline years before any other in this file is the only one due now.
     const { taskId } = await openTask("2001-01-01T00:00:00.000Z");
     await invite(taskId, ["newcomer", "silent"]);
     await bid(taskId, "newcomer", 3);
-    const sweeper = buildAwardSweeper(
-      loadConfig({
-        AGENTFORGE_LOCAL: "true",
-        TABLE_NAME: table.tableName,
-        DYNAMODB_ENDPOINT: table.endpoint,
-        SQS_ENDPOINT: bidsQueue.endpoint,
-        BIDS_QUEUE_URL: bidsQueue.queueUrl,
-      }),
-    );
+    const dispatchQueue = await useTestQueue("award-dispatch");
+    const deliveryQueue = await useTestQueue("award-wired-delivery");
+    const config = loadConfig({
+      AGENTFORGE_LOCAL: "true",
+      TABLE_NAME: table.tableName,
+      DYNAMODB_ENDPOINT: table.endpoint,
+      SQS_ENDPOINT: bidsQueue.endpoint,
+      BIDS_QUEUE_URL: bidsQueue.queueUrl,
+      DISPATCH_QUEUE_URL: dispatchQueue.queueUrl,
+      DELIVERY_QUEUE_URL: deliveryQueue.queueUrl,
+    });
+    const sweeper = buildAwardSweeper(config);
     const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
 
     const summary = await sweeper.sweep({ scheduled_time: new Date().toISOString() }, context);
 
     expect(summary).toMatchObject({ examined: 1, awarded: 1, failed: 0, more: false });
-    const [award] = await inbox("newcomer");
+    expect(await inbox("newcomer")).toEqual([]);
+
+    // The stream record of the award item as written (read back raw), fed to the task stream function.
+    const { Item: awardImage } = await table.raw.send(
+      new GetItemCommand({
+        TableName: table.tableName,
+        Key: { PK: { S: `TASK#${taskId}` }, SK: { S: "AWARD" } },
+        ConsistentRead: true,
+      }),
+    );
+    const streamRecord = {
+      eventID: randomUUID(),
+      eventName: "INSERT",
+      eventVersion: "1.1",
+      eventSource: "aws:dynamodb",
+      awsRegion: "us-east-1",
+      dynamodb: { NewImage: awardImage, SequenceNumber: "100", StreamViewType: "NEW_AND_OLD_IMAGES" },
+      eventSourceARN: `arn:aws:dynamodb:us-east-1:000000000000:table/${table.tableName}/stream/x`,
+    } as DynamoDBRecord;
+    await buildTaskStreamEnqueuer(config).handle({ Records: [streamRecord] });
+    const { batches } = await runDispatchWorker(config, dispatchQueue);
+    const deliveryWorker = buildDeliveryWorker(config);
+    const deliverySource = createSqsEventSource({
+      client: deliveryQueue.client,
+      queueUrl: deliveryQueue.queueUrl,
+      handler: (event) => deliveryWorker.handle(event),
+    });
+    // The first poll waits up to a second (the mapping long-polls): a short poll right after the
+    // send was once seen to come back empty from the emulator.
+    const delivered = (await deliverySource.pollOnce(1)).received + (await deliverySource.drain());
+
+    expect(batches).toEqual([
+      { bodies: [{ task_id: taskId, kind: "notify" }], response: { batchItemFailures: [] } },
+    ]);
+    expect(delivered).toBe(1);
+    const [award, ...extra] = await inbox("newcomer");
+    expect(extra).toEqual([]);
     expect(award?.body).toMatchObject({ type: "AWARD", task_id: taskId, reply_to: bidsQueue.queueUrl });
     expect(verifyBodySignature(agents.newcomer.secret, award?.raw ?? "", award?.signature)).toBe(true);
+    expect(await inbox("silent")).toEqual([]);
   });
 });

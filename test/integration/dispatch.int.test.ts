@@ -6,7 +6,7 @@ import { CreateQueueCommand, DeleteQueueCommand, type Message } from "@aws-sdk/c
 import type { DynamoDBRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { NonceMemory, verifyMarketplaceMessage } from "../../examples/agent/src/protocol.js";
-import { buildTaskStreamEnqueuer } from "../../functions/shared/container.js";
+import { buildDeliveryWorker, buildTaskStreamEnqueuer } from "../../functions/shared/container.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import {
   createEndpointSender,
@@ -18,7 +18,9 @@ import { createDispatchService, type DispatchService } from "../../src/domain/bi
 import { type BidRequest, SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
 import { generateAgentSecret, verifyBodySignature } from "../../src/domain/bidding/signing.js";
 import { NotFoundError } from "../../src/domain/errors.js";
+import { createSqsEventSource } from "../../src/local/sqs-event-source.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
+import { type TestDelivery, useTestDelivery } from "../helpers/delivery.js";
 import { runDispatchWorker } from "../helpers/dispatch-worker.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { issueUrl } from "../helpers/factories.js";
@@ -26,10 +28,12 @@ import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 
 /**
- * Bid dispatch against DynamoDB Local and the SQS emulator. Agents are real consumers: each SQS agent
- * has its own queue, read back with ReceiveMessage, and the HTTPS-kind agents are a plain Node HTTP
- * server on 127.0.0.1 (local mode allows loopback over http). Capabilities are unique per test so
- * tests sharing the table never see each other's agents.
+ * Bid dispatch against DynamoDB Local and the SQS emulator: the dispatch service fans a task out to
+ * one job per agent on a real delivery queue, and the delivery worker (run as its event source
+ * mapping would) signs and sends each. Agents are real consumers: each SQS agent has its own queue,
+ * read back with ReceiveMessage, and the HTTPS-kind agents are a plain Node HTTP server on 127.0.0.1
+ * (local mode allows loopback over http). Capabilities are unique per test so tests sharing the
+ * table never see each other's agents.
  */
 describe("bid dispatch over real queues and an HTTP endpoint", () => {
   let table: TestTable;
@@ -37,6 +41,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
   let services: ReturnType<typeof servicesFor>;
   let bidding: BiddingRepository;
   let dispatcher: DispatchService;
+  let delivery: TestDelivery;
   const agentQueues: string[] = [];
 
   /** The HTTP agents: answers chosen per path, every request recorded. */
@@ -63,16 +68,22 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     httpBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    dispatcher = createDispatchService({
+    delivery = useTestDelivery(await useTestQueue("delivery"), table.service, {
       agents: services.agentRepo,
       bidding,
-      tasks: services.taskRepo,
       sender: createEndpointSender({
         sqs: createSqsEndpointSender({ client: bids.client }),
         https: createHttpsEndpointSender({ allowLoopback: true, timeoutMs: 2000 }),
       }),
-      bidsQueueUrl: bids.queueUrl,
+      awards: { awardIfDue: async () => {} },
       retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    });
+    dispatcher = createDispatchService({
+      agents: services.agentRepo,
+      bidding,
+      tasks: services.taskRepo,
+      deliveries: delivery.deliveries,
+      bidsQueueUrl: bids.queueUrl,
     });
   });
 
@@ -173,6 +184,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     const task = await openTask([python, sql], 40);
 
     const summary = await dispatcher.dispatch(task.task_id);
+    const outcomes = await delivery.deliverAll();
 
     const expected = (agentId: string): BidRequest & { sent_at: string; nonce: string } => ({
       type: "BID_REQUEST",
@@ -186,7 +198,10 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
       sent_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
     });
-    expect(summary).toMatchObject({ invited: 3, newly_invited: 3, delivered: 3, failed: 0, failures: [] });
+    expect(summary).toMatchObject({ invited: 3, newly_invited: 3, enqueued: 3, already_settled: 0 });
+    expect(outcomes.map((o) => [o.agent_id, o.status]).sort()).toEqual(
+      [first.agentId, second.agentId, web.agentId].map((id) => [id, "DELIVERED"]).sort(),
+    );
     const nonces = new Set<string>();
     for (const agent of [first, second]) {
       const messages = await consume(agent.queueUrl);
@@ -231,7 +246,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     });
   });
 
-  it("failing endpoints are recorded FAILED with their attempts; a re-run resends only what is missing", async () => {
+  it("failing endpoints are recorded FAILED with their attempts and count as not answering; a re-run enqueues nothing settled", async () => {
     const cap = uniqueCap("rust");
     const healthy = await sqsAgent("healthy", [cap]);
     const deleted = await sqsAgent("deleted-queue", [cap]);
@@ -240,8 +255,10 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     const task = await openTask([cap]);
 
     const first = await dispatcher.dispatch(task.task_id);
+    const outcomes = await delivery.deliverAll();
 
-    expect(first).toMatchObject({ invited: 3, delivered: 1, failed: 2 });
+    expect(first).toMatchObject({ invited: 3, enqueued: 3 });
+    expect(outcomes.filter((o) => o.status === "FAILED")).toHaveLength(2);
     expect(await bidItems(task.task_id)).toEqual({
       [healthy.agentId]: { status: "DELIVERED", attempts: 1 },
       // No such queue cannot be fixed by retrying: one attempt.
@@ -259,24 +276,26 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     expect(hitsOn(broken.path)).toHaveLength(3);
     expect(await consume(healthy.queueUrl)).toHaveLength(1);
 
-    // The endpoint recovers; dispatch runs again (a redelivered stream record, say).
+    // Both failures count as not answering, once each, on the task's own counters (raw read).
+    const { Item: counters } = await table.raw.send(
+      new GetItemCommand({
+        TableName: table.tableName,
+        Key: { PK: { S: `TASK#${task.task_id}` }, SK: { S: "TASK" } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(counters?.invited_count).toEqual({ N: "3" });
+    expect(counters?.unreachable_count).toEqual({ N: "2" });
+
+    // Dispatch runs again (a redelivered dispatch message, say): every delivery is settled, so
+    // nothing is enqueued — a dead endpoint is not retried at everyone else's expense.
     httpStatus.set(broken.path, 200);
     const second = await dispatcher.dispatch(task.task_id);
 
-    expect(second).toMatchObject({
-      invited: 3,
-      newly_invited: 0,
-      delivered: 1,
-      failed: 1,
-      already_delivered: 1,
-    });
+    expect(second).toMatchObject({ invited: 3, newly_invited: 0, enqueued: 0, already_settled: 3 });
+    expect(await delivery.deliverAll()).toEqual([]);
     expect(await consume(healthy.queueUrl)).toEqual([]);
-    expect(hitsOn(broken.path)).toHaveLength(4);
-    expect(await bidItems(task.task_id)).toMatchObject({
-      [healthy.agentId]: { status: "DELIVERED", attempts: 1 },
-      [broken.agentId]: { status: "DELIVERED", attempts: 1 },
-      [deleted.agentId]: { status: "FAILED", attempts: 1 },
-    });
+    expect(hitsOn(broken.path)).toHaveLength(3);
   });
 
   it("a task that is not OPEN is not dispatched", async () => {
@@ -313,6 +332,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     const agent = await sqsAgent("via-stream", [cap]);
     const task = await openTask([cap]);
     const dispatchQueue = await useTestQueue("dispatch");
+    const deliveryQueue = await useTestQueue("delivery");
     const config = loadConfig({
       AGENTFORGE_LOCAL: "true",
       TABLE_NAME: table.tableName,
@@ -320,6 +340,7 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
       SQS_ENDPOINT: bids.endpoint,
       BIDS_QUEUE_URL: bids.queueUrl,
       DISPATCH_QUEUE_URL: dispatchQueue.queueUrl,
+      DELIVERY_QUEUE_URL: deliveryQueue.queueUrl,
     });
     // The stream carries the stored items as written; read them back raw to build the records.
     const image = async (SK: string) => {
@@ -353,6 +374,17 @@ describe("bid dispatch over real queues and an HTTP endpoint", () => {
     });
     // The dispatch worker as its event source mapping runs it; what it was given and answered is kept.
     const { batches, polled } = await runDispatchWorker(config, dispatchQueue);
+    // Then the delivery worker, as deployed, over the delivery queue.
+    const deliveryWorker = buildDeliveryWorker(config);
+    const deliverySource = createSqsEventSource({
+      client: deliveryQueue.client,
+      queueUrl: deliveryQueue.queueUrl,
+      handler: (event) => deliveryWorker.handle(event),
+    });
+    // The first poll waits up to a second: the emulator can answer a poll made just after a send empty.
+    const first = await deliverySource.pollOnce(1);
+    expect(first.received + (await deliverySource.drain())).toBe(1);
+    expect(await drainQueue(deliveryQueue.client, deliveryQueue.dlqUrl)).toEqual([]);
 
     // Exactly one dispatch message (the task insert), handled without a failure, nothing left over.
     expect(batches).toEqual([{ bodies: [{ task_id: task.task_id }], response: { batchItemFailures: [] } }]);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
@@ -20,6 +20,7 @@ import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { apiGet, apiPost, asOperator, bodyOf, TEST_API_TOKEN, testAuthenticator } from "../helpers/http.js";
+import { type NoticeRelay, useNoticeRelay } from "../helpers/notice-relay.js";
 import { openPgliteTestStore, openPgTestStore, type TestGovernanceStore } from "../helpers/postgres.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
@@ -29,6 +30,8 @@ import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
  * local stream source exactly as Lambda's event source mapping would deliver it), the SQS emulator
  * (agents' queues), and Postgres — PGlite always, the server too when DATABASE_URL is set. Every
  * governance fact asserted here reached Postgres through the stream, not through a direct call.
+ * Notices to agents take the marketplace's outbox path: the award service sends nothing, and the
+ * tests run what the table stream's relay would (`notify`, then the delivery worker) with `relay`.
  */
 
 const THRESHOLD = 1000;
@@ -44,6 +47,7 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
     let stream: DynamoStreamSource;
     let api: ReturnType<typeof createRestApi>;
     let bidsQueue: TestQueue;
+    let notices: NoticeRelay;
     const clock = new Date("2031-03-01T10:00:00.000Z");
     const now = () => clock;
     const agents: Record<
@@ -53,6 +57,12 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
 
     /** Delivers every pending stream record to the projector. */
     const project = () => stream.drain();
+
+    /**
+     * What the table stream's relay does once a task is decided (its award AWARDED, or NO_BIDS): plans
+     * the notices it owes onto the delivery queue, and the delivery worker sends them.
+     */
+    const relay = (taskId: string) => notices.relay(taskId);
 
     async function register(name: keyof typeof agents) {
       const queue = await useTestQueue(`gov-${name}`);
@@ -98,6 +108,8 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
     }
 
     beforeAll(async () => {
+      // The delivery worker's EMF metrics (test/helpers/delivery.ts) would print to stdout.
+      vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
       table = await useTestTable();
       services = servicesFor(table, now);
       bidding = createBiddingRepository({ service: table.service, now });
@@ -109,11 +121,15 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
         tasks: services.taskRepo,
         bidding,
         agents: services.agentRepo,
-        sender: createSqsEndpointSender({ client: bidsQueue.client }),
-        bidsQueueUrl: bidsQueue.queueUrl,
         approval: createApprovalPolicy({ threshold: THRESHOLD }),
         now,
-        sleep: async () => {},
+      });
+      notices = useNoticeRelay(await useTestQueue("gov-delivery"), table.service, {
+        agents: services.agentRepo,
+        bidding,
+        tasks: services.taskRepo,
+        sender: createSqsEndpointSender({ client: bidsQueue.client }),
+        bidsQueueUrl: bidsQueue.queueUrl,
       });
       const projector = createGovernanceProjector({ store, agents: services.agentRepo, now });
       stream = createDynamoStreamSource({
@@ -242,7 +258,8 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const { taskId, outcome } = await biddingRound({ pricey: 1500 });
       expect(outcome).toMatchObject({ kind: "AWARDED", award: { status: "PENDING_APPROVAL" } });
       expect((await services.taskRepo.getTaskRecord(taskId))?.task.status).toBe("PENDING_APPROVAL");
-      // Held: no notice went out.
+      // Held: a held award owes no notice, so even a relay of it sends nothing.
+      expect((await relay(taskId)).summary).toMatchObject({ task_status: "PENDING_APPROVAL", enqueued: 0 });
       expect(await drainQueue(agents.pricey.queue.client, agents.pricey.queue.queueUrl)).toHaveLength(0);
       await project();
 
@@ -264,8 +281,18 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const record = await services.taskRepo.getTaskRecord(taskId);
       expect(record?.task.status).toBe("AWARDED");
       expect(record?.award?.status).toBe("AWARDED");
-      const notices = await drainQueue(agents.pricey.queue.client, agents.pricey.queue.queueUrl);
-      expect(notices.map((m) => JSON.parse(m.Body ?? "{}").type)).toEqual(["AWARD"]);
+      // The approval sent nothing itself; the award becoming AWARDED is what the stream relays.
+      expect(await drainQueue(agents.pricey.queue.client, agents.pricey.queue.queueUrl)).toHaveLength(0);
+      await relay(taskId);
+      const sent = await drainQueue(agents.pricey.queue.client, agents.pricey.queue.queueUrl);
+      expect(sent.map((m) => JSON.parse(m.Body ?? "{}"))).toEqual([
+        expect.objectContaining({
+          type: "AWARD",
+          task_id: taskId,
+          agent_id: agents.pricey.id,
+          bid_amount: 1500,
+        }),
+      ]);
       // Approving twice is the same answer; rejecting an approved request is a conflict.
       expect(
         (await api(apiPost(`/approvals/${request.id}/approve`, JSON.stringify({ note: "again" }))))
@@ -314,10 +341,18 @@ function governanceFlow(label: string, open: () => Promise<TestGovernanceStore>)
       const record = await services.taskRepo.getTaskRecord(taskId);
       expect(record?.award).toMatchObject({ agent_id: agents.steady.id, status: "AWARDED", bid_amount: 80 });
       expect(record?.task.approval_excluded_agents).toEqual([agents.cheap.id]);
-      const notices = await drainQueue(agents.cheap.queue.client, agents.cheap.queue.queueUrl);
-      expect(notices.map((m) => JSON.parse(m.Body ?? "{}"))).toEqual([
+      // The re-award is AWARDED at once, which the stream relays: the rejected agent learns why.
+      await drainQueue(agents.steady.queue.client, agents.steady.queue.queueUrl);
+      await relay(taskId);
+      const sent = await drainQueue(agents.cheap.queue.client, agents.cheap.queue.queueUrl);
+      expect(sent.map((m) => JSON.parse(m.Body ?? "{}"))).toEqual([
         expect.objectContaining({ type: "REJECTION", reason: expect.stringMatching(/^APPROVAL_REJECTED/) }),
       ]);
+      expect(
+        (await drainQueue(agents.steady.queue.client, agents.steady.queue.queueUrl)).map(
+          (m) => JSON.parse(m.Body ?? "{}").type,
+        ),
+      ).toEqual(["AWARD"]);
       await project();
       expect(await escrowOf(taskId, agents.steady.id)).toMatchObject({
         status: "pending",

@@ -3,6 +3,10 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createEndpointProber } from "../../src/adapters/endpoints/endpoint-prober.js";
+import {
+  createEndpointSender,
+  createHttpsEndpointSender,
+} from "../../src/adapters/endpoints/https-endpoint-sender.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import type { AgentProfile } from "../../src/domain/agents/agent.types.js";
 import { type AwardCandidate, createAwardService } from "../../src/domain/bidding/award.service.js";
@@ -20,6 +24,7 @@ import type { EndpointProber } from "../../src/ports/endpoint-prober.js";
 import type { GovernanceStore } from "../../src/ports/governance-store.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
+import { type NoticeRelay, useNoticeRelay } from "../helpers/notice-relay.js";
 import { openPgliteTestStore, openPgTestStore, type TestGovernanceStore } from "../helpers/postgres.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
 import { type TestQueue, useTestQueue } from "../helpers/sqs.js";
@@ -95,6 +100,8 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
     let health: HealthService;
     let upQueue: TestQueue;
     let bidsQueue: TestQueue;
+    /** Created in a hook (`useTestQueue` registers its cleanup, which only hooks may do). */
+    let deliveryQueue: TestQueue;
     const servers: AgentServer[] = [];
     let flakyServer: AgentServer;
     let killedServer: AgentServer;
@@ -166,6 +173,7 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
       store = gov.store;
       upQueue = await useTestQueue("health-up");
       bidsQueue = await useTestQueue("health-bids");
+      deliveryQueue = await useTestQueue("health-delivery");
       projector = createGovernanceProjector({ store, agents: services.agentRepo, now });
       let tick = 0;
       prober = createEndpointProber({
@@ -426,11 +434,19 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
         tasks: services.taskRepo,
         bidding,
         agents: services.agentRepo,
-        sender: createSqsEndpointSender({ client: bidsQueue.client }),
-        bidsQueueUrl: bidsQueue.queueUrl,
         approval: policy,
         now,
-        sleep: async () => {},
+      });
+      // The notice path the table stream's relay drives once an award is final.
+      const notices: NoticeRelay = useNoticeRelay(deliveryQueue, table.service, {
+        agents: services.agentRepo,
+        bidding,
+        tasks: services.taskRepo,
+        sender: createEndpointSender({
+          sqs: createSqsEndpointSender({ client: bidsQueue.client }),
+          https: createHttpsEndpointSender({ allowLoopback: true, timeoutMs: 2000 }),
+        }),
+        bidsQueueUrl: bidsQueue.queueUrl,
       });
       const taskId = issueUrl();
       await services.taskRepo.createTask({
@@ -459,7 +475,12 @@ function healthSuite(label: string, open: () => Promise<TestGovernanceStore>) {
         },
       });
       expect((await services.taskRepo.getTaskRecord(taskId))?.task.status).toBe("PENDING_APPROVAL");
-      // Held: nothing was sent to either agent (the flaky server only ever saw the prober's GETs).
+      // Held: the award owes no notice yet, so a relay of it (notify, then delivery) sends nothing.
+      expect(await notices.relay(taskId)).toEqual({
+        summary: { task_id: taskId, task_status: "PENDING_APPROVAL", enqueued: 0 },
+        outcomes: [],
+      });
+      // Nothing was sent to either agent (the flaky server only ever saw the prober's GETs).
       expect(await upQueue.drain()).toEqual([]);
       expect(new Set(flakyServer.requests.map((request) => request.method))).toEqual(new Set(["GET"]));
       expect(killedServer.requests).toEqual([]);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DynamoDBRecord } from "aws-lambda";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
 import { createSqsEndpointSender } from "../../src/adapters/endpoints/sqs-endpoint-sender.js";
 import { createPostgresGovernanceStore } from "../../src/adapters/postgres/governance.store.js";
@@ -27,6 +27,7 @@ import { createGovernanceStreamHandler } from "../../src/workers/governance-stre
 import { runBiddingRound } from "../helpers/bidding-round.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput } from "../helpers/factories.js";
+import { type NoticeRelay, useNoticeRelay } from "../helpers/notice-relay.js";
 import { dropSchema, randomSchemaName, TEST_AUDIT_KEY } from "../helpers/postgres.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
 import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
@@ -184,6 +185,8 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
     let services: ReturnType<typeof servicesFor>;
     let bidding: BiddingRepository;
     let awards: AwardService;
+    /** The notice path the table stream's relay drives (notify, then the delivery worker). */
+    let notices: NoticeRelay;
     let backend: OutageBackend;
     let store: GovernanceStore;
     let stream: DynamoStreamSource;
@@ -273,6 +276,8 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
     }
 
     beforeAll(async () => {
+      // The delivery worker's EMF metrics (test/helpers/delivery.ts) would print to stdout.
+      vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
       table = await useTestTable();
       services = servicesFor(table, now);
       bidding = createBiddingRepository({ service: table.service, now });
@@ -286,11 +291,15 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
         tasks: services.taskRepo,
         bidding,
         agents: services.agentRepo,
-        sender: createSqsEndpointSender({ client: bidsQueue.client }),
-        bidsQueueUrl: bidsQueue.queueUrl,
         approval: createApprovalPolicy({ threshold: 1000 }),
         now,
-        sleep: async () => {},
+      });
+      notices = useNoticeRelay(await useTestQueue("outage-delivery"), table.service, {
+        agents: services.agentRepo,
+        bidding,
+        tasks: services.taskRepo,
+        sender: createSqsEndpointSender({ client: bidsQueue.client }),
+        bidsQueueUrl: bidsQueue.queueUrl,
       });
       // The event source mapping of the deployed stack, with retries that never give a record up:
       // onFailure refuses, so the shard resumes from the failing record at the next poll.
@@ -366,8 +375,15 @@ function outageScenario(label: string, openBackend: () => Promise<OutageBackend>
 
       await drainQueue(agents.bob.queue.client, agents.bob.queue.queueUrl);
       rounds.second = await biddingRound({ bob: 200, dan: 250 });
-      const notices = await drainQueue(agents.bob.queue.client, agents.bob.queue.queueUrl);
-      expect(notices.map((message) => JSON.parse(message.Body ?? "{}").type)).toContain("AWARD");
+      // The stream's relay of the award (notify, then the delivery worker) needs no Postgres either.
+      await notices.relay(rounds.second.taskId);
+      const sent = await drainQueue(agents.bob.queue.client, agents.bob.queue.queueUrl);
+      expect(sent.map((message) => JSON.parse(message.Body ?? "{}").type)).toEqual(["AWARD"]);
+      expect(
+        (await drainQueue(agents.dan.queue.client, agents.dan.queue.queueUrl)).map(
+          (message) => JSON.parse(message.Body ?? "{}").type,
+        ),
+      ).toEqual(["REJECTION"]);
       await pollWhileDown();
 
       await recordOutcome(rounds.first, "SUCCESS", "2031-05-01T10:00:00.000Z");

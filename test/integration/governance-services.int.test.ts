@@ -228,8 +228,7 @@ describe("approval decisions", () => {
         },
       },
       awards: {
-        notify: async () => [],
-        evaluate: async (taskId) => ({ kind: "NO_BIDS", task_id: taskId, notices: [] }),
+        evaluate: async (taskId) => ({ kind: "NO_BIDS", task_id: taskId }),
       },
     });
 

@@ -16,6 +16,7 @@ import {
 } from "../../examples/agent/src/protocol.js";
 import {
   buildBidWorker,
+  buildDeliveryWorker,
   buildIntakeWorker,
   buildReceiverDeps,
   buildRestApi,
@@ -60,6 +61,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
   let table: TestTable;
   let intake: TestQueue;
   let dispatch: TestQueue;
+  let delivery: TestQueue;
   let bids: TestQueue;
   let config: Config;
 
@@ -69,6 +71,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     table = await useTestTable();
     intake = await useTestQueue("e2e-intake");
     dispatch = await useTestQueue("e2e-dispatch");
+    delivery = await useTestQueue("e2e-delivery");
     bids = await useTestQueue("e2e-bids");
     config = loadConfig({
       AGENTFORGE_LOCAL: "true",
@@ -77,6 +80,7 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
       SQS_ENDPOINT: intake.endpoint,
       INTAKE_QUEUE_URL: intake.queueUrl,
       DISPATCH_QUEUE_URL: dispatch.queueUrl,
+      DELIVERY_QUEUE_URL: delivery.queueUrl,
       BIDS_QUEUE_URL: bids.queueUrl,
       GITHUB_WEBHOOK_SECRET: "e2e-webhook-secret",
       AGENTFORGE_API_TOKEN: API_TOKEN,
@@ -180,15 +184,28 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
    */
   async function dispatchFromStream(event: DynamoDBStreamEvent) {
     await buildTaskStreamEnqueuer(config).handle(event);
-    return runDispatchWorker(config, dispatch);
+    const dispatched = await runDispatchWorker(config, dispatch);
+    // Then the delivery worker signs and sends each job, as its event source mapping would.
+    const deliveries = createSqsEventSource({
+      client: delivery.client,
+      queueUrl: delivery.queueUrl,
+      handler: buildDeliveryWorker(config).handle,
+    });
+    // The first poll waits up to a second: the emulator can answer a poll made just after a send empty.
+    await deliveries.pollOnce(1);
+    await deliveries.drain();
+    return dispatched;
   }
 
-  /** The table stream's INSERT for the task, as DynamoDB Streams delivers it to the task stream function. */
-  async function taskInserted(url: string): Promise<DynamoDBStreamEvent> {
+  /**
+   * The table stream's INSERT of one of the task's items (the TASK, or the AWARD: the outbox of the
+   * notices), as DynamoDB Streams delivers it to the task stream function.
+   */
+  async function taskInserted(url: string, sk = "TASK"): Promise<DynamoDBStreamEvent> {
     const { Item } = await table.raw.send(
       new GetItemCommand({
         TableName: table.tableName,
-        Key: { PK: { S: `TASK#${url}` }, SK: { S: "TASK" } },
+        Key: { PK: { S: `TASK#${url}` }, SK: { S: sk } },
         ConsistentRead: true,
       }),
     );
@@ -271,6 +288,12 @@ describe("marketplace end to end: issue → bids → award → outcome", () => {
     });
     await reply(shy, replyTo, { type: "DECLINE", task_id: url, agent_id: shy.id });
     await runBidWorker();
+    // The award item on the stream is the notices' outbox: task stream → dispatch → delivery.
+    const notified = await dispatchFromStream(await taskInserted(url, "AWARD"));
+    expect(notified.batches).toEqual([
+      { bodies: [{ task_id: url, kind: "notify" }], response: { batchItemFailures: [] } },
+    ]);
+    expect(await drainQueue(delivery.client, delivery.dlqUrl)).toEqual([]);
 
     expect(await inbox(cheap)).toMatchObject([
       { type: "AWARD", task_id: url, agent_id: cheap.id, bid_amount: 40 },

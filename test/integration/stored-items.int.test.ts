@@ -1,5 +1,6 @@
 import { GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
+import { BID_WINDOW_SHARDS, bidWindowShard } from "../../src/adapters/dynamo/bid-window-shard.js";
 import { servicesFor, type TestTable, useTestTable } from "../helpers/dynamo.js";
 import { agentInput, issueUrl } from "../helpers/factories.js";
 import { TEST_OPERATOR } from "../helpers/principals.js";
@@ -171,6 +172,43 @@ describe("stored items keep the documented schema (read back without ElectroDB)"
         total_tasks_completed: { N: "1" },
       },
     });
+  });
+
+  it("stores a new task's bid window at TASK#<url> / BID_WINDOW, indexed on GSI3 as OPEN_TASK#<shard> / <deadline>#<url>", async () => {
+    const url = issueUrl(4444);
+    await services.tasks.create({
+      task_id: url,
+      title: "Window task",
+      required_capabilities: ["go"],
+      bid_deadline: "2025-07-01T13:05:00Z",
+    });
+    const shard = bidWindowShard(url);
+
+    const { Item } = await table.raw.send(
+      new GetItemCommand({
+        TableName: table.tableName,
+        Key: { PK: { S: `TASK#${url}` }, SK: { S: "BID_WINDOW" } },
+        ConsistentRead: true,
+      }),
+    );
+    const byDeadline = await table.raw.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        IndexName: "GSI3",
+        KeyConditionExpression: "GSI3PK = :pk",
+        ExpressionAttributeValues: { ":pk": { S: `OPEN_TASK#${shard}` } },
+      }),
+    );
+
+    expect(shard).toBeGreaterThanOrEqual(0);
+    expect(shard).toBeLessThan(BID_WINDOW_SHARDS);
+    expect(Item?.type).toEqual({ S: "BID_WINDOW" });
+    expect(Item?.task_id).toEqual({ S: url });
+    expect(Item?.bid_deadline).toEqual({ S: "2025-07-01T13:05:00.000Z" });
+    expect(Item?.shard).toEqual({ N: String(shard) });
+    expect(Item?.GSI3PK).toEqual({ S: `OPEN_TASK#${shard}` });
+    expect(Item?.GSI3SK).toEqual({ S: `2025-07-01T13:05:00.000Z#${url}` });
+    expect(byDeadline.Items?.map((i) => i.task_id?.S)).toContain(url);
   });
 
   it("returns the whole task with one Query on PK = TASK#<url>", async () => {

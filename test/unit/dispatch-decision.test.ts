@@ -1,5 +1,6 @@
 import type { DynamoDBRecord } from "aws-lambda";
 import { describe, expect, it } from "vitest";
+import { bidWindowShard } from "../../src/adapters/dynamo/bid-window-shard.js";
 import { dispatchDecision, tasksToDispatch } from "../../src/workers/dispatch-queue.js";
 
 const TASK_URL = "https://github.com/octo-org/octo-repo/issues/42";
@@ -70,7 +71,8 @@ const bidWindowInsert = streamRecord(
       type: { S: "BID_WINDOW" },
       task_id: { S: TASK_URL },
       bid_deadline: { S: "2025-07-01T12:05:00.000Z" },
-      GSI3PK: { S: "OPEN_TASK" },
+      shard: { N: String(bidWindowShard(TASK_URL)) },
+      GSI3PK: { S: `OPEN_TASK#${bidWindowShard(TASK_URL)}` },
       GSI3SK: { S: `2025-07-01T12:05:00.000Z#${TASK_URL}` },
       __edb_e__: { S: "bid_window" },
       __edb_v__: { S: "1" },
@@ -106,6 +108,21 @@ const taskModify = streamRecord(
 
 const taskRemove = streamRecord("REMOVE", { PK: `TASK#${TASK_URL}`, SK: "TASK" }, { OldImage: taskImage() });
 
+/** The award item as the award transaction writes it. */
+function awardImage(status: "AWARDED" | "PENDING_APPROVAL", url = TASK_URL) {
+  return {
+    PK: { S: `TASK#${url}` },
+    SK: { S: "AWARD" },
+    type: { S: "AWARD" },
+    task_id: { S: url },
+    agent_id: { S: "agent-7" },
+    bid_amount: { N: "20" },
+    status: { S: status },
+    awarded_at: { S: "2025-07-01T12:06:00.000Z" },
+  };
+}
+const awardKeys = { PK: `TASK#${TASK_URL}`, SK: "AWARD" };
+
 const agentInsert = streamRecord(
   "INSERT",
   { PK: "AGENT#agent-7", SK: "PROFILE" },
@@ -124,7 +141,57 @@ const agentInsert = streamRecord(
 
 describe("dispatchDecision: which stream records start a dispatch", () => {
   it("the INSERT of a task item dispatches that task", () => {
-    expect(dispatchDecision(taskInsert())).toEqual({ action: "dispatch", taskId: TASK_URL });
+    expect(dispatchDecision(taskInsert())).toEqual({
+      action: "dispatch",
+      taskId: TASK_URL,
+      kind: "dispatch",
+    });
+  });
+
+  it.each([
+    ["an award written AWARDED", streamRecord("INSERT", awardKeys, { NewImage: awardImage("AWARDED") })],
+    [
+      "a held award approved",
+      streamRecord("MODIFY", awardKeys, {
+        OldImage: awardImage("PENDING_APPROVAL"),
+        NewImage: awardImage("AWARDED"),
+      }),
+    ],
+    [
+      "a task closed without bids",
+      streamRecord(
+        "MODIFY",
+        { PK: `TASK#${TASK_URL}`, SK: "TASK" },
+        { OldImage: taskImage(TASK_URL, "CLOSING"), NewImage: taskImage(TASK_URL, "NO_BIDS") },
+      ),
+    ],
+  ])("the outbox: %s asks for its notices", (_name, record) => {
+    expect(dispatchDecision(record)).toEqual({ action: "dispatch", taskId: TASK_URL, kind: "notify" });
+  });
+
+  it.each([
+    [
+      "an award held for approval",
+      streamRecord("INSERT", awardKeys, { NewImage: awardImage("PENDING_APPROVAL") }),
+    ],
+    [
+      "an AWARDED award changed again (its cost report)",
+      streamRecord("MODIFY", awardKeys, { OldImage: awardImage("AWARDED"), NewImage: awardImage("AWARDED") }),
+    ],
+    [
+      "a NO_BIDS task updated again",
+      streamRecord(
+        "MODIFY",
+        { PK: `TASK#${TASK_URL}`, SK: "TASK" },
+        { OldImage: taskImage(TASK_URL, "NO_BIDS"), NewImage: taskImage(TASK_URL, "NO_BIDS") },
+      ),
+    ],
+    [
+      "an award deleted (a rejected approval)",
+      streamRecord("REMOVE", awardKeys, { OldImage: awardImage("PENDING_APPROVAL") }),
+    ],
+  ])("owes nothing for %s", (_name, record) => {
+    expect(dispatchDecision(record)).toEqual({ action: "ignore" });
   });
 
   it.each([
@@ -158,7 +225,7 @@ describe("dispatchDecision: which stream records start a dispatch", () => {
     expect(dispatchDecision(record).action).toBe("reject");
   });
 
-  it("tasksToDispatch keeps stream order and each task once", () => {
+  it("tasksToDispatch keeps stream order and each (task, kind) once", () => {
     const other = "https://github.com/octo-org/octo-repo/issues/43";
 
     const ids = tasksToDispatch([
@@ -166,9 +233,11 @@ describe("dispatchDecision: which stream records start a dispatch", () => {
       taskInsert(other),
       bidInsert,
       taskInsert(),
+      streamRecord("INSERT", awardKeys, { NewImage: awardImage("AWARDED") }),
       taskInsert(other),
+      streamRecord("INSERT", awardKeys, { NewImage: awardImage("AWARDED") }),
     ]);
 
-    expect(ids).toEqual([other, TASK_URL]);
+    expect(ids).toEqual([{ task_id: other }, { task_id: TASK_URL }, { task_id: TASK_URL, kind: "notify" }]);
   });
 });

@@ -169,10 +169,8 @@ describe("dispatch queue worker", () => {
     task_status: "OPEN",
     invited: 2,
     newly_invited: 2,
-    delivered: 1,
-    failed: 1,
-    already_delivered: 0,
-    failures: [{ agent_id: "agent-9", attempts: 3, error: "HTTP 500 from agent.example" }],
+    enqueued: 2,
+    already_settled: 0,
     ...overrides,
   });
 
@@ -184,6 +182,10 @@ describe("dispatch queue worker", () => {
         dispatch: (taskId) => {
           calls.push(taskId);
           return dispatch(taskId);
+        },
+        notify: async (taskId) => {
+          calls.push(`notify ${taskId}`);
+          return { task_id: taskId, task_status: "AWARDED", enqueued: 3 };
         },
       },
       logger,
@@ -205,15 +207,27 @@ describe("dispatch queue worker", () => {
     expect(calls).toEqual([task(1), task(2)]);
     expect(response).toEqual({ batchItemFailures: [] });
     expect(total("TasksDispatched")).toBe(2);
-    expect(total("BidRequestsDelivered")).toBe(2);
-    expect(total("BidRequestsFailed")).toBe(2);
+    expect(total("BidRequestsEnqueued")).toBe(4);
+  });
+
+  it("a notify message enqueues the decided task's notices", async () => {
+    const { calls, handle, total } = workerWith(async (id) => summary(id));
+
+    const response = await handle({
+      Records: [sqsRecord("n", JSON.stringify({ task_id: task(3), kind: "notify" }))],
+    });
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(calls).toEqual([`notify ${task(3)}`]);
+    expect(total("NoticesEnqueued")).toBe(3);
+    expect(total("TasksDispatched")).toBe(0);
   });
 
   it("acknowledges permanent problems: malformed bodies, a task id that is not an issue URL, a vanished task", async () => {
     const gone = task(99);
     const { calls, handle, total } = workerWith(async (id) => {
       if (id === gone) throw new NotFoundError("task", id);
-      return summary(id, { skipped: "DEADLINE_PASSED", invited: 0, delivered: 0, failed: 0, failures: [] });
+      return summary(id, { skipped: "DEADLINE_PASSED", invited: 0, newly_invited: 0, enqueued: 0 });
     });
 
     const response = await handle({

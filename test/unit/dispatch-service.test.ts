@@ -1,21 +1,20 @@
 import { describe, expect, it } from "vitest";
 import type { AgentListing, AgentProfile } from "../../src/domain/agents/agent.types.js";
 import { deriveHistory, ZERO_TOTALS } from "../../src/domain/agents/performance.js";
-import type { DeliveryResult } from "../../src/domain/bidding/bidding.types.js";
+import type { DeliveryJob, DeliveryQueue } from "../../src/domain/bidding/delivery.js";
 import { createDispatchService } from "../../src/domain/bidding/dispatch.service.js";
 import type { MarketplaceMessage } from "../../src/domain/bidding/messages.js";
-import { NonRetryableError } from "../../src/domain/bidding/retry.js";
 import { NotFoundError } from "../../src/domain/errors.js";
-import type { Bid, Task } from "../../src/domain/tasks/task.types.js";
+import type { Award, Bid, Task } from "../../src/domain/tasks/task.types.js";
 import type { AgentRepository } from "../../src/ports/agent-repository.js";
 import type { BiddingRepository } from "../../src/ports/bidding-repository.js";
-import type { AgentEndpoint, EndpointSender } from "../../src/ports/endpoint-sender.js";
 import type { TaskRepository } from "../../src/ports/task-repository.js";
 
 /*
  * In-memory stand-ins for the ports, so these tests pin down the dispatch rules themselves
- * (selection, idempotence, concurrency, retries). The same rules run against DynamoDB Local and
- * real queues in test/integration/dispatch.int.test.ts.
+ * (selection, the jobs it enqueues, idempotence, the notices it plans). Sending is the delivery
+ * service's (test/unit/delivery-service.test.ts); the same rules run against DynamoDB Local and real
+ * queues in test/integration/dispatch.int.test.ts and delivery.int.test.ts.
  */
 
 const NOW = new Date("2025-07-01T12:00:00Z");
@@ -62,6 +61,7 @@ function task(overrides: Partial<Task> = {}): Task {
 
 interface World {
   task?: Task;
+  award?: Award;
   bids: Map<string, Bid>;
   profiles: AgentProfile[];
   /** What the capability index returns; defaults to the listed profiles (it may be stale). */
@@ -72,7 +72,7 @@ interface World {
 function fakes(world: World) {
   const queried: string[] = [];
   const pages: number[] = [];
-  const agents: Pick<AgentRepository, "listedCounts" | "findByCapability" | "getProfiles" | "getSecret"> = {
+  const agents: Pick<AgentRepository, "listedCounts" | "findByCapability" | "getProfiles"> = {
     async listedCounts(capabilities) {
       const listed = world.profiles.filter((p) => p.status === "active" && !p.kill_switch_active);
       return new Map(capabilities.map((c) => [c, listed.filter((p) => p.capabilities.includes(c)).length]));
@@ -92,12 +92,8 @@ function fakes(world: World) {
       if (ids.length > 100) throw new Error("BatchGetItem takes at most 100 keys");
       return new Map(world.profiles.filter((p) => ids.includes(p.agent_id)).map((p) => [p.agent_id, p]));
     },
-    async getSecret(id) {
-      return world.secrets.get(id);
-    },
   };
-  const deliveries: Array<{ agent_id: string; result: DeliveryResult }> = [];
-  const bidding: Pick<BiddingRepository, "invite" | "recordDelivery"> = {
+  const bidding: Pick<BiddingRepository, "invite"> = {
     async invite(taskId, ids) {
       const fresh = ids.filter((id) => !world.bids.has(id));
       for (const agent_id of fresh) {
@@ -113,14 +109,6 @@ function fakes(world: World) {
       }
       return fresh;
     },
-    async recordDelivery(_taskId, agent_id, result) {
-      deliveries.push({ agent_id, result });
-      const bid = world.bids.get(agent_id);
-      if (bid) {
-        bid.delivery_status = result.ok ? "DELIVERED" : "FAILED";
-        bid.delivery_attempts = result.attempts;
-      }
-    },
   };
   const tasks: Pick<TaskRepository, "getTaskRecord"> = {
     async getTaskRecord(_id, options) {
@@ -129,62 +117,67 @@ function fakes(world: World) {
       return {
         task: world.task,
         bids: [...world.bids.values()].map((b) => ({ ...b })),
+        ...(world.award ? { award: world.award } : {}),
         ledger: [],
         rejections: [],
       };
     },
   };
-  return { agents, bidding, tasks, queried, pages, deliveries };
+  return { agents, bidding, tasks, queried, pages };
 }
 
-/** A sender that records every attempt and fails per agent as told. */
-function recordingSender(
-  behaviour: (endpoint: AgentEndpoint, attempt: number) => Promise<void> = async () => {},
-) {
-  const sent: Array<{ agent_id: string; message: MarketplaceMessage; secret: string }> = [];
-  const attempts = new Map<string, number>();
-  let inFlight = 0;
-  let maxInFlight = 0;
-  const sender: EndpointSender = {
-    async send(endpoint, message, secret) {
-      const n = (attempts.get(endpoint.agent_id) ?? 0) + 1;
-      attempts.set(endpoint.agent_id, n);
-      inFlight += 1;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      try {
-        await behaviour(endpoint, n);
-        sent.push({ agent_id: endpoint.agent_id, message, secret });
-      } finally {
-        inFlight -= 1;
+/** A delivery queue that keeps what it was given; `failNext` makes the next enqueue throw. */
+function recordingQueue() {
+  const jobs: DeliveryJob[] = [];
+  let failNext = false;
+  const deliveries: DeliveryQueue = {
+    async enqueue(batch) {
+      if (failNext) {
+        failNext = false;
+        throw new Error("SQS unavailable");
       }
+      jobs.push(...batch);
     },
   };
-  return { sender, sent, attempts, maxInFlight: () => maxInFlight };
+  return {
+    deliveries,
+    jobs,
+    /** What was enqueued, as (agent, message) pairs. */
+    get sent(): Array<{ agent_id: string; message: MarketplaceMessage }> {
+      return jobs.map((j) => ({ agent_id: j.agent_id, message: j.message }));
+    },
+    failOnce() {
+      failNext = true;
+    },
+  };
 }
 
-function setup(
-  world: Partial<World> & { profiles: AgentProfile[] },
-  sender = recordingSender(),
-  concurrency?: number,
-) {
+function setup(world: Partial<World> & { profiles: AgentProfile[] }) {
   const full: World = {
     task: task(),
     bids: new Map(),
-    secrets: new Map(world.profiles.map((p) => [p.agent_id, `secret-of-${p.agent_id}`])),
+    secrets: new Map(),
     ...world,
   };
   const f = fakes(full);
+  const queue = recordingQueue();
   const service = createDispatchService({
     agents: f.agents as AgentRepository,
     bidding: f.bidding as BiddingRepository,
     tasks: f.tasks as TaskRepository,
-    sender: sender.sender,
+    deliveries: queue.deliveries,
     bidsQueueUrl: BIDS_QUEUE,
     now: () => NOW,
-    retry: { sleep: async () => {} },
-    ...(concurrency ? { concurrency } : {}),
   });
-  return { service, world: full, ...f, ...sender };
+  return {
+    service,
+    world: full,
+    ...f,
+    queue,
+    get sent() {
+      return queue.sent;
+    },
+  };
 }
 
 describe("dispatch: choosing agents", () => {
@@ -203,19 +196,19 @@ describe("dispatch: choosing agents", () => {
 
     expect(t.queried).toEqual(["sql"]);
     expect(t.sent.map((s) => s.agent_id).sort()).toEqual(["a-both", "d-both"]);
-    expect(summary).toMatchObject({ invited: 2, newly_invited: 2, delivered: 2, failed: 0 });
+    expect(summary).toMatchObject({ invited: 2, newly_invited: 2, enqueued: 2, already_settled: 0 });
   });
 
   it("reads every page of the capability index, 100 at a time", async () => {
     const many = Array.from({ length: 230 }, (_, i) =>
       profile(`agent-${String(i).padStart(3, "0")}`, ["python", "sql"]),
     );
-    const t = setup({ profiles: many }, recordingSender(), 50);
+    const t = setup({ profiles: many });
 
     const summary = await t.service.dispatch(TASK_ID);
 
     expect(t.pages).toEqual([100, 100, 100]);
-    expect(summary.delivered).toBe(230);
+    expect(summary.enqueued).toBe(230);
   });
 
   it("trusts the profile over a stale index: killed, suspended or changed agents are skipped", async () => {
@@ -243,21 +236,23 @@ describe("dispatch: choosing agents", () => {
     const summary = await t.service.dispatch(TASK_ID);
 
     expect(t.queried).toEqual([]);
-    expect(summary).toMatchObject({ invited: 0, delivered: 0, failed: 0 });
+    expect(summary).toMatchObject({ invited: 0, enqueued: 0 });
     expect(summary.skipped).toBeUndefined();
   });
 });
 
 describe("dispatch: the bid request", () => {
-  it("is the documented message, signed with each agent's own secret", async () => {
+  it("is the documented message, one job per agent with the endpoint read from its profile", async () => {
     const t = setup({ profiles: [profile("a", ["python", "sql"])] });
 
     await t.service.dispatch(TASK_ID);
 
-    expect(t.sent).toEqual([
+    expect(t.queue.jobs).toEqual([
       {
+        task_id: TASK_ID,
         agent_id: "a",
-        secret: "secret-of-a",
+        bidding_endpoint: "https://sqs.us-east-1.amazonaws.com/123456789012/a",
+        endpoint_kind: "sqs",
         message: {
           type: "BID_REQUEST",
           task_id: TASK_ID,
@@ -281,128 +276,30 @@ describe("dispatch: the bid request", () => {
   });
 });
 
-describe("dispatch: delivery", () => {
-  it("keeps at most `concurrency` deliveries in flight", async () => {
-    const agents = Array.from({ length: 25 }, (_, i) => profile(`agent-${i}`, ["python", "sql"]));
-    const sender = recordingSender(() => new Promise((resolve) => setTimeout(resolve, 5)));
-    const t = setup({ profiles: agents }, sender);
-
-    await t.service.dispatch(TASK_ID);
-
-    expect(t.sent).toHaveLength(25);
-    expect(t.maxInFlight()).toBe(10);
-  });
-
-  it("retries a failing endpoint, records it FAILED with its attempts, and delivers to the others", async () => {
-    const t = setup(
-      {
-        profiles: [
-          profile("good", ["python", "sql"]),
-          profile("flaky", ["python", "sql"]),
-          profile("down", ["python", "sql"]),
-          profile("gone", ["python", "sql"]),
-        ],
-      },
-      recordingSender(async ({ agent_id }, attempt) => {
-        if (agent_id === "flaky" && attempt < 2) throw new Error("HTTP 503 from flaky.example");
-        if (agent_id === "down") throw new Error("HTTP 500 from down.example");
-        if (agent_id === "gone") throw new NonRetryableError("QueueDoesNotExist: no such queue");
-      }),
-    );
-
-    const summary = await t.service.dispatch(TASK_ID);
-
-    expect(Object.fromEntries(t.deliveries.map((d) => [d.agent_id, d.result]))).toEqual({
-      good: { ok: true, attempts: 1 },
-      flaky: { ok: true, attempts: 2 },
-      down: { ok: false, attempts: 3, error: "HTTP 500 from down.example" },
-      gone: { ok: false, attempts: 1, error: "NonRetryableError: QueueDoesNotExist: no such queue" },
-    });
-    expect(summary).toMatchObject({ invited: 4, delivered: 2, failed: 2 });
-    expect(summary.failures).toEqual([
-      { agent_id: "down", attempts: 3, error: "HTTP 500 from down.example" },
-      { agent_id: "gone", attempts: 1, error: "NonRetryableError: QueueDoesNotExist: no such queue" },
-    ]);
-  });
-
-  it("a hanging endpoint does not hold the others back", async () => {
-    const agents = Array.from({ length: 5 }, (_, i) => profile(`agent-${i}`, ["python", "sql"]));
-    let release: () => void = () => {};
-    const hanging = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const t = setup(
-      { profiles: agents },
-      recordingSender(({ agent_id }) => (agent_id === "agent-0" ? hanging : Promise.resolve())),
-      2,
-    );
-
-    const running = t.service.dispatch(TASK_ID);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-
-    expect(t.deliveries.map((d) => d.agent_id).sort()).toEqual(["agent-1", "agent-2", "agent-3", "agent-4"]);
-    release();
-    expect((await running).delivered).toBe(5);
-  });
-
-  it("never sends unsigned: an agent without a secret is recorded FAILED with 0 attempts", async () => {
-    const t = setup({ profiles: [profile("a", ["python", "sql"]), profile("b", ["python", "sql"])] });
-    t.world.secrets.delete("b");
-
-    const summary = await t.service.dispatch(TASK_ID);
-
-    expect(t.attempts.has("b")).toBe(false);
-    expect(t.deliveries.find((d) => d.agent_id === "b")?.result).toEqual({
-      ok: false,
-      attempts: 0,
-      error: "agent has no bid-signing secret",
-    });
-    expect(summary).toMatchObject({ delivered: 1, failed: 1 });
-  });
-
-  it("an infrastructure error still lets every other delivery run and be recorded, then throws", async () => {
-    const t = setup({ profiles: ["a", "b", "c"].map((id) => profile(id, ["python", "sql"])) });
-    const record = t.bidding.recordDelivery;
-    t.bidding.recordDelivery = async (taskId, agentId, result) => {
-      if (agentId === "b") throw new Error("ProvisionedThroughputExceededException");
-      return record(taskId, agentId, result);
-    };
-
-    await expect(t.service.dispatch(TASK_ID)).rejects.toThrow("ProvisionedThroughputExceededException");
-    expect(t.deliveries.map((d) => d.agent_id).sort()).toEqual(["a", "c"]);
-  });
-});
-
 describe("dispatch: idempotence and preconditions", () => {
-  it("a re-run sends only to agents not yet delivered to and not yet answered", async () => {
-    let failFlaky = true;
-    const t = setup(
-      {
-        profiles: ["a", "b", "c", "d"].map((id) => profile(id, ["python", "sql"])),
-      },
-      recordingSender(async ({ agent_id }) => {
-        if (agent_id === "b" && failFlaky) throw new Error("HTTP 503");
-      }),
-    );
+  it("a re-run enqueues only invitations no job settled yet: never a FAILED endpoint, nor one that answered", async () => {
+    const t = setup({ profiles: ["a", "b", "c", "d", "e"].map((id) => profile(id, ["python", "sql"])) });
     await t.service.dispatch(TASK_ID);
-    const answered = t.world.bids.get("c");
-    if (answered) {
-      answered.status = "DECLINED";
-      answered.delivery_status = "FAILED";
-    }
-    failFlaky = false;
-    t.sent.length = 0;
+    const settle = (id: string, fields: Partial<Bid>) => Object.assign(t.world.bids.get(id) ?? {}, fields);
+    settle("a", { delivery_status: "DELIVERED" });
+    settle("b", { delivery_status: "FAILED", counted_unreachable: true });
+    // Answered although its delivery was never recorded (the job was still in flight).
+    settle("c", { status: "DECLINED" });
+    t.queue.jobs.length = 0;
 
     const summary = await t.service.dispatch(TASK_ID);
 
-    expect(t.sent.map((s) => s.agent_id)).toEqual(["b"]);
-    expect(summary).toMatchObject({
-      invited: 4,
-      newly_invited: 0,
-      delivered: 1,
-      failed: 0,
-      already_delivered: 3,
-    });
+    expect(t.sent.map((s) => s.agent_id)).toEqual(["d", "e"]);
+    expect(summary).toMatchObject({ invited: 5, newly_invited: 0, enqueued: 2, already_settled: 3 });
+  });
+
+  it("a queue that refuses the jobs fails the run (the dispatch message is retried); the invitations stay", async () => {
+    const t = setup({ profiles: [profile("a", ["python", "sql"])] });
+    t.queue.failOnce();
+
+    await expect(t.service.dispatch(TASK_ID)).rejects.toThrow("SQS unavailable");
+    expect([...t.world.bids.keys()]).toEqual(["a"]);
+    expect(await t.service.dispatch(TASK_ID)).toMatchObject({ newly_invited: 0, enqueued: 1 });
   });
 
   it.each([
@@ -415,7 +312,7 @@ describe("dispatch: idempotence and preconditions", () => {
 
     const summary = await t.service.dispatch(TASK_ID);
 
-    expect(summary).toMatchObject({ skipped: reason, invited: 0, delivered: 0 });
+    expect(summary).toMatchObject({ skipped: reason, invited: 0, enqueued: 0 });
     expect(t.world.bids.size).toBe(0);
     expect(t.sent).toEqual([]);
   });
@@ -424,5 +321,76 @@ describe("dispatch: idempotence and preconditions", () => {
     const t = setup({ task: undefined, profiles: [] });
 
     await expect(t.service.dispatch(TASK_ID)).rejects.toThrow(NotFoundError);
+  });
+});
+
+describe("notify: the notices a decided task owes", () => {
+  const awarded = (agentId: string): Award => ({
+    type: "AWARD",
+    task_id: TASK_ID,
+    agent_id: agentId,
+    bid_amount: 10,
+    status: "AWARDED",
+    awarded_at: NOW.toISOString(),
+  });
+  const accepted = (agentId: string, amount: number, extra: Partial<Bid> = {}): [string, Bid] => [
+    agentId,
+    {
+      type: "BID",
+      task_id: TASK_ID,
+      agent_id: agentId,
+      status: "ACCEPTED",
+      invited_at: NOW.toISOString(),
+      delivery_status: "DELIVERED",
+      bid_amount: amount,
+      estimated_completion_sec: 60,
+      answered_at: NOW.toISOString(),
+      updated_at: NOW.toISOString(),
+      ...extra,
+    },
+  ];
+
+  it("AWARD to the winner, REJECTION with its reason to every other ACCEPTED bid, nothing already DELIVERED", async () => {
+    const t = setup({
+      task: task({ status: "AWARDED", budget: 50 }),
+      award: awarded("win"),
+      bids: new Map([
+        accepted("win", 10),
+        accepted("lose", 20),
+        accepted("over", 60),
+        accepted("told", 30, { notice: "REJECTION", notice_status: "DELIVERED" }),
+      ]),
+      profiles: ["win", "lose", "over", "told"].map((id) => profile(id, ["python"])),
+    });
+
+    expect(await t.service.notify(TASK_ID)).toEqual({
+      task_id: TASK_ID,
+      task_status: "AWARDED",
+      enqueued: 3,
+    });
+    expect(Object.fromEntries(t.sent.map((s) => [s.agent_id, s.message]))).toEqual({
+      win: {
+        type: "AWARD",
+        task_id: TASK_ID,
+        agent_id: "win",
+        bid_amount: 10,
+        awarded_at: NOW.toISOString(),
+        reply_to: BIDS_QUEUE,
+      },
+      lose: expect.objectContaining({ type: "REJECTION", reason: expect.stringMatching(/^OUTBID: /) }),
+      over: expect.objectContaining({ type: "REJECTION", reason: expect.stringMatching(/^OVER_BUDGET: /) }),
+    });
+  });
+
+  it("owes nothing while the award waits for approval", async () => {
+    const t = setup({
+      task: task({ status: "PENDING_APPROVAL" }),
+      award: { ...awarded("win"), status: "PENDING_APPROVAL" },
+      bids: new Map([accepted("win", 10), accepted("lose", 20)]),
+      profiles: ["win", "lose"].map((id) => profile(id, ["python"])),
+    });
+
+    expect(await t.service.notify(TASK_ID)).toMatchObject({ enqueued: 0 });
+    expect(t.sent).toEqual([]);
   });
 });

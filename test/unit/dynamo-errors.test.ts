@@ -30,7 +30,7 @@ describe("checkCursor", () => {
       tableKey,
       gsi1Key,
       { ...tableKey, GSI2PK: "AGENT#a1", GSI2SK: "LEDGER#2026-01-01T00:00:00.000Z" },
-      { ...tableKey, GSI3PK: "OPEN_TASK", GSI3SK: "2026-01-01T00:00:00.000Z#https://x" },
+      { ...tableKey, GSI3PK: "OPEN_TASK#3", GSI3SK: "2026-01-01T00:00:00.000Z#https://x" },
     ]) {
       const cursor = encode(key);
       expect(checkCursor(cursor)).toBe(cursor);

@@ -220,3 +220,103 @@ describe("governance events of table changes", () => {
     ).toThrow(MalformedChangeError);
   });
 });
+
+describe("governance events of endpoint circuit changes", () => {
+  const OPENED = "2030-01-01T00:05:00.000Z";
+  const circuit = (overrides: Record<string, unknown> = {}) => ({
+    type: "ENDPOINT_CIRCUIT",
+    agent_id: "a1",
+    endpoint: "https://agent.example/bids",
+    state: "CLOSED",
+    consecutive_failures: 1,
+    last_error: "HTTP 503",
+    last_failure_at: AT,
+    updated_at: AT,
+    ...overrides,
+  });
+  const open = (overrides: Record<string, unknown> = {}) =>
+    circuit({
+      state: "OPEN",
+      consecutive_failures: 3,
+      opened_at: OPENED,
+      open_until: "2030-01-01T00:10:00.000Z",
+      updated_at: OPENED,
+      ...overrides,
+    });
+  const events = (oldImage: Record<string, unknown> | undefined, newImage: Record<string, unknown>) =>
+    governanceEventsOf({
+      eventName: oldImage ? "MODIFY" : "INSERT",
+      ...(oldImage ? { oldImage } : {}),
+      newImage,
+      approximateAt: AT,
+    });
+
+  it("counting failures and claiming a trial are not events", () => {
+    expect(events(undefined, circuit())).toEqual([]);
+    expect(events(circuit(), circuit({ consecutive_failures: 2 }))).toEqual([]);
+    expect(events(open(), open({ trial_until: "2030-01-01T00:10:30.000Z" }))).toEqual([]);
+    expect(events(open(), open({ consecutive_failures: 4 }))).toEqual([]);
+  });
+
+  it("CLOSED → OPEN is an opening keyed by agent and opening time", () => {
+    expect(events(circuit({ consecutive_failures: 3 }), open())).toEqual([
+      {
+        kind: "ENDPOINT_CIRCUIT",
+        key: `circuit:a1#${OPENED}#opened`,
+        agent_id: "a1",
+        endpoint: "https://agent.example/bids",
+        change: "opened",
+        delivered: false,
+        previous_endpoint: null,
+        consecutive_failures: 3,
+        open_until: "2030-01-01T00:10:00.000Z",
+        last_error: "HTTP 503",
+        at: OPENED,
+      },
+    ]);
+  });
+
+  it("a failed trial re-opens it under a new key; a close is keyed by the opening it ends", () => {
+    const again = "2030-01-01T00:10:03.000Z";
+    expect(events(open(), open({ opened_at: again, consecutive_failures: 4 }))).toMatchObject([
+      { change: "reopened", key: `circuit:a1#${again}#reopened`, at: again },
+    ]);
+    const closedAt = "2030-01-01T00:10:01.000Z";
+    expect(
+      events(open(), circuit({ consecutive_failures: 0, opened_at: OPENED, updated_at: closedAt })),
+    ).toMatchObject([
+      {
+        change: "closed",
+        key: `circuit:a1#${OPENED}#closed`,
+        delivered: true,
+        previous_endpoint: null,
+        open_until: null,
+        at: closedAt,
+      },
+    ]);
+  });
+
+  it("closed by a failure on a changed endpoint: not delivered, names the endpoint before", () => {
+    const moved = circuit({
+      endpoint: "https://agent.example/v2",
+      consecutive_failures: 1,
+      updated_at: OPENED,
+    });
+    expect(events(open(), moved)).toMatchObject([
+      {
+        change: "closed",
+        key: `circuit:a1#${OPENED}#closed`,
+        delivered: false,
+        endpoint: "https://agent.example/v2",
+        previous_endpoint: "https://agent.example/bids",
+      },
+    ]);
+  });
+
+  it("keeps hostile free text with control characters replaced, and refuses a bad key or an opening without a time", () => {
+    const [event] = events(circuit(), open({ last_error: "bad\u0000\u0001gateway\n" }));
+    expect(event).toMatchObject({ last_error: "bad?gateway?" });
+    expect(() => events(circuit(), open({ agent_id: "a\u00001" }))).toThrow(MalformedChangeError);
+    expect(() => events(circuit(), open({ opened_at: undefined }))).toThrow(MalformedChangeError);
+  });
+});

@@ -15,6 +15,12 @@ export interface BiddingRepositoryOptions {
   now?: () => Date;
 }
 
+/** Control characters (NUL included) replaced by spaces: an endpoint's error text is stored and shown. */
+function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to remove them
+  return text.replace(/[\u0000-\u001f\u007f]/g, " ");
+}
+
 /** Bid items created per invite transaction, beside the task's counter (100 actions at most). */
 const INVITES_PER_TRANSACTION = 99;
 
@@ -56,15 +62,20 @@ export function createBiddingRepository({
   };
 
   /**
-   * One attempt at the answer's transaction. `first`: the bid item must still be INVITED, and the
-   * task's `answered_count` moves by one in the same write (so a redelivery, or a second answer,
-   * never counts twice); otherwise the item must already hold an answer older than this one.
+   * The forms an answer's write can take, tried in this order: `first` (the bid item is INVITED and
+   * uncounted: `answered_count` moves by one), `revision` (the item already holds an answer older
+   * than this one: no counter moves), and `afterUnreachable` (INVITED, but its bid request was
+   * counted unreachable: the invitation moves from `unreachable_count` to `answered_count`). A
+   * redelivery, or a second answer, never counts twice.
    */
+  type AnswerForm = "first" | "revision" | "afterUnreachable";
+
+  /** One attempt at the answer's transaction, in one {@link AnswerForm}. */
   async function attemptAnswer(
     taskId: string,
     agentId: string,
     fields: AnswerFields,
-    first: boolean,
+    form: AnswerForm,
     nonce: NonceClaim | undefined,
     limits: boolean,
   ) {
@@ -90,14 +101,14 @@ export function createBiddingRepository({
     };
     return service.transaction
       .write(({ bid, task, agentProfile, messageNonce }) => [
-        first
+        form === "revision"
           ? task
-              .patch({ task_id: taskId })
-              .add({ answered_count: 1 })
+              .check({ task_id: taskId })
               .where((attr, op) => taskCondition(attr as never, op as never))
               .commit()
           : task
-              .check({ task_id: taskId })
+              .patch({ task_id: taskId })
+              .add(form === "first" ? { answered_count: 1 } : { answered_count: 1, unreachable_count: -1 })
               .where((attr, op) => taskCondition(attr as never, op as never))
               .commit(),
         bid
@@ -106,8 +117,12 @@ export function createBiddingRepository({
           // Standard queues can deliver an older answer after a newer one: the newest send wins,
           // by the agent's own signed `sent_at` when there is one (protocol v2). Parenthesised:
           // ElectroDB ANDs its own existence checks in front of this clause.
-          .where((attr, { eq, ne, notExists, lte, lt }) => {
-            if (first) return eq(attr.status, "INVITED");
+          .where((attr, { eq, ne, notExists, exists, lte, lt }) => {
+            if (form === "first")
+              return `${eq(attr.status, "INVITED")} AND ${notExists(attr.counted_unreachable)}`;
+            if (form === "afterUnreachable") {
+              return `${eq(attr.status, "INVITED")} AND ${exists(attr.counted_unreachable)}`;
+            }
             const newer =
               signed === undefined
                 ? `(${notExists(attr.sent_at)} OR ${lte(attr.sent_at, fields.sent_at)})`
@@ -161,26 +176,28 @@ export function createBiddingRepository({
     const agentIndex = fields.status === "ACCEPTED" ? 2 : -1;
     // Resolves with `undefined` once a form committed, or with the cancellation codes of the last
     // form tried; a TransactionConflict (another writer on the task) is tried again.
-    const outcome = await retry(async () => {
-      let codes: string[] = [];
-      for (const first of [true, false]) {
-        const result = await attemptAnswer(taskId, agentId, fields, first, nonce, limits);
-        if (!result.canceled) return undefined;
-        codes = codesOf(result.data);
-        if (codes.includes("TransactionConflict")) throw new TransactionConflict("Bid", codes);
-        // The bid item's state refused it while task and nonce held: the other form (a revision of
-        // an earlier answer) may fit, and only that attempt tells whether the agent is disabled.
-        const [taskCode, bidCode] = codes;
-        const nonceHeld = !nonce || codes.at(-1) === "None";
-        if (!(first && taskCode === "None" && bidCode === "ConditionalCheckFailed" && nonceHeld)) break;
-      }
-      return codes;
-    }, CONFLICT_RETRY);
-    if (!outcome.ok) throw outcome.error;
-    const codes = outcome.value;
+    const tryForms = async (forms: readonly AnswerForm[]): Promise<string[] | undefined> => {
+      const outcome = await retry(async () => {
+        let codes: string[] = [];
+        for (const form of forms) {
+          const result = await attemptAnswer(taskId, agentId, fields, form, nonce, limits);
+          if (!result.canceled) return undefined;
+          codes = codesOf(result.data);
+          if (codes.includes("TransactionConflict")) throw new TransactionConflict("Bid", codes);
+          // The bid item's state refused it while task and nonce held: the next form may fit, and
+          // only an attempt that reaches the profile check tells whether the agent is disabled.
+          const [taskCode, bidCode] = codes;
+          const nonceHeld = !nonce || codes.at(-1) === "None";
+          if (!(taskCode === "None" && bidCode === "ConditionalCheckFailed" && nonceHeld)) break;
+        }
+        return codes;
+      }, CONFLICT_RETRY);
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    };
+    let codes = await tryForms(["first", "revision"]);
     if (codes === undefined) return;
     const failed = (code: string | undefined) => code === "ConditionalCheckFailed";
-    const [taskCode, bidCode] = codes;
     if (nonce && failed(codes.at(-1))) {
       throw new ConflictError(`REPLAY: agent ${agentId} already used nonce ${nonce.nonce}`, {
         reason: "REPLAY",
@@ -193,6 +210,13 @@ export function createBiddingRepository({
     const task = taskRead.data as Task | null;
     const bid = bidRead.data as Bid | null;
     if (!task) throw new NotFoundError("task", taskId);
+    // The rare third form, only once the reads show it: a first answer to an invitation whose bid
+    // request was counted unreachable (revisions and refusals never pay for this attempt).
+    if (failed(codes[1]) && !failed(codes[0]) && bid?.status === "INVITED" && bid.counted_unreachable) {
+      codes = await tryForms(["afterUnreachable"]);
+      if (codes === undefined) return;
+    }
+    const [taskCode, bidCode] = codes;
     const state: BiddingState = { task, bids: bid ? [bid] : [] };
     const refuse = (reason: string, detail: string): never => {
       throw new ConflictError(`${reason}: ${detail}`, { reason, state });
@@ -296,13 +320,53 @@ export function createBiddingRepository({
     },
 
     async recordDelivery(taskId, agentId, result: DeliveryResult) {
-      const update = bids.patch({ task_id: taskId, agent_id: agentId }).set({
-        delivery_status: result.ok ? "DELIVERED" : "FAILED",
+      const at = now().toISOString();
+      if (result.ok) {
+        await bids
+          .patch({ task_id: taskId, agent_id: agentId })
+          .set({ delivery_status: "DELIVERED", delivery_attempts: result.attempts, updated_at: at })
+          .remove(["delivery_error"])
+          .go();
+        return false;
+      }
+      const failed = {
+        delivery_status: "FAILED" as const,
         delivery_attempts: result.attempts,
-        updated_at: now().toISOString(),
-        ...(result.ok ? {} : { delivery_error: result.error.slice(0, 512) }),
-      });
-      await (result.ok ? update.remove(["delivery_error"]) : update).go();
+        delivery_error: printable(result.error).slice(0, 512),
+        updated_at: at,
+      };
+      // The first final failure of an unanswered invitation counts it as not answering, in the same
+      // write as the task's counter; any other failure (already counted, or already answered) is
+      // only recorded.
+      const outcome = await retry(async () => {
+        const written = await service.transaction
+          .write(({ bid, task }) => [
+            bid
+              .patch({ task_id: taskId, agent_id: agentId })
+              .set({ ...failed, counted_unreachable: true })
+              .where(
+                (attr, { eq, notExists }) =>
+                  `${eq(attr.status, "INVITED")} AND ${notExists(attr.counted_unreachable)}`,
+              )
+              .commit(),
+            task.patch({ task_id: taskId }).add({ unreachable_count: 1 }).commit(),
+          ])
+          .go();
+        if (!written.canceled) return true;
+        const codes = (written.data as Array<{ code: string }>).map((d) => d.code);
+        if (codes.includes("TransactionConflict")) throw new TransactionConflict("Delivery", codes);
+        if (codes[0] === "ConditionalCheckFailed") return false;
+        throw new Error(`Delivery transaction cancelled: ${codes.join(",")}`);
+      }, CONFLICT_RETRY);
+      if (!outcome.ok) throw outcome.error;
+      if (outcome.value) return true;
+      try {
+        await bids.patch({ task_id: taskId, agent_id: agentId }).set(failed).go();
+      } catch (error) {
+        // No bid item: the task or invitation is gone; nothing is left to record.
+        if (!isConditionalCheckFailed(error)) throw error;
+      }
+      return false;
     },
 
     acceptBid: (taskId, agentId, { nonce, enforce_limits: limits = false, ...bid }) =>
@@ -371,8 +435,31 @@ export function createBiddingRepository({
 
     beginClosing: (taskId) => transition(taskId, "OPEN", "CLOSING"),
 
-    closeWithoutBids: (taskId) => transition(taskId, "CLOSING", "NO_BIDS"),
+    async closeWithoutBids(taskId) {
+      // CLOSING → NO_BIDS and the bid window's delete, in one transaction: the task leaves the
+      // sweeper's index as it is decided.
+      const outcome = await retry(async () => {
+        const result = await service.transaction
+          .write(({ task, bidWindow: windows }) => [
+            task
+              .patch({ task_id: taskId })
+              .set({ status: "NO_BIDS", updated_at: now().toISOString() })
+              .where((attr, { eq }) => eq(attr.status, "CLOSING"))
+              .commit(),
+            windows.delete({ task_id: taskId }).commit(),
+          ])
+          .go();
+        if (!result.canceled) return true;
+        const codes = (result.data as Array<{ code: string }>).map((d) => d.code);
+        if (codes.includes("TransactionConflict")) throw new TransactionConflict("No-bids", codes);
+        if (codes[0] === "ConditionalCheckFailed") return false;
+        throw new Error(`No-bids transaction cancelled: ${codes.join(",")}`);
+      }, CONFLICT_RETRY);
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    },
 
+    /** A plain delete: idempotent, and since every decision deletes the window, usually a no-op. */
     async closeBidWindow(taskId) {
       await bidWindow.delete({ task_id: taskId }).go();
     },

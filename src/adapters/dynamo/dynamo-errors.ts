@@ -74,7 +74,8 @@ export async function withOptimisticRetry<T>(
 
 const MAX_CURSOR_LENGTH = 2048;
 
-function invalidCursor(): ValidationError {
+/** The error every malformed or foreign pagination cursor gets. */
+export function invalidCursor(): ValidationError {
   return new ValidationError("Invalid cursor", [
     { path: "cursor", message: "is not a cursor this API issued" },
   ]);

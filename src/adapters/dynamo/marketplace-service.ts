@@ -5,6 +5,7 @@ import { agentProfileSchema } from "./entities/agent-profile.entity.js";
 import { agentSecretSchema } from "./entities/agent-secret.entity.js";
 import { capabilityEdgeSchema } from "./entities/capability-edge.entity.js";
 import { capabilityStatsSchema } from "./entities/capability-stats.entity.js";
+import { endpointCircuitSchema } from "./entities/endpoint-circuit.entity.js";
 import { ledgerEntrySchema } from "./entities/ledger-entry.entity.js";
 import { messageNonceSchema } from "./entities/message-nonce.entity.js";
 import { pullRequestLinkSchema } from "./entities/pull-request-link.entity.js";
@@ -43,6 +44,7 @@ export function createMarketplaceService({ client, table }: TableBinding) {
       webhookBody: new Entity(webhookBodySchema, config),
       pullRequestLink: new Entity(pullRequestLinkSchema, config),
       messageNonce: new Entity(messageNonceSchema, config),
+      endpointCircuit: new Entity(endpointCircuitSchema, config),
     },
     config,
   );

@@ -20,8 +20,9 @@ export const TABLE = {
     /** An agent's ledger, newest first: `AGENT#<agent_id>` / `LEDGER#<ISO timestamp>`. */
     agentLedger: { indexName: "GSI2", partitionKey: "GSI2PK", sortKey: "GSI2SK" },
     /**
-     * Open bid windows by deadline: `OPEN_TASK` / `<deadline ISO>#<task url>`. Only `BID_WINDOW`
-     * items carry these keys, and one exists only while its task takes bids.
+     * Open bid windows by deadline: `OPEN_TASK#<shard>` / `<deadline ISO>#<task url>`, in
+     * `BID_WINDOW_SHARDS` partitions. Only `BID_WINDOW` items carry these keys, and one exists only
+     * while its task is OPEN or CLOSING.
      */
     openTasksByDeadline: { indexName: "GSI3", partitionKey: "GSI3PK", sortKey: "GSI3SK" },
   },

@@ -14,8 +14,10 @@ import type { NewTask } from "../../domain/tasks/task.schema.js";
 import type { Award, Bid, NewAward, Task, TaskRecord } from "../../domain/tasks/task.types.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page, type PageRequest } from "../../ports/pagination.js";
 import type { RecordOutcomeResult, TaskRepository } from "../../ports/task-repository.js";
+import { BID_WINDOW_SHARDS, bidWindowShard } from "./bid-window-shard.js";
 import {
   checkCursor,
+  invalidCursor,
   isConditionalCheckFailed,
   RETRYABLE_TRANSACTION_CODES,
   RetryableConflict,
@@ -34,6 +36,35 @@ export interface TaskRepositoryOptions {
 
 /** Rejection records returned with a task record unless asked otherwise: the newest ones. */
 const DEFAULT_REJECTIONS = 100;
+
+/** The bid window item of a task, with its GSI3 shard. */
+function windowItem(taskId: string, bidDeadline: string) {
+  return { task_id: taskId, bid_deadline: bidDeadline, shard: bidWindowShard(taskId) };
+}
+
+/** GSI3 sort key of a window: `<deadline>#<url>` (deadlines are fixed-width ISO, without `#`). */
+const windowSortKey = (w: { task_id: string; bid_deadline: string }) => `${w.bid_deadline}#${w.task_id}`;
+
+/** Base64url JSON of a window's `LastEvaluatedKey` in `shard`: the cursor ElectroDB takes for a Query. */
+function windowStartKey(sortKey: string, shard: number): string {
+  const taskId = sortKey.slice(sortKey.indexOf("#") + 1);
+  const key = { PK: `TASK#${taskId}`, SK: "BID_WINDOW", GSI3PK: `OPEN_TASK#${shard}`, GSI3SK: sortKey };
+  return Buffer.from(JSON.stringify(key)).toString("base64url");
+}
+
+/** The GSI3 sort key an `openTasksDueBy` cursor continues after; anything else is an invalid cursor. */
+function windowCursorPosition(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, string>;
+  const sortKey = key.GSI3SK;
+  if (!key.GSI3PK?.startsWith("OPEN_TASK#") || !sortKey || !/^[^#]+#.+/.test(sortKey)) {
+    throw invalidCursor();
+  }
+  return sortKey;
+}
+
+/** DynamoDB's order of string keys: by UTF-8 bytes. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** DynamoDB (ElectroDB) implementation of {@link TaskRepository}. */
 export function createTaskRepository({
@@ -188,7 +219,7 @@ export function createTaskRepository({
         .write(({ task, bidWindow }) => [
           task.create({ ...input, status: "OPEN", created_at: timestamp, updated_at: timestamp }).commit(),
           ...(input.bid_deadline
-            ? [bidWindow.create({ task_id: input.task_id, bid_deadline: input.bid_deadline }).commit()]
+            ? [bidWindow.create(windowItem(input.task_id, input.bid_deadline)).commit()]
             : []),
         ])
         .go();
@@ -210,15 +241,36 @@ export function createTaskRepository({
     ): Promise<Page<{ task_id: string; bid_deadline: string }>> {
       const cursor = checkCursor(page.cursor);
       const limit = Math.min(page.limit ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+      // Sort keys are `<deadline>#<url>`: "< instant + 1 ms" includes a deadline equal to `instant`.
+      const bound = new Date(Date.parse(instant) + 1).toISOString();
+      const after = windowCursorPosition(cursor);
+      // Nothing after a position past the bound is due (a cursor from a later instant).
+      if (after !== undefined && byteOrder(after, bound) >= 0) return { items: [] };
       try {
-        const result = await bidWindow.query
-          .byDeadline({})
-          // Sort keys are `<deadline>#<url>`: "< instant + 1 ms" includes a deadline equal to `instant`.
-          .lt({ bid_deadline: new Date(Date.parse(instant) + 1).toISOString() })
-          .go({ limit, cursor });
+        // A k-way merge: each shard's first `limit` due windows after the cursor, the `limit` earliest
+        // of them overall. Every window left in every shard sorts after the last one returned, so that
+        // window's sort key is the whole cursor, and no shard waits on another: the earliest deadline
+        // comes first wherever it lives.
+        const shards = await Promise.all(
+          Array.from({ length: BID_WINDOW_SHARDS }, async (_, shard) => {
+            const result = await bidWindow.query
+              .byDeadline({ shard })
+              .lt({ bid_deadline: bound })
+              .go({ limit, ...(after !== undefined ? { cursor: windowStartKey(after, shard) } : {}) });
+            return { windows: result.data, more: Boolean(result.cursor) };
+          }),
+        );
+        const due = shards
+          .flatMap(({ windows }) => windows.map(({ task_id, bid_deadline }) => ({ task_id, bid_deadline })))
+          .sort((a, b) => byteOrder(windowSortKey(a), windowSortKey(b)));
+        const items = due.slice(0, limit);
+        const last = items.at(-1);
+        const more = due.length > limit || shards.some((s) => s.more);
         return {
-          items: result.data.map(({ task_id, bid_deadline }) => ({ task_id, bid_deadline })),
-          ...(result.cursor ? { cursor: result.cursor } : {}),
+          items,
+          ...(more && last
+            ? { cursor: windowStartKey(windowSortKey(last), bidWindowShard(last.task_id)) }
+            : {}),
         };
       } catch (error) {
         rethrowCursorError(error, cursor !== undefined);
@@ -250,7 +302,7 @@ export function createTaskRepository({
       const { bid_sent_at: bidSentAt, ...fields } = input;
       const award: Award = { type: "AWARD", ...fields, awarded_at: awardedAt };
       const result = await service.transaction
-        .write(({ award: awards, task, bid, agentProfile }) => [
+        .write(({ award: awards, task, bid, agentProfile, bidWindow: windows }) => [
           awards.create({ ...fields, awarded_at: awardedAt }).commit(),
           task
             .patch({ task_id: input.task_id })
@@ -273,6 +325,8 @@ export function createTaskRepository({
                   .where((attr, { eq }) => eq(attr.sent_at, bidSentAt))
                   .commit(),
               ]),
+          // Decided (or held for a human): the task leaves the sweeper's index with the award.
+          windows.delete({ task_id: input.task_id }).commit(),
         ])
         .go();
       if (!result.canceled) return award;
@@ -341,8 +395,11 @@ export function createTaskRepository({
 
     async rejectPendingAward(taskId: string, agentId: string) {
       const at = now().toISOString();
+      // Written once, at creation: the re-created window is due at once, so if the re-award that
+      // follows fails, the sweeper makes it.
+      const deadline = (await getTask(taskId))?.bid_deadline;
       const result = await service.transaction
-        .write(({ award: awards, task }) => [
+        .write(({ award: awards, task, bidWindow: windows }) => [
           awards
             .delete({ task_id: taskId })
             .where(
@@ -355,6 +412,8 @@ export function createTaskRepository({
             .add({ approval_excluded_agents: [agentId] })
             .where((attr, { eq }) => eq(attr.status, "PENDING_APPROVAL"))
             .commit(),
+          // Back to CLOSING: back in the sweeper's index.
+          ...(deadline ? [windows.put(windowItem(taskId, deadline)).commit()] : []),
         ])
         .go();
       if (!result.canceled) return "REJECTED" as const;

@@ -186,6 +186,13 @@ CREATE INDEX escrows_agent_created ON escrows (agent_id, created_at, id);
 DROP INDEX escrows_agent;
 `;
 
+// Health samples now come from the prober and from the delivery circuit breaker; existing rows are
+// probes. The app role's INSERT grant on the table covers the new column.
+const HEALTH_METRIC_SOURCE = `
+ALTER TABLE health_metrics ADD COLUMN source text NOT NULL DEFAULT 'probe'
+  CHECK (source IN ('probe', 'delivery'));
+`;
+
 /**
  * The group role the application works as: it may read and append the audit log but not change or
  * delete a row, not rewind the chain head, and not disable a trigger (only a table's owner can), and
@@ -254,6 +261,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { id: "0002_audit_verification_checkpoint", sql: AUDIT_VERIFICATION_CHECKPOINT },
   { id: "0003_escrow_pages", sql: ESCROW_PAGES },
   { id: "0004_app_role_and_row_security", sql: APP_ROLE_AND_ROW_SECURITY },
+  { id: "0005_health_metric_source", sql: HEALTH_METRIC_SOURCE },
 ]);
 
 // Advisory lock class for migrations; the object id is the schema, so test schemas do not queue.

@@ -30,7 +30,7 @@ const statusSchema = z.enum(APPROVAL_STATUSES, { error: `must be one of ${APPROV
 export interface ApprovalServiceOptions {
   store: GovernanceStore;
   tasks: Pick<TaskRepository, "approvePendingAward" | "rejectPendingAward">;
-  awards: Pick<AwardService, "notify" | "evaluate">;
+  awards: Pick<AwardService, "evaluate">;
   now?: () => Date;
   logger?: GovernanceLogger;
 }
@@ -128,14 +128,12 @@ export function createApprovalService({
       await tasks.approvePendingAward(request.task_id, request.agent_id);
       const decided =
         request.status === "approved" ? request : await decide(request, "approved", input, reviewer);
-      // Notices that fail here are retried by the award sweeper: the bid window stays until delivered.
-      const notices = await awards.notify(request.task_id);
+      // The award is AWARDED now: the table stream sends its notices (see src/workers/task-stream.ts).
       logger?.info("Award approved", {
         approval_id: request.id,
         task_id: request.task_id,
         agent_id: request.agent_id,
         reviewer,
-        notices: notices.length,
       });
       return decided;
     },

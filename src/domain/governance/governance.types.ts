@@ -98,6 +98,14 @@ export type AuditVerification =
       complete: true;
     };
 
+export const HEALTH_METRIC_SOURCES = ["probe", "delivery"] as const;
+/**
+ * Who observed a health sample: `probe` (the scheduled health prober) or `delivery` (a delivery
+ * circuit breaker opening or closing: the endpoint failed deliveries, or took one again; such samples
+ * carry no latency and are left out of the latency average).
+ */
+export type HealthMetricSource = (typeof HEALTH_METRIC_SOURCES)[number];
+
 export interface HealthMetric {
   agent_id: string;
   /** 0–100: whether the endpoint answered. */
@@ -106,6 +114,8 @@ export interface HealthMetric {
   error_rate: number;
   avg_latency_ms: number;
   recorded_at: string;
+  /** Default `probe`. */
+  source?: HealthMetricSource;
 }
 
 /** Averages of an agent's health metrics since a point in time. */

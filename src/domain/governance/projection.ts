@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { plainTextSchema } from "../common.schema.js";
+import { plainTextSchema, replaceControlCharacters } from "../common.schema.js";
 import type { AgentSnapshot } from "./governance.types.js";
 
 /**
@@ -78,6 +78,35 @@ export type GovernanceEvent =
       actual_cost: number;
       completion_timestamp: string;
       supersedes: string | null;
+      at: string;
+    }
+  | {
+      /** A delivery circuit breaker (`AGENT#<id>` / `CIRCUIT`) changed state. */
+      kind: "ENDPOINT_CIRCUIT";
+      /**
+       * `circuit:<agent_id>#<opened_at>#<change>`: an opening is named by when it happened, and a
+       * close by the opening it ends.
+       */
+      key: string;
+      agent_id: string;
+      /** The endpoint the circuit is about now (control characters replaced by `?`). */
+      endpoint: string;
+      /**
+       * `opened`: CLOSED → OPEN (the endpoint is down); `reopened`: the half-open trial failed, OPEN
+       * for another cool-down; `closed`: OPEN → CLOSED.
+       */
+      change: "opened" | "reopened" | "closed";
+      /**
+       * For `closed`: whether a delivery succeeded (the endpoint is back). False when the circuit
+       * closed because the agent's endpoint changed and nothing has been delivered to the new one.
+       */
+      delivered: boolean;
+      /** The endpoint before, when this change moved the circuit to another one; else null. */
+      previous_endpoint: string | null;
+      consecutive_failures: number;
+      /** While open: no delivery is tried before this instant. */
+      open_until: string | null;
+      last_error: string | null;
       at: string;
     };
 
@@ -169,6 +198,25 @@ const ledgerImage = z.object({
   recorded_at: str,
 });
 
+/**
+ * Free text governance keeps rather than refuses (an endpoint as the circuit names it, a delivery
+ * error an endpoint caused): each run of control characters becomes `?`. The circuit repository
+ * already replaces them before it writes; this holds for items written any other way.
+ */
+const freeText = z.string().transform((value) => replaceControlCharacters(value, "?"));
+
+const circuitImage = z.object({
+  type: z.literal("ENDPOINT_CIRCUIT"),
+  agent_id: str,
+  endpoint: freeText,
+  state: z.enum(["CLOSED", "OPEN"]),
+  consecutive_failures: z.number().int().nonnegative(),
+  opened_at: str.optional(),
+  open_until: str.optional(),
+  last_error: freeText.optional(),
+  updated_at: str,
+});
+
 /** Item types governance follows; every other item (capability edges, deliveries...) is ignored. */
 export const PROJECTED_ITEM_TYPES = [
   "AGENT_PROFILE",
@@ -176,6 +224,7 @@ export const PROJECTED_ITEM_TYPES = [
   "BID_REJECTION",
   "AWARD",
   "TASK_LEDGER_ENTRY",
+  "ENDPOINT_CIRCUIT",
 ] as const;
 
 export class MalformedChangeError extends Error {
@@ -329,6 +378,50 @@ function awardEvents(change: StreamChange, image: Record<string, unknown>): Gove
 }
 
 /**
+ * A circuit's state changes: opened, re-opened after a failed trial, closed. Counting failures and
+ * claiming trials change nothing governance records.
+ */
+function circuitEvents(change: StreamChange, image: Record<string, unknown>): GovernanceEvent[] {
+  const next = parse(circuitImage, image, "endpoint circuit");
+  const before = parseBefore(circuitImage, change, "endpoint circuit");
+  const wasOpen = before?.state === "OPEN";
+  let kind: "opened" | "reopened" | "closed";
+  let openedAt: string;
+  if (next.state === "OPEN") {
+    if (!next.opened_at) {
+      throw new MalformedChangeError(
+        "endpoint circuit image does not match the table design: opened_at: missing",
+      );
+    }
+    if (!wasOpen) kind = "opened";
+    else if (before.opened_at !== next.opened_at) kind = "reopened";
+    else return [];
+    openedAt = next.opened_at;
+  } else if (wasOpen) {
+    kind = "closed";
+    openedAt = before.opened_at ?? next.opened_at ?? next.updated_at;
+  } else {
+    return [];
+  }
+  const moved = before !== undefined && before.endpoint !== next.endpoint;
+  return [
+    {
+      kind: "ENDPOINT_CIRCUIT",
+      key: `circuit:${next.agent_id}#${openedAt}#${kind}`,
+      agent_id: next.agent_id,
+      endpoint: next.endpoint,
+      change: kind,
+      delivered: kind === "closed" && next.consecutive_failures === 0,
+      previous_endpoint: moved ? before.endpoint : null,
+      consecutive_failures: next.consecutive_failures,
+      open_until: next.state === "OPEN" ? (next.open_until ?? null) : null,
+      last_error: next.last_error ?? null,
+      at: kind === "closed" ? next.updated_at : openedAt,
+    },
+  ];
+}
+
+/**
  * Maps one table change to the governance events it carries (usually zero or one). Pure. Throws
  * {@link MalformedChangeError} when a followed item type does not have the documented shape; the
  * caller records that and moves on (retrying cannot fix it).
@@ -360,6 +453,8 @@ export function governanceEventsOf(change: StreamChange): GovernanceEvent[] {
     }
     case "AWARD":
       return awardEvents(change, image);
+    case "ENDPOINT_CIRCUIT":
+      return circuitEvents(change, image);
     case "TASK_LEDGER_ENTRY": {
       if (change.eventName !== "INSERT") return [];
       const entry = parse(ledgerImage, image, "ledger entry");

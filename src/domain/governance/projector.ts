@@ -12,13 +12,19 @@ import { refreshTrust, syncProfileTrust } from "./trust-refresh.js";
 /** Actor of everything the marketplace itself did (awards, outcomes, escrow moves they cause). */
 export const SYSTEM_ACTOR = "system:marketplace";
 
+/** Actor of what deliveries to agents found out (a circuit breaker opening or closing). */
+export const DELIVERY_ACTOR = "system:delivery";
+
 /** Log lines governance writes (a Powertools Logger fits); the same shape as the award's. */
 export type GovernanceLogger = AwardLogger;
 
 export interface GovernanceProjectorOptions {
   store: GovernanceStore;
-  /** For writing trust back onto profiles. */
-  agents: Pick<AgentRepository, "setTrust">;
+  /**
+   * For writing trust back onto profiles. With `getProfile`, a change that does not carry the
+   * profile (a circuit breaker's) writes only when the profile's trust differs.
+   */
+  agents: Pick<AgentRepository, "setTrust"> & Partial<Pick<AgentRepository, "getProfile">>;
   now?: () => Date;
   logger?: GovernanceLogger;
 }
@@ -281,8 +287,96 @@ export function createGovernanceProjector({
     );
   }
 
+  /**
+   * A delivery circuit breaker changed state. Opening (and a failed trial re-opening it) is a health
+   * sample "down", a close after a delivery one "up", both with source `delivery`; then trust is
+   * recomputed, as after a probe (the probe score itself is the prober's). Opening and closing are
+   * audited (a failed trial changes nothing anyone acts on), and so is a tier move.
+   */
+  async function applyCircuit(
+    tx: GovernanceTx,
+    event: Extract<GovernanceEvent, { kind: "ENDPOINT_CIRCUIT" }>,
+  ) {
+    const agentId = event.agent_id;
+    const resource = `agent:${agentId}`;
+    const down = event.change !== "closed";
+    if (down || event.delivered) {
+      await tx.health.record({
+        agent_id: agentId,
+        uptime_percentage: down ? 0 : 100,
+        error_rate: down ? 1 : 0,
+        avg_latency_ms: 0,
+        recorded_at: event.at,
+        source: "delivery",
+      });
+    }
+    if (event.change !== "reopened") {
+      await tx.audit.append(
+        audit(
+          {
+            action: event.change === "opened" ? "endpoint_circuit_opened" : "endpoint_circuit_closed",
+            agent_id: agentId,
+            resource,
+            actor: DELIVERY_ACTOR,
+            success: !down,
+            details: {
+              endpoint: event.endpoint,
+              consecutive_failures: event.consecutive_failures,
+              ...(down
+                ? { open_until: event.open_until, last_error: event.last_error }
+                : {
+                    reason: event.delivered ? "delivered" : "endpoint_changed",
+                    previous_endpoint: event.previous_endpoint,
+                  }),
+            },
+          },
+          event.at,
+        ),
+      );
+    }
+    const at = now();
+    const trust = await refreshTrust(tx, agentId, at);
+    if (trust?.tierChanged) {
+      await tx.audit.append(
+        audit(
+          {
+            action: "trust_tier_changed",
+            agent_id: agentId,
+            resource,
+            actor: DELIVERY_ACTOR,
+            details: {
+              from: trust.before.audit_level,
+              to: trust.after.audit_level,
+              trust_score: trust.after.trust_score,
+              pillars: trust.score.pillars,
+            },
+          },
+          at.toISOString(),
+        ),
+      );
+    }
+  }
+
+  /** Writes governance's trust onto the profile when it differs (the change did not carry the profile). */
+  async function syncCircuitTrust(agentId: string) {
+    const trust = await store.transaction((tx) => tx.agents.get(agentId));
+    if (!trust) return;
+    try {
+      const profile = agents.getProfile ? await agents.getProfile(agentId) : undefined;
+      if (agents.getProfile && !profile) return;
+      await syncProfileTrust(agents, trust, {
+        trust_score: profile?.trust_score ?? null,
+        audit_level: profile?.audit_level ?? null,
+      });
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+
   async function applyEvent(tx: GovernanceTx, event: GovernanceEvent): Promise<void> {
     switch (event.kind) {
+      case "ENDPOINT_CIRCUIT":
+        return applyCircuit(tx, event);
       case "AGENT":
         return applyAgent(tx, event);
       case "AWARD":
@@ -388,6 +482,8 @@ export function createGovernanceProjector({
           }
         }
       }
+      // Also after a duplicate, for the same reason.
+      if (event.kind === "ENDPOINT_CIRCUIT") await syncCircuitTrust(event.agent_id);
       logger?.info(applied ? "Governance event applied" : "Governance event already applied", {
         kind: event.kind,
         key: event.key,

@@ -22,6 +22,8 @@ export interface Task {
   /** Bid items created for the task, and how many of them hold a first answer (the early award). */
   invited_count?: number;
   answered_count?: number;
+  /** Invitations whose bid request finally failed to deliver before an answer: they count as not answering. */
+  unreachable_count?: number;
   version: number;
   created_at: string;
   updated_at: string;
@@ -36,6 +38,8 @@ export interface Bid {
   delivery_status: DeliveryStatus;
   delivery_attempts?: number;
   delivery_error?: string;
+  /** The bid request finally failed before any answer: counted in the task's `unreachable_count`. */
+  counted_unreachable?: boolean;
   bid_amount?: number;
   estimated_completion_sec?: number;
   answered_at?: string;

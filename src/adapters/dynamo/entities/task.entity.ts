@@ -41,6 +41,12 @@ export const taskSchema = {
      */
     invited_count: { type: "number" },
     answered_count: { type: "number" },
+    /**
+     * Invitations whose bid request finally failed to deliver (every attempt used, or the endpoint's
+     * circuit open) before the agent answered: they count as not answering, so the early award does
+     * not wait for them. Each invitation counts once, in `answered_count` or here, never in both.
+     */
+    unreachable_count: { type: "number" },
     /** Optimistic-concurrency counter for evidence updates. */
     version: { type: "number", required: true, default: 1 },
     created_at: { type: "string", required: true, readOnly: true },
@@ -56,9 +62,10 @@ export const taskSchema = {
 } as const;
 
 /**
- * `TASK#<issue url>` / `BID_WINDOW`: exists exactly while bidding is open. It is the task's entry in
- * GSI3 (`OPEN_TASK` / `<deadline>#<url>`), so "open tasks past their deadline" is one Query, and closing
- * the window is one Delete in the award transaction.
+ * `TASK#<issue url>` / `BID_WINDOW`: exists while the task is OPEN or CLOSING (the transactions that
+ * leave those states delete it; a rejected approval, back to CLOSING, puts it back). It is the task's
+ * entry in GSI3, `OPEN_TASK#<shard>` / `<deadline>#<url>` with `shard` = `bidWindowShard(task_id)`, so
+ * "open tasks past their deadline" is one Query per shard (see `bid-window-shard.ts`).
  */
 export const bidWindowSchema = {
   model: { entity: "bid_window", version: ENTITY_VERSION, service: SERVICE_NAME },
@@ -66,6 +73,8 @@ export const bidWindowSchema = {
     type: { type: ["BID_WINDOW"] as const, required: true, default: "BID_WINDOW", readOnly: true },
     task_id: { type: "string", required: true, readOnly: true },
     bid_deadline: { type: "string", required: true, readOnly: true },
+    /** GSI3 shard, always `bidWindowShard(task_id)`. */
+    shard: { type: "number", required: true, readOnly: true },
   },
   indexes: {
     primary: {
@@ -75,7 +84,12 @@ export const bidWindowSchema = {
     },
     byDeadline: {
       index: openIndex.indexName,
-      pk: { field: openIndex.partitionKey, composite: [], template: "OPEN_TASK", casing: "none" },
+      pk: {
+        field: openIndex.partitionKey,
+        composite: ["shard"],
+        template: "OPEN_TASK#${shard}",
+        casing: "none",
+      },
       sk: {
         field: openIndex.sortKey,
         composite: ["bid_deadline", "task_id"],
@@ -102,6 +116,11 @@ export const bidSchema = {
     delivery_status: { type: DELIVERY_STATUSES, required: true },
     delivery_attempts: { type: "number" },
     delivery_error: { type: "string" },
+    /**
+     * Set once, when the bid request finally failed before any answer: the invitation then counts in
+     * the task's `unreachable_count`. A later first answer moves it to `answered_count`.
+     */
+    counted_unreachable: { type: "boolean" },
     bid_amount: { type: "number" },
     estimated_completion_sec: { type: "number" },
     answered_at: { type: "string" },
