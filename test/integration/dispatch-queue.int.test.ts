@@ -6,7 +6,11 @@ import {
   SendMessageCommand,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildDispatchWorker, buildTaskStreamEnqueuer } from "../../functions/shared/container.js";
+import {
+  buildDeliveryWorker,
+  buildDispatchWorker,
+  buildTaskStreamEnqueuer,
+} from "../../functions/shared/container.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { SIGNATURE_ATTRIBUTE } from "../../src/domain/bidding/messages.js";
 import { verifyBodySignature } from "../../src/domain/bidding/signing.js";
@@ -21,11 +25,13 @@ import { drainQueue, type TestQueue, useTestQueue } from "../helpers/sqs.js";
 /**
  * The deployed dispatch path end to end on DynamoDB Local and the SQS emulator: the table's real
  * stream (read by the local stream source with the topology's filter) → the task stream enqueuer →
- * a real dispatch queue with a DLQ → the dispatch worker's batch handler → agents' own queues.
+ * a real dispatch queue with a DLQ → the dispatch worker's batch handler → the delivery queue → the
+ * delivery worker's batch handler → agents' own queues.
  */
 describe("dispatch through the dispatch queue", () => {
   let table: TestTable;
   let dispatchQueue: TestQueue;
+  let deliveryQueue: TestQueue;
   let bids: TestQueue;
   let services: ReturnType<typeof servicesFor>;
   let config: Config;
@@ -37,6 +43,7 @@ describe("dispatch through the dispatch queue", () => {
     vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
     table = await useTestTable();
     dispatchQueue = await useTestQueue("dispatch");
+    deliveryQueue = await useTestQueue("delivery");
     bids = await useTestQueue("bids");
     services = servicesFor(table);
     config = loadConfig({
@@ -45,6 +52,7 @@ describe("dispatch through the dispatch queue", () => {
       DYNAMODB_ENDPOINT: table.endpoint,
       SQS_ENDPOINT: bids.endpoint,
       BIDS_QUEUE_URL: bids.queueUrl,
+      DELIVERY_QUEUE_URL: deliveryQueue.queueUrl,
     });
     const trigger = functionById("task-stream").trigger;
     if (trigger.kind !== "stream") throw new Error("task-stream must be a stream consumer");
@@ -109,6 +117,18 @@ describe("dispatch through the dispatch queue", () => {
       batchSize: 10,
     });
 
+  /** The delivery worker over the delivery queue until it is empty; how many jobs it took. */
+  const deliver = async () => {
+    const source = createSqsEventSource({
+      client: deliveryQueue.client,
+      queueUrl: deliveryQueue.queueUrl,
+      handler: buildDeliveryWorker(config).handle,
+    });
+    // The first poll waits up to a second: the emulator can answer a poll made just after a send empty.
+    const first = await source.pollOnce(1);
+    return first.received + (await source.drain());
+  };
+
   const messagesOn = async (queueUrl: string) => {
     const { Attributes } = await dispatchQueue.client.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }),
@@ -134,6 +154,7 @@ describe("dispatch through the dispatch queue", () => {
     const round = await worker().pollOnce();
 
     expect(round).toEqual({ received: 1, failed: 0 });
+    expect(await deliver()).toBe(1);
     const requests = await drainQueue(bids.client, agent.queueUrl);
     expect(requests).toHaveLength(1);
     const body = requests[0]?.Body ?? "";
@@ -152,7 +173,7 @@ describe("dispatch through the dispatch queue", () => {
     expect(await messagesOn(dispatchQueue.queueUrl)).toBe(0);
   });
 
-  it("a redelivered dispatch message resends nothing already delivered", async () => {
+  it("a duplicate dispatch message enqueues nothing more: the agent gets one request", async () => {
     const capability = `rust-${randomUUID().slice(0, 8)}`;
     const agent = await sqsAgent(capability);
     const task = await openTask(capability);
@@ -168,6 +189,7 @@ describe("dispatch through the dispatch queue", () => {
     const round = await worker().pollOnce();
 
     expect(round).toEqual({ received: 2, failed: 0 });
+    expect(await deliver()).toBe(1);
     expect(await drainQueue(bids.client, agent.queueUrl)).toHaveLength(1);
   });
 

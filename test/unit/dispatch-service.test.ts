@@ -277,9 +277,22 @@ describe("dispatch: the bid request", () => {
 });
 
 describe("dispatch: idempotence and preconditions", () => {
-  it("a re-run enqueues only invitations no job settled yet: never a FAILED endpoint, nor one that answered", async () => {
+  it("a duplicate dispatch message a moment later enqueues nothing: the first run's jobs are still on their way", async () => {
+    const t = setup({ profiles: ["a", "b"].map((id) => profile(id, ["python", "sql"])) });
+    await t.service.dispatch(TASK_ID);
+    t.queue.jobs.length = 0;
+
+    const summary = await t.service.dispatch(TASK_ID);
+
+    expect(t.sent).toEqual([]);
+    expect(summary).toMatchObject({ invited: 2, newly_invited: 0, enqueued: 0, already_settled: 2 });
+  });
+
+  it("a redelivery after a crash enqueues only invitations no job settled: never a FAILED endpoint, nor one that answered", async () => {
     const t = setup({ profiles: ["a", "b", "c", "d", "e"].map((id) => profile(id, ["python", "sql"])) });
     await t.service.dispatch(TASK_ID);
+    // Redelivered after the queue's visibility timeout: the invitations are minutes old.
+    for (const bid of t.world.bids.values()) bid.invited_at = "2025-07-01T11:57:00.000Z";
     const settle = (id: string, fields: Partial<Bid>) => Object.assign(t.world.bids.get(id) ?? {}, fields);
     settle("a", { delivery_status: "DELIVERED" });
     settle("b", { delivery_status: "FAILED", counted_unreachable: true });
@@ -299,6 +312,8 @@ describe("dispatch: idempotence and preconditions", () => {
 
     await expect(t.service.dispatch(TASK_ID)).rejects.toThrow("SQS unavailable");
     expect([...t.world.bids.keys()]).toEqual(["a"]);
+    // SQS offers the message again after its visibility timeout: the invitation is minutes old by then.
+    for (const bid of t.world.bids.values()) bid.invited_at = "2025-07-01T11:57:00.000Z";
     expect(await t.service.dispatch(TASK_ID)).toMatchObject({ newly_invited: 0, enqueued: 1 });
   });
 

@@ -12,6 +12,13 @@ import { planNotices } from "./notices.js";
 
 /** Most keys per consistent profile read (the BatchGetItem limit). */
 const PROFILE_BATCH = 100;
+/**
+ * How old a PENDING invitation must be before a re-run enqueues its job again. A duplicate dispatch
+ * message (a retried stream batch) arrives within seconds, while its jobs are still on the queue, and
+ * must add nothing; a redelivery after a crash between the invitations and the enqueue comes after the
+ * queue's visibility timeout (minutes), when the invitations are older than this.
+ */
+export const REDISPATCH_AFTER_MS = 60_000;
 
 export interface DispatchServiceOptions {
   agents: AgentRepository;
@@ -95,10 +102,11 @@ function bidRequest(task: Task, agentId: string, bidsQueueUrl: string, deadline:
  *    listings that carry every other required capability too. The index is eventually consistent, so
  *    each candidate's profile is then read consistently and only agents that are listed (active, kill
  *    switch off) and still have every capability are kept; the profile's endpoint is the one used.
- * 3. Invites them all (`bidding.invite`, idempotent) and enqueues a job for every invited agent whose
- *    delivery is still PENDING and who has not answered (read from the task record of step 1). A
- *    re-run after a crash, or a redelivered dispatch message, therefore enqueues only what no job
- *    settled yet — never a retry of a FAILED endpoint, which already counts as not answering.
+ * 3. Invites them all (`bidding.invite`, idempotent) and enqueues a job for every agent this run
+ *    invited, and for every earlier invitation still PENDING, unanswered and older than
+ *    {@link REDISPATCH_AFTER_MS} (read from the task record of step 1): a redelivery after a crash
+ *    enqueues what no job settled, a duplicate message seconds later enqueues nothing, and a FAILED
+ *    endpoint, which already counts as not answering, is never retried at everyone else's expense.
  *    Delivery is at least once, so agents should treat a repeated `task_id` as the same request.
  * 4. Each message is `{"type":"BID_REQUEST","task_id","agent_id","title","capabilities","budget"
  *    (null when none),"deadline","reply_to": <bids queue URL>}`; the delivery worker signs it with
@@ -176,12 +184,20 @@ export function createDispatchService({
         task.task_id,
         capable.map((p) => p.agent_id),
       );
-      const settled = new Set(
-        record.bids
-          .filter((b) => (b.delivery_status ?? "PENDING") !== "PENDING" || b.status !== "INVITED")
-          .map((b) => b.agent_id),
-      );
-      const pending = capable.filter((p) => !settled.has(p.agent_id));
+      const newlyInvited = new Set(fresh);
+      const staleBefore = now().getTime() - REDISPATCH_AFTER_MS;
+      const earlier = new Map(record.bids.map((b) => [b.agent_id, b]));
+      const pending = capable.filter((p) => {
+        if (newlyInvited.has(p.agent_id)) return true;
+        const bid = earlier.get(p.agent_id);
+        // Invited by a run that may have died before its enqueue (not by this run, nor a moment ago).
+        return (
+          bid !== undefined &&
+          bid.status === "INVITED" &&
+          (bid.delivery_status ?? "PENDING") === "PENDING" &&
+          Date.parse(bid.invited_at) <= staleBefore
+        );
+      });
       const jobs: DeliveryJob[] = pending.map((profile) => ({
         task_id: task.task_id,
         agent_id: profile.agent_id,
