@@ -249,21 +249,27 @@ describe("delivery: one job per agent, dead endpoints isolated", () => {
         status: "AWARDED",
       });
     }
-    // A visibility timeout of 1 s stands in for the deployed 180 s before SQS offers a failed job again.
-    const queue = await useTestQueue("delivery", { VisibilityTimeout: "1" });
+    // A visibility timeout of 5 s stands in for the deployed 180 s before SQS offers a failed job again.
+    const queue = await useTestQueue("delivery", { VisibilityTimeout: "5" });
     const { dispatcher, delivery } = dispatcherWith(queue);
 
     expect(await dispatcher.notify(deadTask.task_id)).toMatchObject({ enqueued: 2 });
     expect(await dispatcher.notify(liveTask.task_id)).toMatchObject({ enqueued: 1 });
     const first = await delivery.deliverAll();
 
-    expect(first.map((o) => [o.agent_id, o.kind, o.status, o.retry]).sort()).toEqual(
+    // The others' notices went out once each; the dead winner's failed (on a slow machine the
+    // queue may already have offered it again within this round: every try failed, none was lost).
+    const others = first.filter((o) => o.agent_id !== stalled.agentId);
+    expect(others.map((o) => [o.agent_id, o.kind, o.status, o.retry]).sort()).toEqual(
       [
-        [stalled.agentId, "AWARD", "FAILED", true],
         [loser.agentId, "REJECTION", "DELIVERED", false],
         [healthy.agentId, "AWARD", "DELIVERED", false],
       ].sort(),
     );
+    const tries = first.filter((o) => o.agent_id === stalled.agentId);
+    expect(tries.length).toBeGreaterThanOrEqual(1);
+    for (const attempt of tries)
+      expect(attempt).toMatchObject({ kind: "AWARD", status: "FAILED", retry: true });
     expect(
       (await drainQueue(bids.client, healthy.queueUrl)).map((m) => JSON.parse(m.Body ?? "").type),
     ).toEqual(["AWARD"]);
@@ -280,7 +286,7 @@ describe("delivery: one job per agent, dead endpoints isolated", () => {
     );
     agentQueues.push(fixed as string);
     await saveAgent(stalled.agentId, [c], fixed as string, "sqs");
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await new Promise((resolve) => setTimeout(resolve, 5200));
     const second = await delivery.deliverAll();
 
     expect(second.map((o) => [o.agent_id, o.kind, o.status])).toEqual([

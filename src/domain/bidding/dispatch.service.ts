@@ -48,8 +48,8 @@ export interface DispatchSummary {
   /** Bid requests put on the delivery queue by this run, one job per agent. */
   enqueued: number;
   /**
-   * Invited agents not enqueued again: an earlier run's job already settled their delivery
-   * (DELIVERED or FAILED), or they already answered.
+   * Invited agents not enqueued by this run: an earlier job settled their delivery (DELIVERED or
+   * FAILED), they already answered, or an earlier run's job for them is still on its way.
    */
   already_settled: number;
 }
