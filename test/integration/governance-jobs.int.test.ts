@@ -369,8 +369,12 @@ interface CliRun {
   stderr: string;
 }
 
-/** How long the CLI may take to exit once it printed its verdict. */
-const GRACE_MS = 3000;
+/**
+ * How long the CLI may take to exit once it printed its verdict (closing the embedded database).
+ * A hang is forever; 10 s keeps a loaded CI machine (three test workers, spawned stacks) from
+ * reading a slow close as one.
+ */
+const GRACE_MS = 10_000;
 /** Start-up (npx + tsx) and the check together; a run still silent after this is killed. */
 const CLI_TIMEOUT_MS = 40_000;
 
