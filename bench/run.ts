@@ -41,6 +41,12 @@
  * external, beside a floor bundle of the same SDK clients (bench/cold-start.ts); `--cold-start`
  * runs only that section (`--json`: its report on stdout; `--cold-start-runs=N`, at least 10).
  *
+ * `--delivery` runs only the delivery section (bench/delivery.ts, issue 16): a burst of `--tasks` (200)
+ * tasks, each to 100 of `--agents` (10,000) agents, 20 % of them dead HTTPS endpoints, through dispatch,
+ * the delivery queue and workers, bids, award and notices, with the deployed lane counts
+ * (`--delivery-lanes`, `--https-delivery-lanes` override them); latency percentiles, requests per invitation
+ * and US dollars per 1,000 tasks (prices in bench/prices.ts).
+ *
  * `--audit-verify` runs only the audit chain verification section (bench/audit-verify.ts, PGlite, no
  * DynamoDB): `--audit-rows=N` (1,000,000), `--audit-budget-ms=B`, `--audit-page=P`, `--audit-disk`.
  *
@@ -95,6 +101,13 @@ if (process.argv.includes("--audit-verify")) {
   process.stdout.write(
     json ? `${JSON.stringify(result, null, 2)}\n` : `${renderAuditVerify(result).join("\n")}\n`,
   );
+} else if (process.argv.includes("--delivery")) {
+  // Only the delivery section: its own DynamoDB Local, SQS emulator and dead endpoint.
+  const { deliveryOptionsFrom, deliverySection } = await import("./delivery.js");
+  const started = performance.now();
+  const log = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  process.stdout.write(await deliverySection(deliveryOptionsFrom(process.argv), log));
 } else if (process.argv.includes("--bidding")) {
   // Only the bid pipeline section: its own DynamoDB Local and SQS emulator, nothing else measured.
   const { bidPipelineSection } = await import("./bid-pipeline.js");
