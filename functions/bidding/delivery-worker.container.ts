@@ -1,11 +1,8 @@
-import { createEndpointCircuitRepository } from "../../src/adapters/dynamo/endpoint-circuit.repository.js";
-import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createDeliveryService } from "../../src/domain/bidding/delivery.service.js";
 import { lazily } from "../../src/lib/lazy.js";
 import { createObservability } from "../../src/observability.js";
 import { createDeliveryBatchHandler } from "../../src/workers/delivery-worker.js";
-import { dynamoClient } from "../shared/dynamo.js";
 import {
   buildAwardTrigger,
   buildEndpointSender,
@@ -25,11 +22,7 @@ export function buildDeliveryWorker(config: Config) {
     agents: repositories.agents,
     bidding: repositories.bidding,
     sender: buildEndpointSender(config),
-    circuit: createEndpointCircuitRepository({
-      service: createMarketplaceService({ client: dynamoClient(config), table: config.tableName }),
-      failureThreshold: config.circuitFailureThreshold,
-      cooldownMs: config.circuitCooldownSeconds * 1000,
-    }),
+    circuit: repositories.circuit,
     awards: buildAwardTrigger(config, logger, repositories),
     logger,
   });

@@ -2,6 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { deferredCipher, sharedBidSecretCipher } from "../../src/adapters/crypto/bid-secret-cipher.js";
 import { createAgentRepository } from "../../src/adapters/dynamo/agent.repository.js";
 import { createBiddingRepository } from "../../src/adapters/dynamo/bidding.repository.js";
+import { createEndpointCircuitRepository } from "../../src/adapters/dynamo/endpoint-circuit.repository.js";
 import { createMarketplaceService } from "../../src/adapters/dynamo/marketplace-service.js";
 import { createNonceRepository } from "../../src/adapters/dynamo/nonce.repository.js";
 import { createTaskRepository } from "../../src/adapters/dynamo/task.repository.js";
@@ -45,6 +46,13 @@ export function buildRepositories(config: Config) {
   const tasks = lazySync(() => createTaskRepository({ service: service() }));
   const bidding = lazySync(() => createBiddingRepository({ service: service() }));
   const nonces = lazySync(() => createNonceRepository({ service: service() }));
+  const circuit = lazySync(() =>
+    createEndpointCircuitRepository({
+      service: service(),
+      failureThreshold: config.circuitFailureThreshold,
+      cooldownMs: config.circuitCooldownSeconds * 1000,
+    }),
+  );
   const webhookState = lazySync(() =>
     createWebhookStateRepository({ service: service(), deliveryTtlSeconds: config.deliveryTtlSeconds }),
   );
@@ -60,6 +68,10 @@ export function buildRepositories(config: Config) {
     },
     get nonces() {
       return nonces();
+    },
+    /** The agents' endpoint circuits (CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_COOLDOWN_SECONDS). */
+    get circuit() {
+      return circuit();
     },
     get webhookState() {
       return webhookState();

@@ -89,12 +89,6 @@ export interface BiddingRepository {
   /** CLOSING → NO_BIDS, deleting the bid window in the same transaction; `false` when the task was not CLOSING. */
   closeWithoutBids(taskId: string): Promise<boolean>;
 
-  /**
-   * Removes the task's bid window, its entry in the sweeper's index. Idempotent; every decision
-   * (award, hold for approval, NO_BIDS) already deletes the window in its own transaction.
-   */
-  closeBidWindow(taskId: string): Promise<void>;
-
   /** Records the award or rejection notice sent to a bidder and whether it was delivered. */
   recordNotice(
     taskId: string,

@@ -51,7 +51,7 @@ export function createBiddingRepository({
   rejectionTtlSeconds = 90 * 24 * 3600,
   now = () => new Date(),
 }: BiddingRepositoryOptions): BiddingRepository {
-  const { bid: bids, bidRejection, award: awards, task: tasks, bidWindow } = service.entities;
+  const { bid: bids, bidRejection, award: awards, task: tasks } = service.entities;
 
   type AnswerFields = {
     status: "ACCEPTED" | "DECLINED";
@@ -460,10 +460,6 @@ export function createBiddingRepository({
     },
 
     /** A plain delete: idempotent, and since every decision deletes the window, usually a no-op. */
-    async closeBidWindow(taskId) {
-      await bidWindow.delete({ task_id: taskId }).go();
-    },
-
     async recordNotice(taskId, agentId, notice, status: DeliveryStatus) {
       await bids
         .patch({ task_id: taskId, agent_id: agentId })
