@@ -306,6 +306,44 @@ const anchorReader = [
  */
 const bidSecretKey: Grant = { kind: "bidSecretKey", actions: ["kms:Decrypt", "kms:GenerateDataKey"] };
 
+/**
+ * A delivery worker: the one handler, on one delivery queue. SQS and HTTPS agents each get one, so
+ * their lanes are separate; they differ only in their queue and what else they may reach.
+ */
+function deliveryWorker(
+  id: string,
+  queue: QueueName,
+  description: string,
+  extraGrants: readonly Grant[],
+): FunctionSpec {
+  return {
+    id,
+    entry: "functions/bidding/delivery-worker.handler.ts",
+    description,
+    // A batch's records run in parallel; each is up to 3 attempts of 3 s (a dead HTTPS endpoint).
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    environment: [
+      "TABLE_NAME",
+      "AWARD_QUEUE_URL",
+      "BID_SECRET_KMS_KEY_ID",
+      "CIRCUIT_FAILURE_THRESHOLD",
+      "CIRCUIT_COOLDOWN_SECONDS",
+    ],
+    grants: [
+      { kind: "table", access: "readWrite" },
+      { kind: "queueConsume", queue },
+      { kind: "queueSend", queue: "award" },
+      ...extraGrants,
+      // Signs each message with the agent's secret.
+      bidSecretKey,
+    ],
+    // Many small batches in parallel: a dead endpoint holds one record's lane, never a task's.
+    trigger: { kind: "queue", queue, batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 50 },
+    postgres: false,
+  };
+}
+
 /** Every deployed function. */
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
@@ -467,71 +505,19 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     },
     postgres: false,
   },
-  {
-    id: "delivery-worker",
-    entry: "functions/bidding/delivery-worker.handler.ts",
-    description:
-      "Delivery queue: sign and send one message to one agent, behind its endpoint's circuit breaker",
-    // A batch's records run in parallel; each is up to 3 attempts of 3 s (a dead HTTPS endpoint).
-    timeoutSeconds: 30,
-    memoryMb: 512,
-    environment: [
-      "TABLE_NAME",
-      "AWARD_QUEUE_URL",
-      "BID_SECRET_KMS_KEY_ID",
-      "CIRCUIT_FAILURE_THRESHOLD",
-      "CIRCUIT_COOLDOWN_SECONDS",
-    ],
-    grants: [
-      { kind: "table", access: "readWrite" },
-      { kind: "queueConsume", queue: "delivery" },
-      { kind: "queueSend", queue: "award" },
-      { kind: "agentQueues", actions: ["sqs:SendMessage"] },
-      // Signs each message with the agent's secret.
-      bidSecretKey,
-    ],
-    // Many small batches in parallel: a dead endpoint holds one record's lane, never a task's.
-    trigger: {
-      kind: "queue",
-      queue: "delivery",
-      batchSize: 10,
-      maxBatchingWindowSeconds: 0,
-      maxConcurrency: 50,
-    },
-    postgres: false,
-  },
-  {
-    id: "https-delivery-worker",
-    entry: "functions/bidding/delivery-worker.handler.ts",
-    description:
-      "HTTPS delivery queue: the same worker for agents with HTTPS endpoints, on lanes of their own",
-    // A batch's records run in parallel; each is up to 3 attempts of 3 s (a dead HTTPS endpoint).
-    timeoutSeconds: 30,
-    memoryMb: 512,
-    environment: [
-      "TABLE_NAME",
-      "AWARD_QUEUE_URL",
-      "BID_SECRET_KMS_KEY_ID",
-      "CIRCUIT_FAILURE_THRESHOLD",
-      "CIRCUIT_COOLDOWN_SECONDS",
-    ],
-    grants: [
-      { kind: "table", access: "readWrite" },
-      { kind: "queueConsume", queue: "https-delivery" },
-      { kind: "queueSend", queue: "award" },
-      // Signs each message with the agent's secret.
-      bidSecretKey,
-    ],
-    // Many small batches in parallel: a dead endpoint holds one record's lane, never a task's.
-    trigger: {
-      kind: "queue",
-      queue: "https-delivery",
-      batchSize: 10,
-      maxBatchingWindowSeconds: 0,
-      maxConcurrency: 50,
-    },
-    postgres: false,
-  },
+  deliveryWorker(
+    "delivery-worker",
+    "delivery",
+    "Delivery queue: sign and send one message to one agent, behind its endpoint's circuit breaker",
+    // Agents' own queues, in other accounts: this worker's only cross-account permission.
+    [{ kind: "agentQueues", actions: ["sqs:SendMessage"] }],
+  ),
+  deliveryWorker(
+    "https-delivery-worker",
+    "https-delivery",
+    "HTTPS delivery queue: the same worker for agents with HTTPS endpoints, on lanes of their own",
+    [],
+  ),
   {
     id: "award-worker",
     entry: "functions/bidding/award-worker.handler.ts",
