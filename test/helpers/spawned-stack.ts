@@ -15,6 +15,7 @@ import {
   readEndpoints,
   readSecrets,
 } from "../../src/local/stack-files.js";
+import { githubDelivery } from "../fixtures/github.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -282,5 +283,22 @@ export async function mergeRecorded(
     const task = await readRawItem(dynamo, tableName, `TASK#${taskId}`, "TASK");
     const merges = task?.evidence?.M?.merges?.M;
     return merges && Object.keys(merges).length > 0 ? true : undefined;
+  });
+}
+
+/**
+ * A GitHub delivery of `event` with `payload`, signed with the stack's webhook secret as GitHub signs
+ * it, POSTed to the stack's `/webhooks/github`: the receiver's response.
+ */
+export async function postWebhook(
+  stack: Pick<SpawnedStack, "endpoints" | "secrets">,
+  event: string,
+  payload: unknown,
+): Promise<Response> {
+  const delivery = githubDelivery({ event, payload, secret: stack.secrets.github_webhook_secret });
+  return fetch(`${stack.endpoints.api_url}/webhooks/github`, {
+    method: "POST",
+    headers: delivery.event.headers as Record<string, string>,
+    body: delivery.rawBody,
   });
 }

@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentMessage, Unsealed } from "../../examples/agent/src/protocol.js";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import { githubDelivery, githubPayload } from "../fixtures/github.js";
+import { githubPayload } from "../fixtures/github.js";
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import { type BlackHole, startBlackHole } from "../helpers/black-hole.js";
 import {
   eventually,
   nextSignedMessage,
+  postWebhook,
   readRawItem,
   type SpawnedStack,
   spawnStack,
@@ -89,17 +90,7 @@ describe("npm start: dead endpoints cannot starve live agents", () => {
     issue.issue.html_url = "https://github.com/Codertocat/Hello-World/issues/8801";
     issue.issue.labels = ["agentforge", `cap:${capability}`, "budget:100"].map((name, id) => ({ id, name }));
     const url: string = issue.issue.html_url;
-    const delivery = githubDelivery({
-      event: "issues",
-      payload: issue,
-      secret: stack.secrets.github_webhook_secret,
-    });
-    const response = await fetch(`${stack.endpoints.api_url}/webhooks/github`, {
-      method: "POST",
-      headers: delivery.event.headers as Record<string, string>,
-      body: delivery.rawBody,
-    });
-    expect(response.status).toBe(202);
+    expect((await postWebhook(stack, "issues", issue)).status).toBe(202);
     const task = await eventually(
       "the TASK item",
       () => readRawItem(dynamo, stack.endpoints.table_name, `TASK#${url}`, "TASK"),

@@ -7,17 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentMessage, Unsealed } from "../../examples/agent/src/protocol.js";
 import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import {
-  githubDelivery,
-  githubPayload,
-  issuesClosedPayload,
-  pullRequestMergedPayload,
-} from "../fixtures/github.js";
+import { githubPayload, issuesClosedPayload, pullRequestMergedPayload } from "../fixtures/github.js";
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
   mergeRecorded,
   nextSignedMessage,
+  postWebhook,
   readRawItem,
   type SpawnedStack,
   spawnStack,
@@ -60,13 +56,7 @@ describe("npm start --in-memory, end to end", () => {
   const api = (method: string, path: string, body?: unknown) => stackApi(stack, method, path, body);
 
   const webhook = async (event: string, payload: Payload) => {
-    const delivery = githubDelivery({ event, payload, secret: stack.secrets.github_webhook_secret });
-    const response = await fetch(`${stack.endpoints.api_url}/webhooks/github`, {
-      method: "POST",
-      headers: delivery.event.headers as Record<string, string>,
-      body: delivery.rawBody,
-    });
-    expect(response.status).toBe(202);
+    expect((await postWebhook(stack, event, payload)).status).toBe(202);
   };
 
   const item = (pk: string, sk: string) => readRawItem(dynamo, stack.endpoints.table_name, pk, sk);

@@ -12,11 +12,12 @@ import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
 import { REST_ROUTES } from "../../src/http/rest-routes.js";
 import { OPERATORS_FILE } from "../../src/local/stack-files.js";
-import { githubDelivery, githubPayload } from "../fixtures/github.js";
+import { githubPayload } from "../fixtures/github.js";
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
   nextSignedMessage,
+  postWebhook,
   readRawItem,
   type SpawnedStack,
   spawnStack,
@@ -227,17 +228,7 @@ describe("npm start --in-memory: identity, authorization and a fuzzed REST API",
     issue.issue.html_url = `https://github.com/Codertocat/Hello-World/issues/${number}`;
     issue.issue.labels = ["agentforge", `cap:${CAP}`, "budget:100"].map((name, id) => ({ id, name }));
     taskUrl = issue.issue.html_url;
-    const delivery = githubDelivery({
-      event: "issues",
-      payload: issue,
-      secret: stack.secrets.github_webhook_secret,
-    });
-    const accepted = await fetch(`${stack.endpoints.api_url}/webhooks/github`, {
-      method: "POST",
-      headers: delivery.event.headers as Record<string, string>,
-      body: delivery.rawBody,
-    });
-    expect(accepted.status).toBe(202);
+    expect((await postWebhook(stack, "issues", issue)).status).toBe(202);
     await eventually("the TASK item", () => item(`TASK#${taskUrl}`, "TASK"));
 
     // Both are invited, each request signed with the secret its registration returned.

@@ -19,17 +19,13 @@ import { createDynamoClient } from "../../src/adapters/dynamo/client.js";
 import { createPgClient } from "../../src/adapters/postgres/pg.client.js";
 import type { SqlClient } from "../../src/adapters/postgres/sql-client.js";
 import { createSqsClient } from "../../src/adapters/sqs/client.js";
-import {
-  githubDelivery,
-  githubPayload,
-  issuesClosedPayload,
-  pullRequestMergedPayload,
-} from "../fixtures/github.js";
+import { githubPayload, issuesClosedPayload, pullRequestMergedPayload } from "../fixtures/github.js";
 import { sendSealedAgentMessage } from "../helpers/agent-messages.js";
 import {
   eventually,
   mergeRecorded,
   nextSignedMessage,
+  postWebhook,
   readRawItem,
   type SpawnedStack,
   spawnStack,
@@ -85,13 +81,7 @@ describe("npm start: a poison record is set aside, governance goes on, replay ap
     Number((await db.query<{ n: string }>(sql, params))[0]?.n);
 
   const webhook = async (event: string, payload: Payload) => {
-    const delivery = githubDelivery({ event, payload, secret: stack.secrets.github_webhook_secret });
-    const response = await fetch(`${stack.endpoints.api_url}/webhooks/github`, {
-      method: "POST",
-      headers: delivery.event.headers as Record<string, string>,
-      body: delivery.rawBody,
-    });
-    expect(response.status).toBe(202);
+    expect((await postWebhook(stack, event, payload)).status).toBe(202);
   };
 
   async function registerAgent(id: string, capability: string) {
